@@ -1,0 +1,39 @@
+# The two commands the README opens with:
+#   make run    the platform on this machine (ledgerd dev)
+#   make test   everything CI runs
+export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
+GO      ?= go
+FUZZTIME ?= 10s
+
+.PHONY: run test build deps vet unit fuzz bench clean
+
+build:
+	$(GO) build -o bin/ledgerd ./cmd/ledgerd
+
+deps:
+	scripts/ensure-deps.sh
+
+run: deps build
+	./bin/ledgerd dev
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+# Tests start their own PostgreSQL from the system binaries (pgcluster);
+# -p 2 matches the 2-core machines.
+unit:
+	$(GO) test -race -count=1 -p 2 -timeout 40m ./...
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeTransaction$$' -fuzztime=$(FUZZTIME) ./httpapi
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeBatch$$' -fuzztime=$(FUZZTIME) ./httpapi
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeAccount$$' -fuzztime=$(FUZZTIME) ./httpapi
+
+test: deps vet unit fuzz
+
+bench: deps build
+	bench/run-all.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,183 @@
+package ledgerd
+
+// Book is the in-memory view of the accounts a batch touches. The batcher
+// loads and locks the rows, applies each item with Apply in request order,
+// and writes back the aggregated result; Apply itself is pure, so the rules
+// of SPEC §3 (double entry, min_balance, no overflow) live here and are
+// unit-tested without a database.
+type Book struct {
+	accounts map[string]*BookAccount
+}
+
+// BookAccount is one account's state inside a Book.
+type BookAccount struct {
+	Asset      string
+	MinBalance *int64
+	Balance    Balance
+	Version    int64
+	// Touched is set once any applied transaction changed the account, so
+	// the writer updates only the rows that moved.
+	Touched bool
+}
+
+// NewBook returns an empty book.
+func NewBook(size int) *Book {
+	return &Book{accounts: make(map[string]*BookAccount, size)}
+}
+
+// Put adds an account as loaded from storage.
+func (b *Book) Put(id string, a *BookAccount) { b.accounts[id] = a }
+
+// Get returns an account, or nil.
+func (b *Book) Get(id string) *BookAccount { return b.accounts[id] }
+
+// Accounts calls fn for every account in the book.
+func (b *Book) Accounts(fn func(id string, a *BookAccount)) {
+	for id, a := range b.accounts {
+		fn(id, a)
+	}
+}
+
+// Leg is one side of a posting as applied to one account: the account's
+// balance right after it, for statements and balance history.
+type Leg struct {
+	Account      string
+	PostingIndex int
+	// Amount is signed: + credit, − debit.
+	Amount      int64
+	PostedAfter int64
+	Version     int64
+}
+
+// Snapshot is the state of the accounts an Apply may change, so that an
+// atomic batch can undo earlier items when a later one fails.
+type Snapshot map[string]BookAccount
+
+// Snapshot saves the current state of the given accounts.
+func (b *Book) Snapshot(ids []string) Snapshot {
+	s := make(Snapshot, len(ids))
+	for _, id := range ids {
+		if a := b.accounts[id]; a != nil {
+			s[id] = *a
+		}
+	}
+	return s
+}
+
+// Restore puts back a snapshot.
+func (b *Book) Restore(s Snapshot) {
+	for id, a := range s {
+		*b.accounts[id] = a
+	}
+}
+
+type delta struct {
+	posted, pendingDebits, pendingCredits int64
+	debit                                 bool
+}
+
+// Apply applies postings to the book as one transaction, all or nothing.
+// With pending, the postings move only the pending totals (a hold). It
+// returns the legs in posting order (source then destination) or the
+// business rejection; on rejection the book is unchanged.
+//
+// min_balance is judged on the transaction's net effect on each account:
+// an account whose available balance does not go down is never rejected,
+// even if it already sits below its minimum.
+func (b *Book) Apply(postings []Posting, pending bool, legs []Leg) ([]Leg, *Error) {
+	deltas := make(map[string]*delta, 2*len(postings))
+	order := make([]string, 0, 2*len(postings))
+	get := func(id string) (*delta, *BookAccount, *Error) {
+		a := b.accounts[id]
+		if a == nil {
+			return nil, nil, &Error{Code: CodeAccountNotFound, Detail: "account " + id + " does not exist"}
+		}
+		d := deltas[id]
+		if d == nil {
+			d = &delta{}
+			deltas[id] = d
+			order = append(order, id)
+		}
+		return d, a, nil
+	}
+	for _, p := range postings {
+		ds, src, err := get(p.Source)
+		if err != nil {
+			return legs, err
+		}
+		dd, dst, err := get(p.Destination)
+		if err != nil {
+			return legs, err
+		}
+		if src.Asset != p.Asset || dst.Asset != p.Asset {
+			return legs, Errorf(CodeAssetMismatch, "posting asset %s does not match the accounts' assets (%s → %s)", p.Asset, src.Asset, dst.Asset)
+		}
+		var ok1, ok2 bool
+		if pending {
+			ds.pendingDebits, ok1 = add(ds.pendingDebits, p.Amount)
+			dd.pendingCredits, ok2 = add(dd.pendingCredits, p.Amount)
+		} else {
+			ds.posted, ok1 = sub(ds.posted, p.Amount)
+			dd.posted, ok2 = add(dd.posted, p.Amount)
+		}
+		if !ok1 || !ok2 {
+			return legs, overflow()
+		}
+		ds.debit = true
+	}
+	next := make(map[string]Balance, len(order))
+	for _, id := range order {
+		a, d := b.accounts[id], deltas[id]
+		nb := a.Balance
+		var ok1, ok2, ok3 bool
+		nb.Posted, ok1 = add(nb.Posted, d.posted)
+		nb.PendingDebits, ok2 = add(nb.PendingDebits, d.pendingDebits)
+		nb.PendingCredits, ok3 = add(nb.PendingCredits, d.pendingCredits)
+		if !ok1 || !ok2 || !ok3 {
+			return legs, overflow()
+		}
+		avail, ok := nb.Available()
+		if !ok {
+			return legs, overflow()
+		}
+		if d.debit && a.MinBalance != nil {
+			before, _ := a.Balance.Available()
+			if avail < before && avail < *a.MinBalance {
+				return legs, Errorf(CodeInsufficientFunds, "account %s has insufficient funds", id)
+			}
+		}
+		next[id] = nb
+	}
+	for _, id := range order {
+		a := b.accounts[id]
+		a.Balance = next[id]
+		a.Version++
+		a.Touched = true
+	}
+	// Running posted balances per leg, in posting order, so statements can
+	// show a balance after every line even when one transaction touches an
+	// account twice.
+	running := make(map[string]int64, len(order))
+	for _, id := range order {
+		a := b.accounts[id]
+		running[id] = a.Balance.Posted - deltas[id].posted
+	}
+	for i, p := range postings {
+		var amt int64
+		if !pending {
+			amt = p.Amount
+		}
+		running[p.Source] -= amt
+		legs = append(legs, Leg{Account: p.Source, PostingIndex: i, Amount: -p.Amount,
+			PostedAfter: running[p.Source], Version: b.accounts[p.Source].Version})
+		running[p.Destination] += amt
+		legs = append(legs, Leg{Account: p.Destination, PostingIndex: i, Amount: p.Amount,
+			PostedAfter: running[p.Destination], Version: b.accounts[p.Destination].Version})
+	}
+	return legs, nil
+}
+
+func overflow() *Error {
+	return &Error{Code: CodeValidationFailed, Detail: "the transaction would take a balance outside the signed 64-bit range",
+		Fields: []FieldError{{Field: "postings", Message: "balance overflow"}}}
+}

@@ -1,0 +1,313 @@
+// Package batch is the group-commit writer of SPEC §4. Single requests are
+// not written one by one: a writer per ledger collects what callers submit
+// while the previous commit is in flight and writes it as one database
+// transaction, so throughput comes from batch size rather than from
+// parallel writers fighting over the ledger's ordering lock. A lone request
+// waits for nobody: the writer flushes as soon as the previous commit
+// returns, or when a batch reaches its size limit.
+package batch
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/postgres"
+)
+
+// ErrOverloaded means the request was not (or not knowably) written: the
+// queue was full, the database unreachable, or the commit's outcome could
+// not be determined. The caller answers 503 and the client retries with the
+// same Idempotency-Key, which is always safe.
+var ErrOverloaded = errors.New("overloaded")
+
+// ErrClosed is returned after Close.
+var ErrClosed = errors.New("writer closed")
+
+// Config tunes the writer. Fields are plain values so tests can shrink them.
+type Config struct {
+	// MaxItems flushes a batch once it holds this many transactions.
+	MaxItems int
+	// Window, when positive, waits up to this long after the first request
+	// of a batch to gather more (useful under steady load; adds latency).
+	Window time.Duration
+	// MaxQueued is the back-pressure threshold: transactions waiting per
+	// ledger beyond which Submit fails fast with ErrOverloaded.
+	MaxQueued int
+	// FlushTimeout bounds one batch's database work.
+	FlushTimeout time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.MaxItems <= 0 {
+		c.MaxItems = 1000
+	}
+	if c.MaxQueued <= 0 {
+		c.MaxQueued = 100_000
+	}
+	if c.FlushTimeout <= 0 {
+		c.FlushTimeout = 30 * time.Second
+	}
+}
+
+// Store is what the writer needs of the database.
+type Store interface {
+	WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.WriteUnit) error
+	BatchCommitted(ctx context.Context, e *postgres.CommitUnknownError) (committed, ok bool)
+	InsertDeadLetter(ctx context.Context, ledgerID int64, key string, request []byte, reason string) error
+}
+
+// Observer receives one call per flushed batch (metrics hook).
+type Observer func(ledgerID int64, items int, d time.Duration, err error)
+
+// Writer routes submissions to one queue per ledger.
+type Writer struct {
+	store    Store
+	cfg      Config
+	log      *slog.Logger
+	observe  Observer
+	encode   func(*ledgerd.TransactionRequest) []byte
+	mu       sync.Mutex
+	queues   map[int64]*queue
+	closed   bool
+	wg       sync.WaitGroup
+	stopping chan struct{}
+}
+
+// New returns a writer. encode renders a request for the dead-letter table.
+func New(store Store, cfg Config, log *slog.Logger, observe Observer, encode func(*ledgerd.TransactionRequest) []byte) *Writer {
+	cfg.defaults()
+	return &Writer{store: store, cfg: cfg, log: log, observe: observe, encode: encode,
+		queues: map[int64]*queue{}, stopping: make(chan struct{})}
+}
+
+type submission struct {
+	unit *ledgerd.WriteUnit
+	done chan error
+}
+
+type queue struct {
+	ledgerID int64
+	ch       chan *submission
+	queued   atomic.Int64
+}
+
+// Submit hands a unit to its ledger's writer and waits until the unit's
+// batch has committed (or failed). On nil, every item carries its outcome.
+// If ctx ends first, Submit returns ctx.Err() but the unit may still be
+// written: the client learns the outcome by retrying with its key.
+func (w *Writer) Submit(ctx context.Context, ledgerID int64, unit *ledgerd.WriteUnit) error {
+	q, err := w.queue(ledgerID)
+	if err != nil {
+		return err
+	}
+	n := int64(len(unit.Items))
+	if q.queued.Add(n) > int64(w.cfg.MaxQueued) && n < q.queued.Load() {
+		q.queued.Add(-n)
+		return ErrOverloaded
+	}
+	s := &submission{unit: unit, done: make(chan error, 1)}
+	select {
+	case q.ch <- s:
+	default:
+		q.queued.Add(-n)
+		return ErrOverloaded
+	}
+	select {
+	case err := <-s.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (w *Writer) queue(ledgerID int64) (*queue, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil, ErrClosed
+	}
+	q := w.queues[ledgerID]
+	if q == nil {
+		q = &queue{ledgerID: ledgerID, ch: make(chan *submission, 16384)}
+		w.queues[ledgerID] = q
+		w.wg.Add(1)
+		go w.run(q)
+	}
+	return q, nil
+}
+
+// Close stops accepting work, lets every queue write what it holds, and
+// waits for the ledger writers to finish.
+func (w *Writer) Close() {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return
+	}
+	w.closed = true
+	close(w.stopping)
+	w.mu.Unlock()
+	w.wg.Wait()
+}
+
+// run is one ledger's writer loop. It takes whatever is queued (up to
+// MaxItems) the moment the previous flush returns.
+func (w *Writer) run(q *queue) {
+	defer w.wg.Done()
+	var carry *submission
+	for {
+		var first *submission
+		if carry != nil {
+			first, carry = carry, nil
+		} else {
+			select {
+			case first = <-q.ch:
+			case <-w.stopping:
+				select {
+				case first = <-q.ch: // drain before leaving
+				default:
+					return
+				}
+			}
+		}
+		batch := []*submission{first}
+		n := len(first.unit.Items)
+		var timer <-chan time.Time
+		if w.cfg.Window > 0 {
+			timer = time.After(w.cfg.Window)
+		}
+	gather:
+		for n < w.cfg.MaxItems {
+			var s *submission
+			if timer == nil {
+				select {
+				case s = <-q.ch:
+				default:
+					break gather
+				}
+			} else {
+				select {
+				case s = <-q.ch:
+				case <-timer:
+					break gather
+				}
+			}
+			if n+len(s.unit.Items) > w.cfg.MaxItems {
+				carry = s
+				break
+			}
+			batch = append(batch, s)
+			n += len(s.unit.Items)
+		}
+		w.flush(q, batch, n)
+	}
+}
+
+func (w *Writer) flush(q *queue, batch []*submission, n int) {
+	units := make([]*ledgerd.WriteUnit, len(batch))
+	for i, s := range batch {
+		units[i] = s.unit
+	}
+	start := time.Now()
+	err := w.write(q.ledgerID, units)
+	if w.observe != nil {
+		w.observe(q.ledgerID, n, time.Since(start), err)
+	}
+	if err != nil {
+		// Retry unit by unit (and a non-atomic unit item by item) only
+		// after a known rollback, so that one poison item cannot block the
+		// rest; unavailability and unknown outcomes are answered as such.
+		if !errors.Is(err, ErrOverloaded) && !errors.Is(err, ErrClosed) {
+			w.log.Warn("batch rolled back, retrying item by item", "ledger_id", q.ledgerID, "items", n, "err", err)
+			for _, s := range batch {
+				s.done <- w.retry(q.ledgerID, s.unit)
+				q.queued.Add(-int64(len(s.unit.Items)))
+			}
+			return
+		}
+	}
+	for _, s := range batch {
+		q.queued.Add(-int64(len(s.unit.Items)))
+		s.done <- err
+	}
+}
+
+// write runs one WriteBatch and turns its failure modes into ErrOverloaded
+// (nothing knowably written) or a known rollback (returned as is).
+func (w *Writer) write(ledgerID int64, units []*ledgerd.WriteUnit) error {
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.FlushTimeout)
+	defer cancel()
+	err := w.store.WriteBatch(ctx, ledgerID, units)
+	if err == nil {
+		return nil
+	}
+	var cu *postgres.CommitUnknownError
+	if errors.As(err, &cu) {
+		// Ask a fresh connection whether the batch's first transaction is
+		// there. Only a yes is an answer; anything else is a 503, and the
+		// clients' retries with their keys settle it.
+		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer ccancel()
+		if committed, ok := w.store.BatchCommitted(cctx, cu); ok && committed {
+			w.log.Warn("commit outcome was unknown; the batch is committed", "ledger_id", ledgerID)
+			return nil
+		}
+		w.log.Error("commit outcome unknown; answering 503", "ledger_id", ledgerID, "err", err)
+		return ErrOverloaded
+	}
+	if postgres.IsUnavailable(err) {
+		w.log.Warn("database unavailable; batch not written", "ledger_id", ledgerID, "err", err)
+		return ErrOverloaded
+	}
+	return err
+}
+
+// retry writes one unit after its batch rolled back. An atomic unit is
+// retried whole; a non-atomic one item by item, in order.
+func (w *Writer) retry(ledgerID int64, u *ledgerd.WriteUnit) error {
+	if u.Atomic || len(u.Items) == 1 {
+		err := w.write(ledgerID, []*ledgerd.WriteUnit{u})
+		if err == nil || errors.Is(err, ErrOverloaded) {
+			return err
+		}
+		for _, it := range u.Items {
+			w.deadLetter(ledgerID, it, err)
+		}
+		return nil
+	}
+	for _, it := range u.Items {
+		single := &ledgerd.WriteUnit{Items: []*ledgerd.WriteItem{it}}
+		err := w.write(ledgerID, []*ledgerd.WriteUnit{single})
+		if errors.Is(err, ErrOverloaded) {
+			it.Result, it.Replayed = nil, false
+			it.Err = ledgerd.Errorf(ledgerd.CodeOverloaded, "the database is unavailable; retry with the same Idempotency-Key")
+			continue
+		}
+		if err != nil {
+			w.deadLetter(ledgerID, it, err)
+		}
+	}
+	return nil
+}
+
+// deadLetter answers an item that failed on its own and keeps it for
+// diagnosis. It is never replayed automatically.
+func (w *Writer) deadLetter(ledgerID int64, it *ledgerd.WriteItem, cause error) {
+	it.Result, it.Replayed = nil, false
+	if postgres.IsKeyTaken(cause) {
+		it.Err = ledgerd.Errorf(ledgerd.CodeIdempotencyInProgress, "another request with this Idempotency-Key is in progress")
+		return
+	}
+	it.Err = ledgerd.Errorf(ledgerd.CodeInternal, "the transaction could not be written; it was kept for diagnosis")
+	w.log.Error("dead letter", "ledger_id", ledgerID, "err", cause)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.store.InsertDeadLetter(ctx, ledgerID, it.IdempotencyKey, w.encode(it.Request), cause.Error()); err != nil {
+		w.log.Error("could not store dead letter", "ledger_id", ledgerID, "err", err)
+	}
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+)
+
+// config is what serve (and dev) take from flags and the environment.
+// Flags win over environment variables; both are listed by --help.
+type config struct {
+	DatabaseURL        string
+	ReplicaURL         string
+	Addr               string
+	DebugAddr          string
+	AdminKey           string
+	BatchMaxItems      int
+	RateLimit          float64
+	RateBurst          int
+	PoolMaxConns       int
+	PoolAcquireTimeout time.Duration
+	CommitMaxItems     int
+	CommitWindow       time.Duration
+	IdempotencyTTL     time.Duration
+	AccessLog          bool
+}
+
+// envFlag registers a flag whose default comes from an environment variable.
+type binder struct {
+	fs     *flag.FlagSet
+	getenv func(string) string
+	errs   []error
+}
+
+func (b *binder) str(p *string, name, env, def, help string) {
+	if v := b.getenv(env); v != "" {
+		def = v
+	}
+	b.fs.StringVar(p, name, def, help+" (env "+env+")")
+}
+
+func (b *binder) int(p *int, name, env string, def int, help string) {
+	if v := b.getenv(env); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.errs = append(b.errs, fmt.Errorf("%s: %w", env, err))
+		}
+		def = n
+	}
+	b.fs.IntVar(p, name, def, help+" (env "+env+")")
+}
+
+func (b *binder) float(p *float64, name, env string, def float64, help string) {
+	if v := b.getenv(env); v != "" {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			b.errs = append(b.errs, fmt.Errorf("%s: %w", env, err))
+		}
+		def = n
+	}
+	b.fs.Float64Var(p, name, def, help+" (env "+env+")")
+}
+
+func (b *binder) dur(p *time.Duration, name, env string, def time.Duration, help string) {
+	if v := b.getenv(env); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.errs = append(b.errs, fmt.Errorf("%s: %w", env, err))
+		}
+		def = d
+	}
+	b.fs.DurationVar(p, name, def, help+" (env "+env+")")
+}
+
+func (b *binder) boolean(p *bool, name, env string, def bool, help string) {
+	if v := b.getenv(env); v != "" {
+		x, err := strconv.ParseBool(v)
+		if err != nil {
+			b.errs = append(b.errs, fmt.Errorf("%s: %w", env, err))
+		}
+		def = x
+	}
+	b.fs.BoolVar(p, name, def, help+" (env "+env+")")
+}
+
+func newFlagSet(name, summary string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: ledgerd %s [flags]\n\n%s\n\nFlags:\n", name, summary)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// bindServe registers the flags of an API node.
+func (c *config) bindServe(b *binder, withDB bool) {
+	if withDB {
+		b.str(&c.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL of the primary")
+	}
+	b.str(&c.ReplicaURL, "replica-url", "DATABASE_REPLICA_URL", "", "PostgreSQL URL of a read replica (optional; reserved)")
+	b.str(&c.Addr, "addr", "LEDGERD_ADDR", "127.0.0.1:8080", "API listen address")
+	b.str(&c.DebugAddr, "debug-addr", "LEDGERD_DEBUG_ADDR", "127.0.0.1:9090", "metrics and pprof listen address (empty: off)")
+	b.str(&c.AdminKey, "admin-key", "LEDGERD_ADMIN_KEY", "", "bootstrap admin key, at least 32 characters")
+	b.int(&c.BatchMaxItems, "batch-max-items", "LEDGERD_BATCH_MAX_ITEMS", 1000, "most transactions in one batch request (at most 10000)")
+	b.float(&c.RateLimit, "rate-limit", "LEDGERD_RATE_LIMIT", 20000, "requests per second per API key (0: off)")
+	b.int(&c.RateBurst, "rate-burst", "LEDGERD_RATE_BURST", 40000, "rate limit burst per API key")
+	b.int(&c.PoolMaxConns, "pool-max-conns", "LEDGERD_POOL_MAX_CONNS", 16, "database connections of this node")
+	b.dur(&c.PoolAcquireTimeout, "pool-acquire-timeout", "LEDGERD_POOL_ACQUIRE_TIMEOUT", 2*time.Second, "longest wait for a database connection before answering 503")
+	b.int(&c.CommitMaxItems, "commit-max-items", "LEDGERD_COMMIT_MAX_ITEMS", 1000, "group commit: flush a batch at this many transactions")
+	b.dur(&c.CommitWindow, "commit-window", "LEDGERD_COMMIT_WINDOW", 0, "group commit: extra wait to gather a batch (0: flush as soon as the previous commit returns)")
+	b.dur(&c.IdempotencyTTL, "idempotency-ttl", "LEDGERD_IDEMPOTENCY_TTL", 7*24*time.Hour, "how long idempotency outcomes are kept (at least 24h)")
+	b.boolean(&c.AccessLog, "access-log", "LEDGERD_ACCESS_LOG", true, "log one JSON line per request")
+}
+
+func (c *config) validate() error {
+	if c.DatabaseURL == "" {
+		return fmt.Errorf("DATABASE_URL (or --database-url) is required")
+	}
+	if c.AdminKey != "" && len(c.AdminKey) < 32 {
+		return fmt.Errorf("LEDGERD_ADMIN_KEY must be at least 32 characters")
+	}
+	if c.BatchMaxItems < 1 || c.BatchMaxItems > 10000 {
+		return fmt.Errorf("LEDGERD_BATCH_MAX_ITEMS must be between 1 and 10000")
+	}
+	if c.IdempotencyTTL < 24*time.Hour {
+		return fmt.Errorf("LEDGERD_IDEMPOTENCY_TTL must be at least 24h")
+	}
+	if c.RateLimit < 0 || c.RateBurst < 0 {
+		return fmt.Errorf("rate limits must not be negative")
+	}
+	return nil
+}

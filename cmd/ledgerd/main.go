@@ -1,0 +1,66 @@
+// Command ledgerd is the ledgerd transaction-processing platform: one
+// binary with a subcommand per role (see `ledgerd --help`).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "ledgerd:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `ledgerd — a double-entry ledger API on PostgreSQL
+
+Usage: ledgerd <command> [flags]
+
+Commands:
+  dev        run the whole platform locally: starts its own PostgreSQL, migrates, serves
+  serve      run an API node against DATABASE_URL
+  migrate    apply the embedded schema migrations to DATABASE_URL
+  loadtest   generate load against a running ledgerd and check its invariants
+  version    print the version
+
+Run 'ledgerd <command> --help' for a command's flags.
+`
+
+// run is the whole program, so tests can drive it like main does.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "dev":
+		return runDev(ctx, args[1:], getenv, stdout, stderr)
+	case "serve":
+		return runServe(ctx, args[1:], getenv, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
+	case "loadtest":
+		return runLoadtest(ctx, args[1:], getenv, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "ledgerd", version)
+		return nil
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+var version = "dev"

@@ -1,0 +1,331 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/go-faster/jx"
+	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/postgres"
+)
+
+const (
+	acID = iota
+	acAsset
+	acMinBalance
+	acMetadata
+)
+
+func accountMember(k string) int {
+	switch k {
+	case "id":
+		return acID
+	case "asset":
+		return acAsset
+	case "min_balance":
+		return acMinBalance
+	case "metadata":
+		return acMetadata
+	}
+	return -1
+}
+
+// decodeAccount decodes a new account at path. min_balance is the one
+// optional field where null is not absence: null means unbounded, absence
+// the default 0.
+func decodeAccount(d *jx.Decoder, v *ledgerd.Validation, path string, a *ledgerd.NewAccount) {
+	zero := int64(0)
+	a.MinBalance = &zero
+	object(d, v, path, accountMember, func(d *jx.Decoder, i int, field string) error {
+		if isNull(d) {
+			if i == acMinBalance {
+				a.MinBalance = nil
+			}
+			return nil
+		}
+		switch i {
+		case acID:
+			a.ID, _ = str(d, v, field)
+		case acAsset:
+			a.Asset, _ = str(d, v, field)
+		case acMinBalance:
+			if n, ok := integer(d, v, field); ok {
+				a.MinBalance = &n
+			}
+		case acMetadata:
+			a.Metadata = metadata(d, v, field)
+		}
+		return nil
+	})
+	prefix := path
+	if prefix != "" {
+		prefix += "."
+	}
+	a.Validate(v, prefix)
+}
+
+func canonicalAccount(method, path string, a *ledgerd.NewAccount) []byte {
+	b := make([]byte, 0, 256)
+	b = append(b, method...)
+	b = append(b, ' ')
+	b = append(b, path...)
+	b = append(b, '\n')
+	b = ledgerd.AppendJSONString(b, a.ID)
+	b = ledgerd.AppendJSONString(b, a.Asset)
+	if a.MinBalance == nil {
+		b = append(b, "null"...)
+	} else {
+		b = strconv.AppendInt(b, *a.MinBalance, 10)
+	}
+	b = ledgerd.AppendMetadataJSON(b, a.Metadata)
+	h := sha256.Sum256(b)
+	return h[:]
+}
+
+// idempotencyKey reads and checks the Idempotency-Key header.
+func idempotencyKey(r *http.Request) (string, *ledgerd.Error) {
+	vals := r.Header.Values("Idempotency-Key")
+	if len(vals) == 0 {
+		return "", nil
+	}
+	if len(vals) > 1 || !ledgerd.ValidIdempotencyKey(vals[0]) {
+		return "", ledgerd.Invalid("Idempotency-Key", "must be one header of 1 to 255 printable characters")
+	}
+	return vals[0], nil
+}
+
+func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	var na ledgerd.NewAccount
+	if !decodeBody(w, rc.body, func(d *jx.Decoder, v *ledgerd.Validation) { decodeAccount(d, v, "", &na) }) {
+		return
+	}
+	key, kerr := idempotencyKey(r)
+	if kerr != nil {
+		writeProblem(w, kerr)
+		return
+	}
+	var idem *postgres.Idempotency
+	if key != "" {
+		idem = &postgres.Idempotency{Key: key, Hash: canonicalAccount(r.Method, r.URL.Path, &na)}
+	}
+	a, replayed, err := s.db.CreateAccount(r.Context(), rc.ledger.ID, &na, idem)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	st := http.StatusCreated
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+		st = http.StatusOK
+	}
+	writeJSON(w, st, func(e *jx.Encoder) { encodeAccount(e, a) })
+}
+
+func (s *Server) createAccounts(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	var items []ledgerd.NewAccount
+	var itemErrs []*ledgerd.Error
+	if !decodeBody(w, rc.body, func(d *jx.Decoder, v *ledgerd.Validation) {
+		seen := false
+		object(d, v, "", func(k string) int {
+			if k == "accounts" {
+				return 0
+			}
+			return -1
+		}, func(d *jx.Decoder, _ int, field string) error {
+			if isNull(d) {
+				return nil
+			}
+			seen = true
+			if d.Next() != jx.Array {
+				v.Add(field, "must be an array")
+				return d.Skip()
+			}
+			return d.Arr(func(d *jx.Decoder) error {
+				if len(items) >= ledgerd.MaxAccountBatchItems {
+					itemErrs = append(itemErrs, nil)
+					items = append(items, ledgerd.NewAccount{})
+					return d.Skip()
+				}
+				var iv ledgerd.Validation
+				var na ledgerd.NewAccount
+				decodeAccount(d, &iv, "", &na)
+				items = append(items, na)
+				itemErrs = append(itemErrs, iv.Err())
+				return nil
+			})
+		})
+		switch {
+		case !seen:
+			v.Add("accounts", "is required")
+		case len(items) > ledgerd.MaxAccountBatchItems:
+			v.Add("accounts", "at most %d accounts per batch", ledgerd.MaxAccountBatchItems)
+		}
+	}) {
+		return
+	}
+	valid := make([]ledgerd.NewAccount, 0, len(items))
+	for i := range items {
+		if itemErrs[i] == nil {
+			valid = append(valid, items[i])
+		}
+	}
+	var results []postgres.AccountResult
+	if len(valid) > 0 {
+		var err error
+		if results, err = s.db.CreateAccounts(r.Context(), rc.ledger.ID, valid); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, func(e *jx.Encoder) {
+		e.ObjStart()
+		e.FieldStart("results")
+		e.ArrStart()
+		j := 0
+		for i := range items {
+			e.ObjStart()
+			err := itemErrs[i]
+			if err == nil {
+				res := results[j]
+				j++
+				if res.Err == nil {
+					e.FieldStart("status")
+					e.Int(http.StatusCreated)
+					e.FieldStart("account")
+					encodeAccount(e, res.Account)
+					e.ObjEnd()
+					continue
+				}
+				err = res.Err
+			}
+			e.FieldStart("status")
+			e.Int(status(err.Code))
+			e.FieldStart("error")
+			encodeProblem(e, err, -1)
+			e.ObjEnd()
+		}
+		e.ArrEnd()
+		e.ObjEnd()
+	})
+}
+
+func (s *Server) getAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	id := r.PathValue("account")
+	var a *ledgerd.Account
+	if ledgerd.ValidAccountID(id) {
+		var err error
+		if a, err = s.db.Account(r.Context(), rc.ledger.ID, id); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	if a == nil {
+		writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "no account %q", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, func(e *jx.Encoder) { encodeAccount(e, a) })
+}
+
+func (s *Server) patchAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	var p postgres.AccountPatch
+	if !decodeBody(w, rc.body, func(d *jx.Decoder, v *ledgerd.Validation) {
+		object(d, v, "", func(k string) int {
+			switch k {
+			case "metadata":
+				return 0
+			case "min_balance":
+				return 1
+			}
+			return -1
+		}, func(d *jx.Decoder, i int, field string) error {
+			if i == 1 {
+				p.SetMinBalance = true
+				if isNull(d) {
+					return nil // null: unbounded
+				}
+				if n, ok := integer(d, v, field); ok {
+					p.MinBalance = &n
+				}
+				return nil
+			}
+			if isNull(d) {
+				return nil
+			}
+			p.Metadata = metadataPatch(d, v, field)
+			return nil
+		})
+		set := map[string]string{}
+		for k, val := range p.Metadata {
+			if val != nil {
+				set[k] = *val
+			} else if k == "" || len(k) > ledgerd.MaxMetadataKeyLen {
+				v.Add("metadata", "keys must be 1 to %d bytes", ledgerd.MaxMetadataKeyLen)
+			}
+		}
+		ledgerd.ValidateMetadata(v, "metadata", set, true)
+	}) {
+		return
+	}
+	if p.SetMinBalance && rc.p.Role < RoleAdmin {
+		writeProblem(w, ledgerd.Errorf(ledgerd.CodeForbidden, "changing min_balance needs an admin key"))
+		return
+	}
+	id := r.PathValue("account")
+	var a *ledgerd.Account
+	if ledgerd.ValidAccountID(id) {
+		var err error
+		if a, err = s.db.PatchAccount(r.Context(), rc.ledger.ID, id, &p); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	if a == nil {
+		writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "no account %q", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, func(e *jx.Encoder) { encodeAccount(e, a) })
+}
+
+func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	q := r.URL.Query()
+	var v ledgerd.Validation
+	f := postgres.AccountFilter{Prefix: q.Get("prefix"), Limit: limitParam(q, &v)}
+	f.After, _ = cursorParam(q, &v)
+	for k, vals := range q {
+		if strings.HasPrefix(k, "metadata[") && strings.HasSuffix(k, "]") {
+			if f.Metadata == nil {
+				f.Metadata = map[string]string{}
+			}
+			f.Metadata[k[len("metadata["):len(k)-1]] = vals[0]
+		}
+	}
+	if err := v.Err(); err != nil {
+		writeProblem(w, err)
+		return
+	}
+	want := f.Limit
+	f.Limit++
+	accts, err := s.db.ListAccounts(r.Context(), rc.ledger.ID, f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	next := ""
+	if len(accts) > want {
+		accts = accts[:want]
+		next = encodeCursorValue(accts[want-1].ID)
+	}
+	writeJSON(w, http.StatusOK, func(e *jx.Encoder) {
+		e.ObjStart()
+		e.FieldStart("data")
+		e.ArrStart()
+		for _, a := range accts {
+			encodeAccount(e, a)
+		}
+		e.ArrEnd()
+		encodeCursor(e, next)
+		e.ObjEnd()
+	})
+}

@@ -1,0 +1,141 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/go-faster/jx"
+	"github.com/ledgerd/ledgerd"
+)
+
+// status maps an error code to its HTTP status: the one place where that
+// mapping lives (SPEC §2 "Error codes").
+func status(c ledgerd.Code) int {
+	switch c {
+	case ledgerd.CodeMalformedJSON:
+		return http.StatusBadRequest
+	case ledgerd.CodeUnauthorized:
+		return http.StatusUnauthorized
+	case ledgerd.CodeForbidden:
+		return http.StatusForbidden
+	case ledgerd.CodeNotFound:
+		return http.StatusNotFound
+	case ledgerd.CodeMethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case ledgerd.CodeDuplicateLedger, ledgerd.CodeDuplicateAccount, ledgerd.CodeDuplicateReference,
+		ledgerd.CodeIdempotencyInProgress, ledgerd.CodeInvalidState:
+		return http.StatusConflict
+	case ledgerd.CodePayloadTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case ledgerd.CodeValidationFailed, ledgerd.CodeAccountNotFound, ledgerd.CodeAssetMismatch,
+		ledgerd.CodeInsufficientFunds, ledgerd.CodeIdempotencyKeyReused:
+		return http.StatusUnprocessableEntity
+	case ledgerd.CodeRateLimited:
+		return http.StatusTooManyRequests
+	case ledgerd.CodeOverloaded:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func title(c ledgerd.Code) string {
+	switch c {
+	case ledgerd.CodeMalformedJSON:
+		return "Malformed JSON"
+	case ledgerd.CodeUnauthorized:
+		return "Unauthorized"
+	case ledgerd.CodeForbidden:
+		return "Forbidden"
+	case ledgerd.CodeNotFound:
+		return "Not found"
+	case ledgerd.CodeMethodNotAllowed:
+		return "Method not allowed"
+	case ledgerd.CodeDuplicateLedger:
+		return "Ledger already exists"
+	case ledgerd.CodeDuplicateAccount:
+		return "Account already exists"
+	case ledgerd.CodeDuplicateReference:
+		return "Reference already used"
+	case ledgerd.CodeIdempotencyInProgress:
+		return "Request with this key in progress"
+	case ledgerd.CodeInvalidState:
+		return "Invalid state"
+	case ledgerd.CodePayloadTooLarge:
+		return "Payload too large"
+	case ledgerd.CodeValidationFailed:
+		return "Validation failed"
+	case ledgerd.CodeAccountNotFound:
+		return "Account not found"
+	case ledgerd.CodeAssetMismatch:
+		return "Asset mismatch"
+	case ledgerd.CodeInsufficientFunds:
+		return "Insufficient funds"
+	case ledgerd.CodeIdempotencyKeyReused:
+		return "Idempotency key reused"
+	case ledgerd.CodeRateLimited:
+		return "Rate limited"
+	case ledgerd.CodeOverloaded:
+		return "Overloaded"
+	}
+	return "Internal error"
+}
+
+// encodeProblem writes an RFC 9457 problem object. index >= 0 adds the
+// failing item's index (atomic batches).
+func encodeProblem(e *jx.Encoder, err *ledgerd.Error, index int) {
+	e.ObjStart()
+	e.FieldStart("type")
+	e.Str("https://ledgerd.dev/problems/" + string(err.Code))
+	e.FieldStart("title")
+	e.Str(title(err.Code))
+	e.FieldStart("status")
+	e.Int(status(err.Code))
+	e.FieldStart("detail")
+	e.Str(err.Detail)
+	e.FieldStart("code")
+	e.Str(string(err.Code))
+	if len(err.Fields) > 0 {
+		e.FieldStart("errors")
+		e.ArrStart()
+		for _, f := range err.Fields {
+			e.ObjStart()
+			e.FieldStart("field")
+			e.Str(f.Field)
+			e.FieldStart("message")
+			e.Str(f.Message)
+			e.ObjEnd()
+		}
+		e.ArrEnd()
+	}
+	if err.TransactionID != "" {
+		e.FieldStart("transaction_id")
+		e.Str(err.TransactionID)
+	}
+	if index >= 0 {
+		e.FieldStart("index")
+		e.Int(index)
+	}
+	e.ObjEnd()
+}
+
+// writeProblem answers with a problem document.
+func writeProblem(w http.ResponseWriter, err *ledgerd.Error) {
+	writeProblemIndex(w, err, -1)
+}
+
+func writeProblemIndex(w http.ResponseWriter, err *ledgerd.Error, index int) {
+	e := jx.GetEncoder()
+	defer jx.PutEncoder(e)
+	encodeProblem(e, err, index)
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	st := status(err.Code)
+	if st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable {
+		if h.Get("Retry-After") == "" {
+			h.Set("Retry-After", "1")
+		}
+	}
+	h.Set("Content-Length", strconv.Itoa(len(e.Bytes())))
+	w.WriteHeader(st)
+	_, _ = w.Write(e.Bytes())
+}

@@ -1,0 +1,66 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/ledgerd/ledgerd"
+)
+
+// routes is the whole API surface in one place.
+func (s *Server) routes() {
+	open := route{}
+	read := route{auth: true, role: RoleRead, ledger: true}
+	write := route{auth: true, role: RoleWrite, ledger: true, maxBody: MaxSingleBody}
+	writeBatch := route{auth: true, role: RoleWrite, ledger: true, maxBody: MaxBatchBody}
+
+	s.handle("GET /healthz", open, s.healthz)
+	s.handle("GET /readyz", open, s.readyz)
+	s.handle("GET /v1/openapi.json", open, serveOpenAPI)
+
+	s.handle("POST /v1/ledgers", route{auth: true, role: RoleBootstrap, maxBody: MaxSingleBody}, s.createLedger)
+	s.handle("GET /v1/ledgers/{ledger}", read, s.getLedger)
+
+	keys := route{auth: true, role: RoleAdmin}
+	s.handle("GET /v1/api-keys", keys, s.listAPIKeys)
+	s.handle("DELETE /v1/api-keys/{id}", keys, s.revokeAPIKey)
+	keys.maxBody = MaxSingleBody
+	s.handle("POST /v1/api-keys", keys, s.createAPIKey)
+
+	s.handle("POST /v1/ledgers/{ledger}/accounts", write, s.createAccount)
+	s.handle("POST /v1/ledgers/{ledger}/accounts/batch", writeBatch, s.createAccounts)
+	s.handle("GET /v1/ledgers/{ledger}/accounts", read, s.listAccounts)
+	s.handle("GET /v1/ledgers/{ledger}/accounts/{account}", read, s.getAccount)
+	s.handle("PATCH /v1/ledgers/{ledger}/accounts/{account}", write, s.patchAccount)
+
+	s.handle("POST /v1/ledgers/{ledger}/transactions", write, s.postTransaction)
+	s.handle("POST /v1/ledgers/{ledger}/transactions/batch", writeBatch, s.postBatch)
+	s.handle("GET /v1/ledgers/{ledger}/transactions", read, s.listTransactions)
+	s.handle("GET /v1/ledgers/{ledger}/transactions/{id}", read, s.getTransaction)
+
+	s.mux.Handle("/", http.HandlerFunc(s.unmatched))
+}
+
+var methods = []string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete, http.MethodPut}
+
+// unmatched answers what no route takes: 405 with Allow when the path
+// exists for another method, 404 otherwise, both as problem+json.
+func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range methods {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeProblem(w, ledgerd.Errorf(ledgerd.CodeMethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
+		return
+	}
+	writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "no route %s", r.URL.Path))
+}

@@ -1,0 +1,245 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/ledgerd/ledgerd"
+)
+
+const accountCols = `id, asset, min_balance, metadata, posted, pending_debits, pending_credits, version, created_at`
+
+func scanAccount(row pgx.Row) (*ledgerd.Account, error) {
+	a := &ledgerd.Account{}
+	var md []byte
+	err := row.Scan(&a.ID, &a.Asset, &a.MinBalance, &md, &a.Balance.Posted, &a.Balance.PendingDebits,
+		&a.Balance.PendingCredits, &a.Version, &a.CreatedAt)
+	if err != nil {
+		return nil, err
+	}
+	if len(md) > 2 {
+		if err := json.Unmarshal(md, &a.Metadata); err != nil {
+			return nil, fmt.Errorf("account %s metadata: %w", a.ID, err)
+		}
+	}
+	return a, nil
+}
+
+func metadataJSON(m map[string]string) string {
+	return string(ledgerd.AppendMetadataJSON(nil, m))
+}
+
+// Account returns an account, or nil when there is none.
+func (db *DB) Account(ctx context.Context, ledgerID int64, id string) (*ledgerd.Account, error) {
+	a, err := scanAccount(db.Pool.QueryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE ledger_id = $1 AND id = $2`, ledgerID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return a, err
+}
+
+// Idempotency binds a request to a key (SPEC §2 "Idempotency").
+type Idempotency struct {
+	Key  string
+	Hash []byte
+}
+
+// CreateAccount creates one account. With a key, the outcome is stored and a
+// retry replays it (Replayed is then true and the account is as it is now).
+func (db *DB) CreateAccount(ctx context.Context, ledgerID int64, na *ledgerd.NewAccount, idem *Idempotency) (a *ledgerd.Account, replayed bool, err error) {
+	conn, err := db.acquire(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer tx.Rollback(ctx)
+	if idem != nil {
+		rec, err := db.claimKey(ctx, tx, ledgerID, idem)
+		if err != nil {
+			return nil, false, err
+		}
+		if rec != nil {
+			if rec.AccountID == nil || string(rec.Hash) != string(idem.Hash) {
+				return nil, false, reusedKey()
+			}
+			a, err := scanAccount(tx.QueryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE ledger_id = $1 AND id = $2`, ledgerID, *rec.AccountID))
+			if err != nil {
+				return nil, false, err
+			}
+			return a, true, tx.Commit(ctx)
+		}
+	}
+	a, err = scanAccount(tx.QueryRow(ctx, `INSERT INTO accounts (ledger_id, id, asset, min_balance, metadata) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (ledger_id, id) DO NOTHING RETURNING `+accountCols, ledgerID, na.ID, na.Asset, na.MinBalance, metadataJSON(na.Metadata)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, ledgerd.Errorf(ledgerd.CodeDuplicateAccount, "account %s already exists", na.ID)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if idem != nil {
+		if _, err := tx.Exec(ctx, `UPDATE idempotency_keys SET status = 201, account_id = $3 WHERE ledger_id = $1 AND key = $2`, ledgerID, idem.Key, na.ID); err != nil {
+			return nil, false, err
+		}
+	}
+	return a, false, tx.Commit(ctx)
+}
+
+// AccountResult is the outcome of one item of an account batch.
+type AccountResult struct {
+	Account *ledgerd.Account
+	Err     *ledgerd.Error
+}
+
+// CreateAccounts creates many accounts in one statement; never atomic: an
+// id that exists already gets duplicate_account, the others are created.
+func (db *DB) CreateAccounts(ctx context.Context, ledgerID int64, nas []ledgerd.NewAccount) ([]AccountResult, error) {
+	ids := make([]string, len(nas))
+	assets := make([]string, len(nas))
+	mins := make([]*int64, len(nas))
+	mds := make([]string, len(nas))
+	for i := range nas {
+		ids[i], assets[i], mins[i], mds[i] = nas[i].ID, nas[i].Asset, nas[i].MinBalance, metadataJSON(nas[i].Metadata)
+	}
+	// ON CONFLICT cannot touch the same row twice in one statement, so a
+	// repeated id inside the batch is filtered first: the first one wins.
+	rows, err := db.Pool.Query(ctx, `INSERT INTO accounts (ledger_id, id, asset, min_balance, metadata)
+		SELECT $1, u.id, u.asset, u.min_balance, u.metadata::jsonb
+		FROM (SELECT DISTINCT ON (id) id, asset, min_balance, metadata, ord
+		      FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY AS t(id, asset, min_balance, metadata, ord)
+		      ORDER BY id, ord) u
+		ORDER BY u.ord
+		ON CONFLICT (ledger_id, id) DO NOTHING RETURNING `+accountCols, ledgerID, ids, assets, mins, mds)
+	if err != nil {
+		return nil, err
+	}
+	created := make(map[string]*ledgerd.Account, len(nas))
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		created[a.ID] = a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]AccountResult, len(nas))
+	for i := range nas {
+		if a := created[nas[i].ID]; a != nil {
+			out[i].Account = a
+			delete(created, nas[i].ID) // a later duplicate in the same batch is a duplicate
+		} else {
+			out[i].Err = ledgerd.Errorf(ledgerd.CodeDuplicateAccount, "account %s already exists", nas[i].ID)
+		}
+	}
+	return out, nil
+}
+
+// AccountPatch is a PATCH of an account: metadata merged (a nil value
+// deletes the key), and optionally a new min_balance.
+type AccountPatch struct {
+	Metadata      map[string]*string
+	SetMinBalance bool
+	MinBalance    *int64
+}
+
+// PatchAccount applies a patch; nil, nil when the account does not exist.
+func (db *DB) PatchAccount(ctx context.Context, ledgerID int64, id string, p *AccountPatch) (*ledgerd.Account, error) {
+	var out *ledgerd.Account
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		a, err := scanAccount(tx.QueryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE ledger_id = $1 AND id = $2 FOR UPDATE`, ledgerID, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		md := a.Metadata
+		if md == nil {
+			md = map[string]string{}
+		}
+		for k, v := range p.Metadata {
+			if v == nil {
+				delete(md, k)
+			} else {
+				md[k] = *v
+			}
+		}
+		if len(md) > ledgerd.MaxMetadataKeys {
+			return ledgerd.Invalid("metadata", fmt.Sprintf("the merged metadata would have more than %d keys", ledgerd.MaxMetadataKeys))
+		}
+		minb := a.MinBalance
+		if p.SetMinBalance {
+			minb = p.MinBalance
+		}
+		out, err = scanAccount(tx.QueryRow(ctx, `UPDATE accounts SET metadata = $3, min_balance = $4 WHERE ledger_id = $1 AND id = $2 RETURNING `+accountCols,
+			ledgerID, id, metadataJSON(md), minb))
+		return err
+	})
+	return out, err
+}
+
+// AccountFilter selects accounts for a list.
+type AccountFilter struct {
+	Prefix   string
+	Metadata map[string]string
+	After    string // keyset cursor: ids strictly greater
+	Limit    int
+}
+
+// ListAccounts lists accounts in bytewise id order.
+func (db *DB) ListAccounts(ctx context.Context, ledgerID int64, f AccountFilter) ([]*ledgerd.Account, error) {
+	args := []any{ledgerID, f.After, f.Limit}
+	q := `SELECT ` + accountCols + ` FROM accounts WHERE ledger_id = $1 AND id > $2`
+	if f.Prefix != "" {
+		// A literal prefix is a range on the C-collated primary key: no LIKE,
+		// so '_' and '%' in a prefix mean themselves.
+		args = append(args, f.Prefix)
+		q += fmt.Sprintf(` AND id >= $%d`, len(args))
+		if hi, ok := prefixEnd(f.Prefix); ok {
+			args = append(args, hi)
+			q += fmt.Sprintf(` AND id < $%d`, len(args))
+		}
+	}
+	if len(f.Metadata) > 0 {
+		args = append(args, metadataJSON(f.Metadata))
+		q += fmt.Sprintf(` AND metadata @> $%d::jsonb`, len(args))
+	}
+	q += ` ORDER BY id LIMIT $3`
+	rows, err := db.Pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]*ledgerd.Account, 0, f.Limit)
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// prefixEnd is the smallest string greater than every string with prefix p
+// (bytewise), or false when there is none.
+func prefixEnd(p string) (string, bool) {
+	b := []byte(p)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1]), true
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,68 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// APIKey is a stored API key; the secret itself is never stored.
+type APIKey struct {
+	ID         string
+	LedgerID   int64
+	LedgerName string
+	Role       string
+	SecretHash []byte
+	CreatedAt  time.Time
+	RevokedAt  *time.Time
+}
+
+// CreateAPIKey stores a key.
+func (db *DB) CreateAPIKey(ctx context.Context, k *APIKey) error {
+	return db.Pool.QueryRow(ctx, `INSERT INTO api_keys (id, ledger_id, role, secret_hash) VALUES ($1, $2, $3, $4) RETURNING created_at`,
+		k.ID, k.LedgerID, k.Role, k.SecretHash).Scan(&k.CreatedAt)
+}
+
+const apiKeyCols = `k.id, k.ledger_id, l.name, k.role, k.secret_hash, k.created_at, k.revoked_at`
+
+func scanAPIKey(row pgx.Row) (*APIKey, error) {
+	k := &APIKey{}
+	err := row.Scan(&k.ID, &k.LedgerID, &k.LedgerName, &k.Role, &k.SecretHash, &k.CreatedAt, &k.RevokedAt)
+	return k, err
+}
+
+// APIKeyByID returns a key, or nil when there is none.
+func (db *DB) APIKeyByID(ctx context.Context, id string) (*APIKey, error) {
+	k, err := scanAPIKey(db.Pool.QueryRow(ctx, `SELECT `+apiKeyCols+` FROM api_keys k JOIN ledgers l ON l.id = k.ledger_id WHERE k.id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return k, err
+}
+
+// ListAPIKeys lists keys by id after cursor; ledgerID 0 means all ledgers.
+func (db *DB) ListAPIKeys(ctx context.Context, ledgerID int64, after string, limit int) ([]*APIKey, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT `+apiKeyCols+` FROM api_keys k JOIN ledgers l ON l.id = k.ledger_id
+		WHERE ($1 = 0 OR k.ledger_id = $1) AND k.id > $2 ORDER BY k.id LIMIT $3`, ledgerID, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*APIKey
+	for rows.Next() {
+		k, err := scanAPIKey(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// RevokeAPIKey marks a key revoked (idempotent: the first revocation time stays).
+func (db *DB) RevokeAPIKey(ctx context.Context, id string) error {
+	_, err := db.Pool.Exec(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, clock_timestamp()) WHERE id = $1`, id)
+	return err
+}

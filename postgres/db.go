@@ -1,0 +1,170 @@
+// Package postgres is ledgerd's storage adapter: the schema and its
+// migrations, the queries of the API, and the set-based write of a
+// group-commit batch. Everything that speaks SQL lives here.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Config tunes the connection pool. The pool is a precious shared resource:
+// sized for the real concurrency, and a caller that cannot get a connection
+// within AcquireTimeout fails fast (503) instead of queueing without bound.
+type Config struct {
+	URL            string
+	MaxConns       int32
+	MinConns       int32
+	AcquireTimeout time.Duration
+}
+
+// DB is a pool of connections to one database.
+type DB struct {
+	Pool *pgxpool.Pool
+	// IdempotencyTTL is how long idempotency outcomes are kept (at least
+	// 24 h; default DefaultIdempotencyTTL).
+	IdempotencyTTL time.Duration
+	acquireTimeout time.Duration
+}
+
+// ErrUnavailable marks failures where the database could not be reached or
+// the pool had no free connection in time: the request did not happen and
+// may be retried (503 overloaded).
+var ErrUnavailable = errors.New("database unavailable")
+
+// Open connects a pool. It does not wait for the database to be reachable.
+func Open(ctx context.Context, c Config) (*DB, error) {
+	pc, err := pgxpool.ParseConfig(c.URL)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	if c.MaxConns > 0 {
+		pc.MaxConns = c.MaxConns
+	}
+	if c.MinConns > 0 {
+		pc.MinConns = c.MinConns
+	}
+	pc.MaxConnIdleTime = 5 * time.Minute
+	pc.HealthCheckPeriod = 10 * time.Second
+	if pc.ConnConfig.RuntimeParams == nil {
+		pc.ConnConfig.RuntimeParams = map[string]string{}
+	}
+	// Durability is the product: never let a connection default weaken it.
+	pc.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
+	pc.ConnConfig.RuntimeParams["application_name"] = "ledgerd"
+	if pc.ConnConfig.ConnectTimeout == 0 {
+		pc.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("open pool: %w", err)
+	}
+	at := c.AcquireTimeout
+	if at <= 0 {
+		at = 2 * time.Second
+	}
+	return &DB{Pool: pool, acquireTimeout: at}, nil
+}
+
+// Close closes the pool.
+func (db *DB) Close() { db.Pool.Close() }
+
+// acquire takes a connection, waiting at most the acquire timeout.
+func (db *DB) acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	actx, cancel := context.WithTimeout(ctx, db.acquireTimeout)
+	defer cancel()
+	c, err := db.Pool.Acquire(actx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return c, nil
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	c, err := db.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	return c.Ping(ctx)
+}
+
+// IsUnavailable reports whether err means the database could not be used
+// (connection refused or lost, server shutting down, pool exhausted): the
+// operation may be retried, and the API answers 503 rather than 500.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrUnavailable) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code[:2] {
+		case "08", "57", "53": // connection exception, operator intervention (shutdown), insufficient resources
+			return true
+		}
+		if pe.Code == "40001" || pe.Code == "40P01" || pe.Code == "55P03" { // serialization, deadlock, lock timeout
+			return true
+		}
+		return false
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+		return true
+	}
+	if errors.Is(err, pgx.ErrTxClosed) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	// A connection that died mid-statement surfaces as an unexpected EOF or
+	// a closed-connection error without a SQLSTATE.
+	var pe2 *pgconn.PgError
+	return !errors.As(err, &pe2) && isConnClosed(err)
+}
+
+func isConnClosed(err error) bool {
+	s := err.Error()
+	for _, m := range []string{"conn closed", "unexpected EOF", "connection reset", "broken pipe", "EOF", "failed to deallocate", "receive message", "write failed"} {
+		if contains(s, m) {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+// pgCode returns the SQLSTATE of err, or "".
+func pgCode(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}

@@ -1,0 +1,73 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/ledgerd/ledgerd"
+)
+
+// DefaultIdempotencyTTL is how long outcomes are kept for replay.
+const DefaultIdempotencyTTL = 7 * 24 * time.Hour
+
+// idemRecord is a stored idempotency outcome.
+type idemRecord struct {
+	Hash          []byte
+	Status        int16
+	TransactionID *[16]byte
+	AccountID     *string
+	Problem       []byte
+}
+
+func reusedKey() *ledgerd.Error {
+	return ledgerd.Errorf(ledgerd.CodeIdempotencyKeyReused, "this Idempotency-Key was used with a different request")
+}
+
+// claimKey reserves key inside tx. It returns nil when the caller now owns
+// the key (a placeholder row, locked by tx until it commits or rolls back),
+// or the stored record of an earlier request. A racing request with the same
+// key blocks on the placeholder until the owner finishes, then sees its
+// outcome, which is exactly the waiting SPEC §2 asks for.
+func (db *DB) claimKey(ctx context.Context, tx pgx.Tx, ledgerID int64, idem *Idempotency) (*idemRecord, error) {
+	var owned bool
+	err := tx.QueryRow(ctx, `INSERT INTO idempotency_keys (ledger_id, key, request_hash, status, expires_at)
+		VALUES ($1, $2, $3, 0, clock_timestamp() + $4::interval)
+		ON CONFLICT (ledger_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, status = 0,
+			transaction_id = NULL, account_id = NULL, problem = NULL, created_at = clock_timestamp(), expires_at = EXCLUDED.expires_at
+		WHERE idempotency_keys.expires_at <= clock_timestamp()
+		RETURNING true`, ledgerID, idem.Key, idem.Hash, db.ttl()).Scan(&owned)
+	if err == nil {
+		return nil, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, err
+	}
+	rec := &idemRecord{}
+	err = tx.QueryRow(ctx, `SELECT request_hash, status, transaction_id, account_id, problem FROM idempotency_keys WHERE ledger_id = $1 AND key = $2`,
+		ledgerID, idem.Key).Scan(&rec.Hash, &rec.Status, &rec.TransactionID, &rec.AccountID, &rec.Problem)
+	if err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+func (db *DB) ttl() time.Duration {
+	if db.IdempotencyTTL > 0 {
+		return db.IdempotencyTTL
+	}
+	return DefaultIdempotencyTTL
+}
+
+// DeleteExpiredKeys removes up to limit expired idempotency records and
+// returns how many it removed; the maintenance loop calls it until it
+// returns less than limit.
+func (db *DB) DeleteExpiredKeys(ctx context.Context, limit int) (int64, error) {
+	tag, err := db.Pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(
+		SELECT ctid FROM idempotency_keys WHERE expires_at < clock_timestamp() LIMIT $1))`, limit)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}

@@ -1,0 +1,46 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/ledgerd/ledgerd"
+)
+
+// Ledger is a ledger's row.
+type Ledger struct {
+	ID           int64
+	Name         string
+	CreatedAt    time.Time
+	LastSequence int64
+}
+
+// CreateLedger creates a ledger; duplicate_ledger when the name is taken.
+func (db *DB) CreateLedger(ctx context.Context, name string) (*Ledger, error) {
+	l := &Ledger{Name: name}
+	err := db.Pool.QueryRow(ctx, `INSERT INTO ledgers (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id, created_at`, name).
+		Scan(&l.ID, &l.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ledgerd.Errorf(ledgerd.CodeDuplicateLedger, "ledger %s already exists", name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// LedgerByName returns a ledger, or nil when there is none.
+func (db *DB) LedgerByName(ctx context.Context, name string) (*Ledger, error) {
+	l := &Ledger{}
+	err := db.Pool.QueryRow(ctx, `SELECT id, name, created_at, last_sequence FROM ledgers WHERE name = $1`, name).
+		Scan(&l.ID, &l.Name, &l.CreatedAt, &l.LastSequence)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}

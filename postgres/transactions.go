@@ -1,0 +1,158 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/ledgerd/ledgerd"
+)
+
+const txCols = `t.id, t.sequence, t.status, t.postings, t.metadata, t.reference, t.created_at, t.expires_at,
+	t.pending_id, t.resolved_by, t.reverses, t.reversed_by`
+
+func uuidString(u pgtype.UUID) string {
+	if !u.Valid {
+		return ""
+	}
+	return uuid.UUID(u.Bytes).String()
+}
+
+// txScan holds the scan targets of txCols.
+type txScan struct {
+	id, pendingID, resolvedBy, reverses, reversedBy pgtype.UUID
+	seq                                             int64
+	status                                          string
+	postings, metadata                              []byte
+	reference                                       *string
+	createdAt                                       time.Time
+	expiresAt                                       *time.Time
+}
+
+func (s *txScan) dest() []any {
+	return []any{&s.id, &s.seq, &s.status, &s.postings, &s.metadata, &s.reference, &s.createdAt, &s.expiresAt,
+		&s.pendingID, &s.resolvedBy, &s.reverses, &s.reversedBy}
+}
+
+func (s *txScan) tx() *ledgerd.Transaction {
+	t := &ledgerd.Transaction{
+		ID: uuidString(s.id), Sequence: s.seq, Status: ledgerd.Status(s.status),
+		RawPostings: s.postings, RawMetadata: s.metadata, CreatedAt: s.createdAt.UTC(), ExpiresAt: s.expiresAt,
+		PendingID: uuidString(s.pendingID), ResolvedBy: uuidString(s.resolvedBy),
+		Reverses: uuidString(s.reverses), ReversedBy: uuidString(s.reversedBy),
+	}
+	if s.reference != nil {
+		t.Reference = *s.reference
+	}
+	return t
+}
+
+func scanTxRows(rows pgx.Rows, n int) ([]*ledgerd.Transaction, error) {
+	defer rows.Close()
+	out := make([]*ledgerd.Transaction, 0, n)
+	var s txScan
+	d := s.dest()
+	for rows.Next() {
+		s = txScan{}
+		if err := rows.Scan(d...); err != nil {
+			return nil, err
+		}
+		out = append(out, s.tx())
+	}
+	return out, rows.Err()
+}
+
+// Transaction returns a transaction by id, or nil. A malformed id is simply
+// not found. The id's embedded time lets PostgreSQL prune to one partition.
+func (db *DB) Transaction(ctx context.Context, ledgerID int64, id string) (*ledgerd.Transaction, error) {
+	u, err := uuid.Parse(id)
+	if err != nil || len(id) != 36 {
+		return nil, nil
+	}
+	var s txScan
+	err = db.Pool.QueryRow(ctx, `SELECT `+txCols+` FROM transactions t WHERE t.id = $1 AND t.ledger_id = $2`,
+		pgtype.UUID{Bytes: u, Valid: true}, ledgerID).Scan(s.dest()...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.tx(), nil
+}
+
+// TxFilter selects transactions for a list, always in sequence order.
+type TxFilter struct {
+	Account   string
+	Reference string
+	After     int64 // sequence > After (also the keyset cursor)
+	From, To  *time.Time
+	Limit     int
+}
+
+// ListTransactions lists transactions in sequence order. Postings come with
+// each row (they are stored with the transaction), so a page of any size is
+// a bounded number of queries: at most two to turn times into sequence
+// bounds, and one for the page.
+func (db *DB) ListTransactions(ctx context.Context, ledgerID int64, f TxFilter) ([]*ledgerd.Transaction, error) {
+	lo, hi := f.After, int64(math.MaxInt64)
+	// created_at never decreases along the sequence, so a time range is a
+	// sequence range: find its ends with the (ledger_id, created_at,
+	// sequence) index, then scan by sequence.
+	if f.From != nil {
+		var s int64
+		err := db.Pool.QueryRow(ctx, `SELECT sequence FROM transactions WHERE ledger_id = $1 AND created_at >= $2
+			ORDER BY created_at, sequence LIMIT 1`, ledgerID, *f.From).Scan(&s)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		lo = max(lo, s-1)
+	}
+	if f.To != nil {
+		var s int64
+		err := db.Pool.QueryRow(ctx, `SELECT sequence FROM transactions WHERE ledger_id = $1 AND created_at >= $2
+			ORDER BY created_at, sequence LIMIT 1`, ledgerID, *f.To).Scan(&s)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return nil, err
+		}
+		if err == nil {
+			hi = s
+		}
+	}
+	args := []any{ledgerID, lo, hi, f.Limit}
+	var q string
+	switch {
+	case f.Reference != "":
+		args = append(args, f.Reference)
+		q = `SELECT ` + txCols + ` FROM transaction_references r JOIN transactions t ON t.id = r.transaction_id
+			WHERE r.ledger_id = $1 AND r.reference = $5 AND t.sequence > $2 AND t.sequence < $3`
+		if f.Account != "" {
+			args = append(args, f.Account)
+			q += ` AND EXISTS (SELECT 1 FROM entries e WHERE e.transaction_id = t.id AND e.ledger_id = $1 AND e.account_id = $6)`
+		}
+		q += ` ORDER BY t.sequence LIMIT $4`
+	case f.Account != "":
+		args = append(args, f.Account)
+		q = `SELECT ` + txCols + ` FROM (
+				SELECT DISTINCT ON (e.sequence) e.sequence, e.transaction_id FROM entries e
+				WHERE e.ledger_id = $1 AND e.account_id = $5 AND e.sequence > $2 AND e.sequence < $3
+				ORDER BY e.sequence LIMIT $4) s
+			JOIN transactions t ON t.id = s.transaction_id ORDER BY s.sequence`
+	default:
+		q = `SELECT ` + txCols + ` FROM transactions t WHERE t.ledger_id = $1 AND t.sequence > $2 AND t.sequence < $3
+			ORDER BY t.sequence LIMIT $4`
+	}
+	rows, err := db.Pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list transactions: %w", err)
+	}
+	return scanTxRows(rows, f.Limit)
+}

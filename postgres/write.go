@@ -1,0 +1,466 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/ledgerd/ledgerd"
+)
+
+// CommitUnknownError means the connection failed while COMMIT was in
+// flight: the batch may or may not have committed. The writer resolves it
+// with BatchCommitted before answering anyone.
+type CommitUnknownError struct {
+	LedgerID int64
+	// FirstID is the id of the first transaction the batch wrote (zero
+	// when it wrote none).
+	FirstID pgtype.UUID
+	Err     error
+}
+
+func (e *CommitUnknownError) Error() string { return "commit outcome unknown: " + e.Err.Error() }
+func (e *CommitUnknownError) Unwrap() error { return e.Err }
+
+// BatchCommitted reports whether the batch of a CommitUnknownError is in the
+// database. ok is false when that cannot be told.
+func (db *DB) BatchCommitted(ctx context.Context, e *CommitUnknownError) (committed, ok bool) {
+	if !e.FirstID.Valid {
+		return false, false
+	}
+	var n int
+	err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM transactions WHERE id = $1 AND ledger_id = $2`, e.FirstID, e.LedgerID).Scan(&n)
+	if err != nil {
+		return false, false
+	}
+	return n == 1, true
+}
+
+// newTxID returns a UUIDv7 for a transaction created at t. Its first 48 bits
+// are t in milliseconds, which is what the monthly partitions range on.
+func newTxID(t time.Time) pgtype.UUID {
+	var u [16]byte
+	ms := uint64(t.UnixMilli())
+	for i := 0; i < 6; i++ {
+		u[i] = byte(ms >> (40 - 8*i))
+	}
+	r1, r2 := rand.Uint64(), rand.Uint64()
+	u[6] = 0x70 | byte(r1&0x0f)
+	u[7] = byte(r1 >> 8)
+	u[8] = 0x80 | byte((r1>>16)&0x3f)
+	for i := 9; i < 16; i++ {
+		u[i] = byte(r2 >> (8 * (i - 9)))
+	}
+	return pgtype.UUID{Bytes: u, Valid: true}
+}
+
+// storedProblem is how a business rejection is kept for replay.
+type storedProblem struct {
+	Code          ledgerd.Code `json:"code"`
+	Detail        string       `json:"detail"`
+	TransactionID string       `json:"transaction_id,omitempty"`
+}
+
+// batchRows accumulates the set-based writes of one batch, column by column.
+type batchRows struct {
+	// transactions
+	txID                             []pgtype.UUID
+	txSeq                            []int64
+	txStatus, txPostings, txMetadata []string
+	txRef                            []*string
+	txExpires                        []*time.Time
+	// entries
+	enTx                                []pgtype.UUID
+	enAccount                           []string
+	enSeq, enAmount, enAfter, enVersion []int64
+	enIndex                             []int16
+	enPending                           []bool
+	// references
+	refRef []string
+	refTx  []pgtype.UUID
+	// idempotency outcomes
+	ikKey     []string
+	ikHash    [][]byte
+	ikStatus  []int16
+	ikTx      []pgtype.UUID
+	ikProblem []*string
+}
+
+type rowsMark struct{ tx, en, ref, ik int }
+
+func (r *batchRows) mark() rowsMark {
+	return rowsMark{len(r.txID), len(r.enTx), len(r.refRef), len(r.ikKey)}
+}
+
+func (r *batchRows) truncate(m rowsMark) {
+	r.txID, r.txSeq, r.txStatus, r.txPostings = r.txID[:m.tx], r.txSeq[:m.tx], r.txStatus[:m.tx], r.txPostings[:m.tx]
+	r.txMetadata, r.txRef, r.txExpires = r.txMetadata[:m.tx], r.txRef[:m.tx], r.txExpires[:m.tx]
+	r.enTx, r.enAccount, r.enSeq, r.enAmount = r.enTx[:m.en], r.enAccount[:m.en], r.enSeq[:m.en], r.enAmount[:m.en]
+	r.enAfter, r.enVersion, r.enIndex, r.enPending = r.enAfter[:m.en], r.enVersion[:m.en], r.enIndex[:m.en], r.enPending[:m.en]
+	r.refRef, r.refTx = r.refRef[:m.ref], r.refTx[:m.ref]
+	r.ikKey, r.ikHash, r.ikStatus, r.ikTx, r.ikProblem = r.ikKey[:m.ik], r.ikHash[:m.ik], r.ikStatus[:m.ik], r.ikTx[:m.ik], r.ikProblem[:m.ik]
+}
+
+// idemState is what the batch knows of a key: stored before, or decided
+// earlier in this batch.
+type idemState struct {
+	hash []byte
+	tx   *ledgerd.Transaction
+	err  *ledgerd.Error
+}
+
+// WriteBatch applies the units in one database transaction under the
+// ledger's ordering lock (SPEC §4): lock the ledger row, lock the touched
+// accounts in id order, apply every item in request order in memory, write
+// the accepted rows with set-based statements, update each touched account
+// once, commit. Every item's outcome is set on the item.
+//
+// It returns an error only when nothing can be answered from this attempt:
+// an error for which IsUnavailable holds (nothing committed; callers may
+// retry), a *CommitUnknownError, or another error meaning a known rollback
+// (the batcher then retries item by item).
+func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.WriteUnit) error {
+	accountSet := map[string]struct{}{}
+	var keys, refs []string
+	for _, u := range units {
+		for _, it := range u.Items {
+			for _, p := range it.Request.Postings {
+				accountSet[p.Source] = struct{}{}
+				accountSet[p.Destination] = struct{}{}
+			}
+			if it.IdempotencyKey != "" {
+				keys = append(keys, it.IdempotencyKey)
+			}
+			if it.Request.Reference != "" {
+				refs = append(refs, it.Request.Reference)
+			}
+		}
+	}
+	accountIDs := make([]string, 0, len(accountSet))
+	for id := range accountSet {
+		accountIDs = append(accountIDs, id)
+	}
+
+	conn, err := db.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+
+	// One round trip: the ordering lock first (statements of a pipeline run
+	// in order), then everything the in-memory apply needs.
+	var b pgx.Batch
+	var lastSeq int64
+	var lastAt, clock time.Time
+	b.Queue(`SELECT last_sequence, last_created_at FROM ledgers WHERE id = $1 FOR UPDATE`, ledgerID).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&lastSeq, &lastAt) })
+	book := ledgerd.NewBook(len(accountIDs))
+	b.Queue(`SELECT id, asset, min_balance, posted, pending_debits, pending_credits, version FROM accounts
+		WHERE ledger_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE`, ledgerID, accountIDs).
+		Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var id string
+				a := &ledgerd.BookAccount{}
+				if err := rows.Scan(&id, &a.Asset, &a.MinBalance, &a.Balance.Posted, &a.Balance.PendingDebits,
+					&a.Balance.PendingCredits, &a.Version); err != nil {
+					return err
+				}
+				book.Put(id, a)
+			}
+			return rows.Err()
+		})
+	idem := map[string]*idemState{}
+	if len(keys) > 0 {
+		b.Queue(`SELECT k.key, k.request_hash, k.status, k.problem, `+txCols+`
+			FROM idempotency_keys k LEFT JOIN transactions t ON t.id = k.transaction_id
+			WHERE k.ledger_id = $1 AND k.key = ANY($2) AND k.expires_at > clock_timestamp()`, ledgerID, keys).
+			Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					var key string
+					var st idemState
+					var status int16
+					var problem []byte
+					var s txScan
+					if err := rows.Scan(append([]any{&key, &st.hash, &status, &problem}, s.dest()...)...); err != nil {
+						return err
+					}
+					switch {
+					case s.id.Valid:
+						st.tx = s.tx()
+					case problem != nil:
+						var p storedProblem
+						if err := json.Unmarshal(problem, &p); err != nil {
+							return fmt.Errorf("stored problem of key %q: %w", key, err)
+						}
+						st.err = &ledgerd.Error{Code: p.Code, Detail: p.Detail, TransactionID: p.TransactionID}
+					default:
+						// A key that holds another kind of outcome (an
+						// account creation): any transaction with it is a
+						// different request.
+						st.hash = nil
+					}
+					idem[key] = &st
+				}
+				return rows.Err()
+			})
+	}
+	refTaken := map[string]string{}
+	if len(refs) > 0 {
+		b.Queue(`SELECT reference, transaction_id FROM transaction_references WHERE ledger_id = $1 AND reference = ANY($2)`, ledgerID, refs).
+			Query(func(rows pgx.Rows) error {
+				for rows.Next() {
+					var ref string
+					var id pgtype.UUID
+					if err := rows.Scan(&ref, &id); err != nil {
+						return err
+					}
+					refTaken[ref] = uuidString(id)
+				}
+				return rows.Err()
+			})
+	}
+	// The batch's time is read after the accounts, so it is never earlier
+	// than the creation of an account the batch can see.
+	b.Queue(`SELECT clock_timestamp()`).QueryRow(func(r pgx.Row) error { return r.Scan(&clock) })
+	if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+		return fmt.Errorf("load batch state: %w", err)
+	}
+
+	at := clock.UTC().Truncate(time.Microsecond)
+	if lastAt.After(at) {
+		at = lastAt.UTC()
+	}
+	seq := lastSeq
+	var rows batchRows
+	var legs []ledgerd.Leg
+	var firstID pgtype.UUID
+	var pbuf []byte
+
+	for _, u := range units {
+		var snap ledgerd.Snapshot
+		var m rowsMark
+		var seqMark int64
+		var addedKeys, addedRefs []string
+		if u.Atomic {
+			ids := map[string]struct{}{}
+			for _, it := range u.Items {
+				for _, p := range it.Request.Postings {
+					ids[p.Source], ids[p.Destination] = struct{}{}, struct{}{}
+				}
+			}
+			list := make([]string, 0, len(ids))
+			for id := range ids {
+				list = append(list, id)
+			}
+			snap, m, seqMark = book.Snapshot(list), rows.mark(), seq
+		}
+		failed := -1
+		for i, it := range u.Items {
+			it.Result, it.Err, it.Replayed = nil, nil, false
+			key := it.IdempotencyKey
+			if key != "" {
+				if st := idem[key]; st != nil {
+					if st.hash == nil || string(st.hash) != string(it.RequestHash) {
+						it.Err = reusedKey()
+					} else {
+						it.Result, it.Err, it.Replayed = st.tx, st.err, true
+					}
+					if u.Atomic && it.Err != nil {
+						failed = i
+						break
+					}
+					continue
+				}
+			}
+			req := it.Request
+			var berr *ledgerd.Error
+			if req.Reference != "" {
+				if other, ok := refTaken[req.Reference]; ok {
+					berr = &ledgerd.Error{Code: ledgerd.CodeDuplicateReference,
+						Detail: "reference " + req.Reference + " is already used", TransactionID: other}
+				}
+			}
+			if berr == nil {
+				legs, berr = book.Apply(req.Postings, req.Pending, legs[:0])
+			}
+			if berr != nil {
+				it.Err = berr
+				if u.Atomic {
+					failed = i
+					break
+				}
+				if key != "" && berr.Code.Stored() {
+					p, _ := json.Marshal(storedProblem{Code: berr.Code, Detail: berr.Detail, TransactionID: berr.TransactionID})
+					ps := string(p)
+					rows.ikKey, rows.ikHash, rows.ikStatus = append(rows.ikKey, key), append(rows.ikHash, it.RequestHash), append(rows.ikStatus, 422)
+					if berr.Code == ledgerd.CodeDuplicateReference {
+						rows.ikStatus[len(rows.ikStatus)-1] = 409
+					}
+					rows.ikTx, rows.ikProblem = append(rows.ikTx, pgtype.UUID{}), append(rows.ikProblem, &ps)
+					idem[key] = &idemState{hash: it.RequestHash, err: berr}
+				}
+				continue
+			}
+			seq++
+			id := newTxID(at)
+			if !firstID.Valid {
+				firstID = id
+			}
+			t := &ledgerd.Transaction{ID: uuidString(id), Sequence: seq, Status: ledgerd.StatusPosted,
+				Postings: req.Postings, Metadata: req.Metadata, Reference: req.Reference, CreatedAt: at}
+			if req.Pending {
+				t.Status = ledgerd.StatusPending
+				if req.PendingTimeout > 0 {
+					e := at.Add(time.Duration(req.PendingTimeout) * time.Second)
+					t.ExpiresAt = &e
+				}
+			}
+			pbuf = ledgerd.AppendPostingsJSON(pbuf[:0], req.Postings)
+			t.RawPostings = []byte(string(pbuf))
+			t.RawMetadata = ledgerd.AppendMetadataJSON(nil, req.Metadata)
+			rows.txID, rows.txSeq, rows.txStatus = append(rows.txID, id), append(rows.txSeq, seq), append(rows.txStatus, string(t.Status))
+			rows.txPostings, rows.txMetadata = append(rows.txPostings, string(t.RawPostings)), append(rows.txMetadata, string(t.RawMetadata))
+			rows.txExpires = append(rows.txExpires, t.ExpiresAt)
+			if req.Reference != "" {
+				ref := req.Reference
+				rows.txRef = append(rows.txRef, &ref)
+				rows.refRef, rows.refTx = append(rows.refRef, ref), append(rows.refTx, id)
+				refTaken[ref] = t.ID
+				addedRefs = append(addedRefs, ref)
+			} else {
+				rows.txRef = append(rows.txRef, nil)
+			}
+			for _, l := range legs {
+				rows.enTx, rows.enAccount, rows.enSeq = append(rows.enTx, id), append(rows.enAccount, l.Account), append(rows.enSeq, seq)
+				rows.enIndex, rows.enAmount, rows.enPending = append(rows.enIndex, int16(l.PostingIndex)), append(rows.enAmount, l.Amount), append(rows.enPending, req.Pending)
+				rows.enAfter, rows.enVersion = append(rows.enAfter, l.PostedAfter), append(rows.enVersion, l.Version)
+			}
+			if key != "" {
+				rows.ikKey, rows.ikHash, rows.ikStatus = append(rows.ikKey, key), append(rows.ikHash, it.RequestHash), append(rows.ikStatus, 201)
+				rows.ikTx, rows.ikProblem = append(rows.ikTx, id), append(rows.ikProblem, nil)
+				idem[key] = &idemState{hash: it.RequestHash, tx: t}
+				addedKeys = append(addedKeys, key)
+			}
+			it.Result = t
+		}
+		if failed >= 0 {
+			// Undo the unit: balances, rows, sequence numbers, and what the
+			// rest of the batch would otherwise see of it.
+			book.Restore(snap)
+			rows.truncate(m)
+			seq = seqMark
+			for _, k := range addedKeys {
+				delete(idem, k)
+			}
+			for _, r := range addedRefs {
+				delete(refTaken, r)
+			}
+			if len(rows.txID) == 0 {
+				firstID = pgtype.UUID{}
+			}
+			u.FailedIndex = failed
+			for i, it := range u.Items {
+				if i != failed {
+					it.Result, it.Replayed, it.Err = nil, false, nil
+				}
+			}
+		}
+	}
+
+	if len(rows.txID) == 0 && len(rows.ikKey) == 0 {
+		return tx.Commit(ctx) // nothing to write; releases the locks
+	}
+
+	var ua struct {
+		id                    []string
+		posted, pd, pc, verse []int64
+	}
+	book.Accounts(func(id string, a *ledgerd.BookAccount) {
+		if !a.Touched {
+			return
+		}
+		ua.id, ua.posted, ua.pd, ua.pc, ua.verse = append(ua.id, id), append(ua.posted, a.Balance.Posted),
+			append(ua.pd, a.Balance.PendingDebits), append(ua.pc, a.Balance.PendingCredits), append(ua.verse, a.Version)
+	})
+
+	var w pgx.Batch
+	if len(rows.txID) > 0 {
+		w.Queue(`INSERT INTO transactions (id, ledger_id, sequence, status, postings, metadata, reference, created_at, expires_at)
+			SELECT u.id, $1, u.seq, u.status, u.postings::json, u.metadata::json, u.reference, $2, u.expires_at
+			FROM unnest($3::uuid[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+				AS u(id, seq, status, postings, metadata, reference, expires_at)`,
+			ledgerID, at, rows.txID, rows.txSeq, rows.txStatus, rows.txPostings, rows.txMetadata, rows.txRef, rows.txExpires)
+		w.Queue(`INSERT INTO entries (transaction_id, ledger_id, account_id, sequence, posting_index, amount, pending, posted_after, version, created_at)
+			SELECT u.tx, $1, u.account, u.seq, u.idx, u.amount, u.pending, u.after, u.version, $2
+			FROM unnest($3::uuid[], $4::text[], $5::bigint[], $6::smallint[], $7::bigint[], $8::bool[], $9::bigint[], $10::bigint[])
+				AS u(tx, account, seq, idx, amount, pending, after, version)`,
+			ledgerID, at, rows.enTx, rows.enAccount, rows.enSeq, rows.enIndex, rows.enAmount, rows.enPending, rows.enAfter, rows.enVersion)
+		w.Queue(`UPDATE accounts a SET posted = u.posted, pending_debits = u.pd, pending_credits = u.pc, version = u.version
+			FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u(id, posted, pd, pc, version)
+			WHERE a.ledger_id = $1 AND a.id = u.id`, ledgerID, ua.id, ua.posted, ua.pd, ua.pc, ua.verse)
+		w.Queue(`UPDATE ledgers SET last_sequence = $2, last_created_at = $3 WHERE id = $1`, ledgerID, seq, at)
+	}
+	if len(rows.refRef) > 0 {
+		w.Queue(`INSERT INTO transaction_references (ledger_id, reference, transaction_id)
+			SELECT $1, u.ref, u.tx FROM unnest($2::text[], $3::uuid[]) AS u(ref, tx)`, ledgerID, rows.refRef, rows.refTx)
+	}
+	if len(rows.ikKey) > 0 {
+		want := len(rows.ikKey)
+		// A valid record can only appear here if something outside the
+		// ordering lock (an account creation) took the key meanwhile: then
+		// fewer rows come back and the batch rolls back, to be retried item
+		// by item, where that item becomes idempotency_key_reused.
+		w.Queue(`INSERT INTO idempotency_keys (ledger_id, key, request_hash, status, transaction_id, problem, created_at, expires_at)
+			SELECT $1, u.key, u.hash, u.status, u.tx, u.problem::json, $2, $3
+			FROM unnest($4::text[], $5::bytea[], $6::smallint[], $7::uuid[], $8::text[]) AS u(key, hash, status, tx, problem)
+			ON CONFLICT (ledger_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, status = EXCLUDED.status,
+				transaction_id = EXCLUDED.transaction_id, account_id = NULL, problem = EXCLUDED.problem,
+				created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+			WHERE idempotency_keys.expires_at <= clock_timestamp()`,
+			ledgerID, at, at.Add(db.ttl()), rows.ikKey, rows.ikHash, rows.ikStatus, rows.ikTx, rows.ikProblem).
+			Exec(func(tag pgconn.CommandTag) error {
+				if int(tag.RowsAffected()) != want {
+					return errKeyTaken
+				}
+				return nil
+			})
+	}
+	if err := tx.SendBatch(ctx, &w).Close(); err != nil {
+		return fmt.Errorf("write batch: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		if pgCode(err) == "" {
+			return &CommitUnknownError{LedgerID: ledgerID, FirstID: firstID, Err: err}
+		}
+		return err
+	}
+	return nil
+}
+
+var errKeyTaken = errors.New("an idempotency key was taken outside the ordering lock")
+
+// IsKeyTaken reports whether err is the batch rollback caused by an
+// idempotency key taken outside the ordering lock.
+func IsKeyTaken(err error) bool { return errors.Is(err, errKeyTaken) }
+
+// InsertDeadLetter keeps an item that failed on its own, for diagnosis.
+func (db *DB) InsertDeadLetter(ctx context.Context, ledgerID int64, key string, request []byte, reason string) error {
+	var k *string
+	if key != "" {
+		k = &key
+	}
+	_, err := db.Pool.Exec(ctx, `INSERT INTO dead_letters (ledger_id, idempotency_key, request, reason) VALUES ($1, $2, $3::json, $4)`,
+		ledgerID, k, string(request), reason)
+	return err
+}

@@ -1,0 +1,130 @@
+package ledgerd
+
+import (
+	"strconv"
+	"time"
+)
+
+// Limits on transactions (SPEC §2).
+const (
+	MaxPostings          = 64
+	MaxReferenceLen      = 255
+	MaxIdempotencyKeyLen = 255
+	MaxPendingTimeout    = 2_592_000 // 30 days, in seconds
+	DefaultBatchMaxItems = 1_000
+	MaxBatchMaxItems     = 10_000
+	MaxAccountBatchItems = 1_000
+)
+
+// Status is a transaction's state. Only a pending hold ever changes state,
+// and only once.
+type Status string
+
+// Transaction states.
+const (
+	StatusPosted  Status = "posted"
+	StatusPending Status = "pending"
+	StatusVoided  Status = "voided"
+	StatusExpired Status = "expired"
+)
+
+// Posting moves Amount of Asset from Source to Destination.
+type Posting struct {
+	Source      string
+	Destination string
+	Amount      int64
+	Asset       string
+}
+
+// TransactionRequest is what a client asks to post.
+type TransactionRequest struct {
+	Postings  []Posting
+	Metadata  map[string]string
+	Reference string
+	Pending   bool
+	// PendingTimeout in seconds; 0 means the hold never expires.
+	PendingTimeout int64
+}
+
+// Transaction is a committed transaction. Postings never change after
+// commit; only a hold's Status and its ResolvedBy / ReversedBy links do.
+type Transaction struct {
+	ID         string
+	Sequence   int64
+	Status     Status
+	Postings   []Posting
+	Metadata   map[string]string
+	Reference  string
+	CreatedAt  time.Time
+	ExpiresAt  *time.Time
+	PendingID  string
+	ResolvedBy string
+	Reverses   string
+	ReversedBy string
+
+	// RawPostings and RawMetadata hold the stored JSON of Postings and
+	// Metadata when the transaction was read back, so reads serve the bytes
+	// written at commit without decoding and re-encoding them.
+	RawPostings []byte
+	RawMetadata []byte
+}
+
+// Validate checks the request's shape and ranges (everything that does not
+// need the ledger's state), with field paths under prefix.
+func (r *TransactionRequest) Validate(v *Validation, prefix string) {
+	switch {
+	case len(r.Postings) == 0:
+		v.Add(prefix+"postings", "at least one posting is required")
+	case len(r.Postings) > MaxPostings:
+		v.Add(prefix+"postings", "at most %d postings", MaxPostings)
+	}
+	for i := range r.Postings {
+		p := &r.Postings[i]
+		f := prefix + "postings[" + strconv.Itoa(i) + "]."
+		if p.Source == "" {
+			v.Add(f+"source", "is required")
+		} else if !ValidAccountID(p.Source) {
+			v.Add(f+"source", "is not a valid account id")
+		}
+		if p.Destination == "" {
+			v.Add(f+"destination", "is required")
+		} else if !ValidAccountID(p.Destination) {
+			v.Add(f+"destination", "is not a valid account id")
+		}
+		if p.Source != "" && p.Source == p.Destination {
+			v.Add(f+"destination", "must differ from source")
+		}
+		if p.Amount <= 0 {
+			v.Add(f+"amount", "must be greater than 0")
+		}
+		if p.Asset == "" {
+			v.Add(f+"asset", "is required")
+		} else if !ValidAsset(p.Asset) {
+			v.Add(f+"asset", "must match ^[A-Z][A-Z0-9_]{0,15}$")
+		}
+	}
+	ValidateMetadata(v, prefix+"metadata", r.Metadata, false)
+	if len(r.Reference) > MaxReferenceLen {
+		v.Add(prefix+"reference", "at most %d characters", MaxReferenceLen)
+	}
+	if r.PendingTimeout != 0 {
+		if !r.Pending {
+			v.Add(prefix+"pending_timeout_seconds", "only allowed with \"pending\": true")
+		} else if r.PendingTimeout < 1 || r.PendingTimeout > MaxPendingTimeout {
+			v.Add(prefix+"pending_timeout_seconds", "must be between 1 and %d", MaxPendingTimeout)
+		}
+	}
+}
+
+// ValidIdempotencyKey reports whether k is an acceptable Idempotency-Key.
+func ValidIdempotencyKey(k string) bool {
+	if len(k) == 0 || len(k) > MaxIdempotencyKeyLen {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x20 || k[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,25 @@
+package ledgerd
+
+// WriteItem is one transaction travelling through the group-commit writer:
+// the request going in, its outcome coming out.
+type WriteItem struct {
+	Request *TransactionRequest
+	// IdempotencyKey is empty when the client sent none (never de-duplicated).
+	IdempotencyKey string
+	// RequestHash binds the key to the method, path and canonical body.
+	RequestHash []byte
+
+	// Outcome, set by the writer: exactly one of Result and Err.
+	Result   *Transaction
+	Replayed bool
+	Err      *Error
+}
+
+// WriteUnit is what one caller submits: a single transaction, or the items
+// of one batch request. With Atomic, either every item commits or none does.
+type WriteUnit struct {
+	Items  []*WriteItem
+	Atomic bool
+	// FailedIndex is the index of the item that failed an atomic unit.
+	FailedIndex int
+}
