@@ -50,7 +50,12 @@ type Server struct {
 	limit   *limiter
 	mux     *http.ServeMux
 	ledgers sync.Map // name → *postgres.Ledger; ledgers are never deleted
+	// patterns lists the registered routes, for the OpenAPI consistency test.
+	patterns []string
 }
+
+// Routes returns every "METHOD /path" the API serves.
+func (s *Server) Routes() []string { return append([]string(nil), s.patterns...) }
 
 // NewServer wires the API.
 func NewServer(db *postgres.DB, writer *batch.Writer, cfg Config) *Server {
@@ -91,6 +96,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 // 401 → unknown or out-of-scope ledger 404 → role 403 → 429 → 413; the
 // handler then does 400 → 422 → resource 404 → idempotency → business.
 func (s *Server) handle(pattern string, rt route, h handlerFunc) {
+	s.patterns = append(s.patterns, pattern)
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := &reqCtx{}
 		if rt.auth {
