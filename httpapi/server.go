@@ -36,8 +36,8 @@ type Config struct {
 	// BatchMaxItems caps a transaction batch (default 1,000, at most 10,000).
 	BatchMaxItems int
 	Logger        *slog.Logger
-	// Observe, when set, is told of every request (metrics hook).
-	Observe func(route string, status int, d time.Duration)
+	// Metrics, when set, receives request and transaction metrics.
+	Metrics *Metrics
 }
 
 // Server is the API's http.Handler.
@@ -256,9 +256,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("method", r.Method), slog.String("route", pattern), slog.Int("status", lw.status),
 			slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("request_id", id),
 			slog.String("key_id", info.keyID))
-		if s.cfg.Observe != nil {
-			s.cfg.Observe(pattern, lw.status, d)
-		}
+		s.cfg.Metrics.observeRequest(pattern, lw.status, d)
 	}()
 	s.mux.ServeHTTP(lw, r)
 }

@@ -51,6 +51,7 @@ func (s *Server) postTransaction(w http.ResponseWriter, r *http.Request, rc *req
 	if it.Replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
+	s.cfg.Metrics.observeItem(it, it.Err)
 	if it.Err != nil {
 		writeProblem(w, it.Err)
 		return
@@ -136,6 +137,13 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		if err := s.writer.Submit(r.Context(), rc.ledger.ID, unit); err != nil {
 			s.fail(w, r, err)
 			return
+		}
+	}
+	for i, it := range items {
+		if itemErrs[i] != nil {
+			s.cfg.Metrics.observeItem(nil, itemErrs[i])
+		} else {
+			s.cfg.Metrics.observeItem(it, it.Err)
 		}
 	}
 	if atomic {

@@ -15,6 +15,9 @@ import (
 	"github.com/ledgerd/ledgerd/batch"
 	"github.com/ledgerd/ledgerd/httpapi"
 	"github.com/ledgerd/ledgerd/postgres"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -60,13 +63,17 @@ func openDB(ctx context.Context, c *config) (*postgres.DB, error) {
 // accepting, lets in-flight requests finish (their batches commit), and
 // closes the writer. ready, when set, is told the bound address.
 func serveNode(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger, ready func(addr string)) error {
-	writer := batch.New(db, batch.Config{MaxItems: c.CommitMaxItems, Window: c.CommitWindow}, log, nil, encodeForDeadLetter)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	db.RegisterMetrics(reg)
+	writer := batch.New(db, batch.Config{MaxItems: c.CommitMaxItems, Window: c.CommitWindow}, log,
+		batch.NewMetrics(reg).Observer(), encodeForDeadLetter)
 	accessLog := log
 	if !c.AccessLog {
 		accessLog = slog.New(slog.DiscardHandler)
 	}
 	api := httpapi.NewServer(db, writer, httpapi.Config{AdminKey: c.AdminKey, RateLimit: c.RateLimit, RateBurst: c.RateBurst,
-		BatchMaxItems: c.BatchMaxItems, Logger: accessLog})
+		BatchMaxItems: c.BatchMaxItems, Logger: accessLog, Metrics: httpapi.NewMetrics(reg)})
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		writer.Close()
@@ -83,7 +90,7 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger
 		if err != nil {
 			log.Warn("debug listener not started", "addr", c.DebugAddr, "err", err)
 		} else {
-			dbg = &http.Server{Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
+			dbg = &http.Server{Handler: debugMux(reg), ReadHeaderTimeout: 10 * time.Second}
 			go func() { _ = dbg.Serve(dln) }()
 			log.Info("debug listener", "addr", dln.Addr().String())
 		}
@@ -113,8 +120,11 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger
 	return nil
 }
 
-func debugMux() *http.ServeMux {
+// debugMux serves metrics and profiles on a separate listener (loopback by
+// default), so that neither is exposed with the API.
+func debugMux(reg *prometheus.Registry) *http.ServeMux {
 	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
