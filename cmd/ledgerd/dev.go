@@ -125,4 +125,3 @@ func loadOrCreateKey(path string) (string, error) {
 	}
 	return k, nil
 }
-
