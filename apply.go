@@ -44,7 +44,9 @@ type Leg struct {
 	Account      string
 	PostingIndex int
 	// Amount is signed: + credit, − debit.
-	Amount      int64
+	Amount int64
+	// Pending legs move only pending totals: holds, voids, expiries.
+	Pending     bool
 	PostedAfter int64
 	Version     int64
 }
@@ -73,20 +75,43 @@ func (b *Book) Restore(s Snapshot) {
 
 type delta struct {
 	posted, pendingDebits, pendingCredits int64
-	debit                                 bool
+}
+
+// Move is what one posting does to its two accounts: Posted moves from
+// source to destination; Pending is added to the source's pending debits
+// and the destination's pending credits (negative to release a hold).
+type Move struct {
+	Source, Destination, Asset string
+	Posted, Pending            int64
 }
 
 // Apply applies postings to the book as one transaction, all or nothing.
 // With pending, the postings move only the pending totals (a hold). It
 // returns the legs in posting order (source then destination) or the
 // business rejection; on rejection the book is unchanged.
-//
-// min_balance is judged on the transaction's net effect on each account:
-// an account whose available balance does not go down is never rejected,
-// even if it already sits below its minimum.
 func (b *Book) Apply(postings []Posting, pending bool, legs []Leg) ([]Leg, *Error) {
-	deltas := make(map[string]*delta, 2*len(postings))
-	order := make([]string, 0, 2*len(postings))
+	moves := make([]Move, len(postings))
+	for i, p := range postings {
+		moves[i] = Move{Source: p.Source, Destination: p.Destination, Asset: p.Asset, Posted: p.Amount}
+		if pending {
+			moves[i].Posted, moves[i].Pending = 0, p.Amount
+		}
+	}
+	return b.ApplyMoves(moves, true, legs)
+}
+
+// ApplyMoves applies moves as one transaction, all or nothing. With
+// checkMin, min_balance is enforced, judged on the transaction's net effect
+// on each account: an account whose available balance does not go down is
+// never rejected, even if it already sits below its minimum. Only an
+// admin's forced reversal passes checkMin false.
+//
+// Legs report each move's posted amount (signed: + credit, − debit) and
+// the running posted balance after it; a move that only changes pending
+// totals is a leg with Pending set and its pending amount.
+func (b *Book) ApplyMoves(moves []Move, checkMin bool, legs []Leg) ([]Leg, *Error) {
+	deltas := make(map[string]*delta, 2*len(moves))
+	order := make([]string, 0, 2*len(moves))
 	get := func(id string) (*delta, *BookAccount, *Error) {
 		a := b.accounts[id]
 		if a == nil {
@@ -100,30 +125,26 @@ func (b *Book) Apply(postings []Posting, pending bool, legs []Leg) ([]Leg, *Erro
 		}
 		return d, a, nil
 	}
-	for _, p := range postings {
-		ds, src, err := get(p.Source)
+	for _, m := range moves {
+		ds, src, err := get(m.Source)
 		if err != nil {
 			return legs, err
 		}
-		dd, dst, err := get(p.Destination)
+		dd, dst, err := get(m.Destination)
 		if err != nil {
 			return legs, err
 		}
-		if src.Asset != p.Asset || dst.Asset != p.Asset {
-			return legs, Errorf(CodeAssetMismatch, "posting asset %s does not match the accounts' assets (%s → %s)", p.Asset, src.Asset, dst.Asset)
+		if src.Asset != m.Asset || dst.Asset != m.Asset {
+			return legs, Errorf(CodeAssetMismatch, "posting asset %s does not match the accounts' assets (%s → %s)", m.Asset, src.Asset, dst.Asset)
 		}
-		var ok1, ok2 bool
-		if pending {
-			ds.pendingDebits, ok1 = add(ds.pendingDebits, p.Amount)
-			dd.pendingCredits, ok2 = add(dd.pendingCredits, p.Amount)
-		} else {
-			ds.posted, ok1 = sub(ds.posted, p.Amount)
-			dd.posted, ok2 = add(dd.posted, p.Amount)
-		}
-		if !ok1 || !ok2 {
+		var ok [4]bool
+		ds.posted, ok[0] = sub(ds.posted, m.Posted)
+		dd.posted, ok[1] = add(dd.posted, m.Posted)
+		ds.pendingDebits, ok[2] = add(ds.pendingDebits, m.Pending)
+		dd.pendingCredits, ok[3] = add(dd.pendingCredits, m.Pending)
+		if !ok[0] || !ok[1] || !ok[2] || !ok[3] {
 			return legs, overflow()
 		}
-		ds.debit = true
 	}
 	next := make(map[string]Balance, len(order))
 	for _, id := range order {
@@ -140,7 +161,7 @@ func (b *Book) Apply(postings []Posting, pending bool, legs []Leg) ([]Leg, *Erro
 		if !ok {
 			return legs, overflow()
 		}
-		if d.debit && a.MinBalance != nil {
+		if checkMin && a.MinBalance != nil {
 			before, _ := a.Balance.Available()
 			if avail < before && avail < *a.MinBalance {
 				return legs, Errorf(CodeInsufficientFunds, "account %s has insufficient funds", id)
@@ -159,20 +180,23 @@ func (b *Book) Apply(postings []Posting, pending bool, legs []Leg) ([]Leg, *Erro
 	// account twice.
 	running := make(map[string]int64, len(order))
 	for _, id := range order {
-		a := b.accounts[id]
-		running[id] = a.Balance.Posted - deltas[id].posted
+		running[id] = b.accounts[id].Balance.Posted - deltas[id].posted
 	}
-	for i, p := range postings {
-		var amt int64
-		if !pending {
-			amt = p.Amount
+	for i, m := range moves {
+		pending := m.Posted == 0
+		amt := m.Posted
+		if pending {
+			amt = m.Pending
+			if amt < 0 {
+				amt = -amt
+			}
 		}
-		running[p.Source] -= amt
-		legs = append(legs, Leg{Account: p.Source, PostingIndex: i, Amount: -p.Amount,
-			PostedAfter: running[p.Source], Version: b.accounts[p.Source].Version})
-		running[p.Destination] += amt
-		legs = append(legs, Leg{Account: p.Destination, PostingIndex: i, Amount: p.Amount,
-			PostedAfter: running[p.Destination], Version: b.accounts[p.Destination].Version})
+		running[m.Source] -= m.Posted
+		legs = append(legs, Leg{Account: m.Source, PostingIndex: i, Amount: -amt, Pending: pending,
+			PostedAfter: running[m.Source], Version: b.accounts[m.Source].Version})
+		running[m.Destination] += m.Posted
+		legs = append(legs, Leg{Account: m.Destination, PostingIndex: i, Amount: amt, Pending: pending,
+			PostedAfter: running[m.Destination], Version: b.accounts[m.Destination].Version})
 	}
 	return legs, nil
 }

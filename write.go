@@ -8,6 +8,9 @@ type WriteItem struct {
 	IdempotencyKey string
 	// RequestHash binds the key to the method, path and canonical body.
 	RequestHash []byte
+	// Action, when set, resolves a hold or reverses a transaction; Request
+	// then only carries the new transaction's metadata and reference.
+	Action *Action
 
 	// Outcome, set by the writer: exactly one of Result and Err.
 	Result   *Transaction

@@ -225,7 +225,7 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "no account %q", id))
 		return
 	}
-	writeJSON(w, http.StatusOK, func(e *jx.Encoder) { encodeAccount(e, a) })
+	writeCacheable(w, r, encoded(func(e *jx.Encoder) { encodeAccount(e, a) }))
 }
 
 func (s *Server) patchAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx) {

@@ -121,3 +121,11 @@ func encodeCursor(e *jx.Encoder, c string) {
 		e.Str(c)
 	}
 }
+
+// encoded returns what fn encodes, as bytes the caller owns.
+func encoded(fn func(e *jx.Encoder)) []byte {
+	e := jx.GetEncoder()
+	defer jx.PutEncoder(e)
+	fn(e)
+	return append([]byte(nil), e.Bytes()...)
+}

@@ -32,11 +32,16 @@ func (s *Server) routes() {
 	s.handle("GET /v1/ledgers/{ledger}/accounts", read, s.listAccounts)
 	s.handle("GET /v1/ledgers/{ledger}/accounts/{account}", read, s.getAccount)
 	s.handle("PATCH /v1/ledgers/{ledger}/accounts/{account}", write, s.patchAccount)
+	s.handle("GET /v1/ledgers/{ledger}/accounts/{account}/balance", read, s.balanceAt)
+	s.handle("GET /v1/ledgers/{ledger}/accounts/{account}/entries", read, s.entries)
 
 	s.handle("POST /v1/ledgers/{ledger}/transactions", write, s.postTransaction)
 	s.handle("POST /v1/ledgers/{ledger}/transactions/batch", writeBatch, s.postBatch)
 	s.handle("GET /v1/ledgers/{ledger}/transactions", read, s.listTransactions)
 	s.handle("GET /v1/ledgers/{ledger}/transactions/{id}", read, s.getTransaction)
+	s.handle("POST /v1/ledgers/{ledger}/transactions/{id}/post", write, s.capture)
+	s.handle("POST /v1/ledgers/{ledger}/transactions/{id}/void", write, s.void)
+	s.handle("POST /v1/ledgers/{ledger}/transactions/{id}/reverse", write, s.reverse)
 
 	s.mux.Handle("/", http.HandlerFunc(s.unmatched))
 }

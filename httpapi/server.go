@@ -50,6 +50,7 @@ type Server struct {
 	limit   *limiter
 	mux     *http.ServeMux
 	ledgers sync.Map // name → *postgres.Ledger; ledgers are never deleted
+	txCache *txCache
 	// patterns lists the registered routes, for the OpenAPI consistency test.
 	patterns []string
 }
@@ -70,7 +71,7 @@ func NewServer(db *postgres.DB, writer *batch.Writer, cfg Config) *Server {
 	}
 	s := &Server{db: db, writer: writer, cfg: cfg, log: cfg.Logger,
 		auth: newAuthenticator(db, cfg.AdminKey), limit: newLimiter(cfg.RateLimit, cfg.RateBurst),
-		mux: http.NewServeMux()}
+		mux: http.NewServeMux(), txCache: newTxCache()}
 	s.routes()
 	return s
 }

@@ -195,6 +195,10 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 
 func (s *Server) getTransaction(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	id := r.PathValue("id")
+	if body := s.txCache.get(rc.ledger.ID, id); body != nil {
+		writeCacheable(w, r, body)
+		return
+	}
 	t, err := s.db.Transaction(r.Context(), rc.ledger.ID, id)
 	if err != nil {
 		s.fail(w, r, err)
@@ -204,7 +208,11 @@ func (s *Server) getTransaction(w http.ResponseWriter, r *http.Request, rc *reqC
 		writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "no transaction %q", id))
 		return
 	}
-	writeJSON(w, http.StatusOK, func(e *jx.Encoder) { encodeTransaction(e, t) })
+	body := encoded(func(e *jx.Encoder) { encodeTransaction(e, t) })
+	if immutable(t) {
+		s.txCache.put(rc.ledger.ID, id, body)
+	}
+	writeCacheable(w, r, body)
 }
 
 func (s *Server) listTransactions(w http.ResponseWriter, r *http.Request, rc *reqCtx) {

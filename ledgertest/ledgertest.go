@@ -190,6 +190,8 @@ func Start(t testing.TB, o Options) *Env {
 	w := batch.New(db, o.Commit, log, nil, func(*ledgerd.TransactionRequest) []byte { return []byte("{}") })
 	api := httpapi.NewServer(db, w, httpapi.Config{AdminKey: AdminKey, RateLimit: o.RateLimit, RateBurst: o.RateBurst,
 		BatchMaxItems: o.BatchMaxItems, Logger: log})
+	ectx, ecancel := context.WithCancel(context.Background())
+	go w.ExpireHolds(ectx, db, 100*time.Millisecond, log)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -200,6 +202,7 @@ func Start(t testing.TB, o Options) *Env {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
+		ecancel()
 		w.Close()
 		db.Close()
 	})

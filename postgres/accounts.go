@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/ledgerd/ledgerd"
@@ -198,6 +200,9 @@ type AccountFilter struct {
 
 // ListAccounts lists accounts in bytewise id order.
 func (db *DB) ListAccounts(ctx context.Context, ledgerID int64, f AccountFilter) ([]*ledgerd.Account, error) {
+	if !matchable(f) {
+		return nil, nil
+	}
 	args := []any{ledgerID, f.After, f.Limit}
 	q := `SELECT ` + accountCols + ` FROM accounts WHERE ledger_id = $1 AND id > $2`
 	if f.Prefix != "" {
@@ -229,6 +234,29 @@ func (db *DB) ListAccounts(ctx context.Context, ledgerID int64, f AccountFilter)
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// matchable reports whether any account could match f. Account ids are
+// printable ASCII and stored metadata never holds NUL, so a filter with
+// other bytes matches nothing; it must not reach PostgreSQL, which would
+// reject it (NUL in text or jsonb, invalid UTF-8) rather than find nothing.
+func matchable(f AccountFilter) bool {
+	for i := 0; i < len(f.Prefix); i++ {
+		if c := f.Prefix[i]; c == 0 || c >= 0x7f {
+			return false
+		}
+	}
+	for k, v := range f.Metadata {
+		if !textOK(k) || !textOK(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// textOK reports whether s is text PostgreSQL accepts: valid UTF-8, no NUL.
+func textOK(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
 // prefixEnd is the smallest string greater than every string with prefix p

@@ -35,6 +35,9 @@ func scanAPIKey(row pgx.Row) (*APIKey, error) {
 
 // APIKeyByID returns a key, or nil when there is none.
 func (db *DB) APIKeyByID(ctx context.Context, id string) (*APIKey, error) {
+	if !textOK(id) {
+		return nil, nil // not a key id; PostgreSQL would reject it as text
+	}
 	k, err := scanAPIKey(db.Pool.QueryRow(ctx, `SELECT `+apiKeyCols+` FROM api_keys k JOIN ledgers l ON l.id = k.ledger_id WHERE k.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil

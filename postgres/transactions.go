@@ -23,14 +23,16 @@ func uuidString(u pgtype.UUID) string {
 	return uuid.UUID(u.Bytes).String()
 }
 
-// txScan holds the scan targets of txCols.
+// txScan holds the scan targets of txCols. Every target accepts NULL: the
+// idempotency lookup LEFT JOINs transactions, and a key whose outcome is
+// not a transaction (a stored rejection, an account) yields NULL columns.
 type txScan struct {
 	id, pendingID, resolvedBy, reverses, reversedBy pgtype.UUID
-	seq                                             int64
-	status                                          string
+	seq                                             pgtype.Int8
+	status                                          pgtype.Text
 	postings, metadata                              []byte
 	reference                                       *string
-	createdAt                                       time.Time
+	createdAt                                       pgtype.Timestamptz
 	expiresAt                                       *time.Time
 }
 
@@ -41,8 +43,8 @@ func (s *txScan) dest() []any {
 
 func (s *txScan) tx() *ledgerd.Transaction {
 	t := &ledgerd.Transaction{
-		ID: uuidString(s.id), Sequence: s.seq, Status: ledgerd.Status(s.status),
-		RawPostings: s.postings, RawMetadata: s.metadata, CreatedAt: s.createdAt.UTC(), ExpiresAt: s.expiresAt,
+		ID: uuidString(s.id), Sequence: s.seq.Int64, Status: ledgerd.Status(s.status.String),
+		RawPostings: s.postings, RawMetadata: s.metadata, CreatedAt: s.createdAt.Time.UTC(), ExpiresAt: s.expiresAt,
 		PendingID: uuidString(s.pendingID), ResolvedBy: uuidString(s.resolvedBy),
 		Reverses: uuidString(s.reverses), ReversedBy: uuidString(s.reversedBy),
 	}
@@ -100,6 +102,9 @@ type TxFilter struct {
 // a bounded number of queries: at most two to turn times into sequence
 // bounds, and one for the page.
 func (db *DB) ListTransactions(ctx context.Context, ledgerID int64, f TxFilter) ([]*ledgerd.Transaction, error) {
+	if !textOK(f.Reference) || !textOK(f.Account) {
+		return nil, nil // no stored reference or account id is like that
+	}
 	lo, hi := f.After, int64(math.MaxInt64)
 	// created_at never decreases along the sequence, so a time range is a
 	// sequence range: find its ends with the (ledger_id, created_at,
@@ -155,4 +160,33 @@ func (db *DB) ListTransactions(ctx context.Context, ledgerID int64, f TxFilter) 
 		return nil, fmt.Errorf("list transactions: %w", err)
 	}
 	return scanTxRows(rows, f.Limit)
+}
+
+// DueHold is a hold whose deadline has passed.
+type DueHold struct {
+	LedgerID int64
+	ID       string
+}
+
+// DueHolds returns up to limit pending holds past their deadline, by the
+// database clock.
+func (db *DB) DueHolds(ctx context.Context, limit int) ([]DueHold, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT ledger_id, id FROM transactions
+		WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= clock_timestamp()
+		ORDER BY expires_at LIMIT $1`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []DueHold
+	for rows.Next() {
+		var h DueHold
+		var id pgtype.UUID
+		if err := rows.Scan(&h.LedgerID, &id); err != nil {
+			return nil, err
+		}
+		h.ID = uuidString(id)
+		out = append(out, h)
+	}
+	return out, rows.Err()
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/ledgerd/ledgerd"
 )
@@ -71,6 +72,7 @@ type storedProblem struct {
 // batchRows accumulates the set-based writes of one batch, column by column.
 type batchRows struct {
 	// transactions
+	txPendingID, txReverses          []pgtype.UUID
 	txID                             []pgtype.UUID
 	txSeq                            []int64
 	txStatus, txPostings, txMetadata []string
@@ -102,6 +104,7 @@ func (r *batchRows) mark() rowsMark {
 func (r *batchRows) truncate(m rowsMark) {
 	r.txID, r.txSeq, r.txStatus, r.txPostings = r.txID[:m.tx], r.txSeq[:m.tx], r.txStatus[:m.tx], r.txPostings[:m.tx]
 	r.txMetadata, r.txRef, r.txExpires = r.txMetadata[:m.tx], r.txRef[:m.tx], r.txExpires[:m.tx]
+	r.txPendingID, r.txReverses = r.txPendingID[:m.tx], r.txReverses[:m.tx]
 	r.enTx, r.enAccount, r.enSeq, r.enAmount = r.enTx[:m.en], r.enAccount[:m.en], r.enSeq[:m.en], r.enAmount[:m.en]
 	r.enAfter, r.enVersion, r.enIndex, r.enPending = r.enAfter[:m.en], r.enVersion[:m.en], r.enIndex[:m.en], r.enPending[:m.en]
 	r.refRef, r.refTx = r.refRef[:m.ref], r.refTx[:m.ref]
@@ -114,6 +117,49 @@ type idemState struct {
 	hash []byte
 	tx   *ledgerd.Transaction
 	err  *ledgerd.Error
+}
+
+// targetState is an existing transaction an action touches, locked for the
+// batch; changes to it are written once, at the end.
+type targetState struct {
+	tx      *ledgerd.Transaction
+	changed bool
+}
+
+// batchState is one WriteBatch: what it loaded under the lock, and what
+// it will write.
+type batchState struct {
+	ledgerID int64
+	book     *ledgerd.Book
+	idem     map[string]*idemState
+	refTaken map[string]string
+	targets  map[string]*targetState
+	seq      int64
+	at       time.Time
+	rows     batchRows
+	firstID  pgtype.UUID
+	legs     []ledgerd.Leg
+	pbuf     []byte
+}
+
+const lockAccountsSQL = `SELECT a.id, a.asset, a.min_balance, a.posted, a.pending_debits, a.pending_credits, a.version
+	FROM unnest($1::bigint[], $2::text[]) AS u(ledger_id, id)
+	JOIN accounts a ON a.ledger_id = u.ledger_id AND a.id = u.id
+	ORDER BY a.id FOR UPDATE OF a`
+
+func (st *batchState) queueLockAccounts(b *pgx.Batch, ids []string) {
+	b.Queue(lockAccountsSQL, repeat(st.ledgerID, len(ids)), ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id string
+			a := &ledgerd.BookAccount{}
+			if err := rows.Scan(&id, &a.Asset, &a.MinBalance, &a.Balance.Posted, &a.Balance.PendingDebits,
+				&a.Balance.PendingCredits, &a.Version); err != nil {
+				return err
+			}
+			st.book.Put(id, a)
+		}
+		return rows.Err()
+	})
 }
 
 // WriteBatch applies the units in one database transaction under the
@@ -129,6 +175,7 @@ type idemState struct {
 func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.WriteUnit) error {
 	accountSet := map[string]struct{}{}
 	var keys, refs []string
+	var targetIDs []pgtype.UUID
 	for _, u := range units {
 		for _, it := range u.Items {
 			for _, p := range it.Request.Postings {
@@ -141,13 +188,14 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 			if it.Request.Reference != "" {
 				refs = append(refs, it.Request.Reference)
 			}
+			if it.Action != nil {
+				if id, err := uuid.Parse(it.Action.Target); err == nil {
+					targetIDs = append(targetIDs, pgtype.UUID{Bytes: id, Valid: true})
+				}
+			}
 		}
 	}
-	accountIDs := make([]string, 0, len(accountSet))
-	for id := range accountSet {
-		accountIDs = append(accountIDs, id)
-	}
-	sort.Strings(accountIDs) // bytewise, as COLLATE "C": one lock order for everyone
+	accountIDs := sortedKeys(accountSet)
 
 	conn, err := db.acquire(ctx)
 	if err != nil {
@@ -167,6 +215,9 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 		}
 	}()
 
+	st := &batchState{ledgerID: ledgerID, book: ledgerd.NewBook(len(accountIDs)), idem: map[string]*idemState{},
+		refTaken: map[string]string{}, targets: map[string]*targetState{}}
+
 	// One round trip: the ordering lock first (statements of a pipeline run
 	// in order), then everything the in-memory apply needs.
 	var b pgx.Batch
@@ -181,28 +232,31 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 	b.Queue("SET LOCAL enable_seqscan = off")
 	b.Queue("SET LOCAL enable_hashjoin = off")
 	b.Queue("SET LOCAL enable_mergejoin = off")
-	var lastSeq int64
 	var lastAt, clock time.Time
 	b.Queue(`SELECT last_sequence, last_created_at FROM ledgers WHERE id = $1 FOR UPDATE`, ledgerID).
-		QueryRow(func(r pgx.Row) error { return r.Scan(&lastSeq, &lastAt) })
-	book := ledgerd.NewBook(len(accountIDs))
-	b.Queue(`SELECT a.id, a.asset, a.min_balance, a.posted, a.pending_debits, a.pending_credits, a.version
-		FROM unnest($1::bigint[], $2::text[]) AS u(ledger_id, id)
-		JOIN accounts a ON a.ledger_id = u.ledger_id AND a.id = u.id
-		ORDER BY a.id FOR UPDATE OF a`, repeat(ledgerID, len(accountIDs)), accountIDs).
-		Query(func(rows pgx.Rows) error {
-			for rows.Next() {
-				var id string
-				a := &ledgerd.BookAccount{}
-				if err := rows.Scan(&id, &a.Asset, &a.MinBalance, &a.Balance.Posted, &a.Balance.PendingDebits,
-					&a.Balance.PendingCredits, &a.Version); err != nil {
+		QueryRow(func(r pgx.Row) error { return r.Scan(&st.seq, &lastAt) })
+	if len(targetIDs) > 0 {
+		// Targets are locked before accounts; everyone takes the ledger
+		// lock first, so the order among the rest cannot deadlock.
+		b.Queue(`SELECT `+txCols+` FROM unnest($1::uuid[]) AS u(id) JOIN transactions t ON t.id = u.id
+			WHERE t.ledger_id = $2 FOR UPDATE OF t`, targetIDs, ledgerID).
+			Query(func(rows pgx.Rows) error {
+				txs, err := scanTxRows(rows, len(targetIDs))
+				if err != nil {
 					return err
 				}
-				book.Put(id, a)
-			}
-			return rows.Err()
-		})
-	idem := map[string]*idemState{}
+				for _, t := range txs {
+					if t.Postings, err = ledgerd.ParsePostingsJSON(t.RawPostings); err != nil {
+						return err
+					}
+					st.targets[t.ID] = &targetState{tx: t}
+				}
+				return nil
+			})
+	}
+	if len(accountIDs) > 0 {
+		st.queueLockAccounts(&b, accountIDs)
+	}
 	if len(keys) > 0 {
 		b.Queue(`SELECT k.key, k.request_hash, k.status, k.problem, `+txCols+`
 			FROM unnest($1::bigint[], $2::text[]) AS u(ledger_id, key)
@@ -212,34 +266,33 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 			Query(func(rows pgx.Rows) error {
 				for rows.Next() {
 					var key string
-					var st idemState
+					var is idemState
 					var status int16
 					var problem []byte
 					var s txScan
-					if err := rows.Scan(append([]any{&key, &st.hash, &status, &problem}, s.dest()...)...); err != nil {
+					if err := rows.Scan(append([]any{&key, &is.hash, &status, &problem}, s.dest()...)...); err != nil {
 						return err
 					}
 					switch {
 					case s.id.Valid:
-						st.tx = s.tx()
+						is.tx = s.tx()
 					case problem != nil:
 						var p storedProblem
 						if err := json.Unmarshal(problem, &p); err != nil {
 							return fmt.Errorf("stored problem of key %q: %w", key, err)
 						}
-						st.err = &ledgerd.Error{Code: p.Code, Detail: p.Detail, TransactionID: p.TransactionID}
+						is.err = &ledgerd.Error{Code: p.Code, Detail: p.Detail, TransactionID: p.TransactionID}
 					default:
 						// A key that holds another kind of outcome (an
 						// account creation): any transaction with it is a
 						// different request.
-						st.hash = nil
+						is.hash = nil
 					}
-					idem[key] = &st
+					st.idem[key] = &is
 				}
 				return rows.Err()
 			})
 	}
-	refTaken := map[string]string{}
 	if len(refs) > 0 {
 		b.Queue(`SELECT r.reference, r.transaction_id FROM unnest($1::bigint[], $2::text[]) AS u(ledger_id, reference)
 			JOIN transaction_references r ON r.ledger_id = u.ledger_id AND r.reference = u.reference`, repeat(ledgerID, len(refs)), refs).
@@ -250,7 +303,7 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 					if err := rows.Scan(&ref, &id); err != nil {
 						return err
 					}
-					refTaken[ref] = uuidString(id)
+					st.refTaken[ref] = uuidString(id)
 				}
 				return rows.Err()
 			})
@@ -262,171 +315,304 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 		return fmt.Errorf("load batch state: %w", err)
 	}
 
-	at := clock.UTC().Truncate(time.Microsecond)
-	if lastAt.After(at) {
-		at = lastAt.UTC()
+	// The accounts of the targets' postings are known only now; lock the
+	// ones not locked yet (one more round trip, only for such batches).
+	if len(st.targets) > 0 {
+		more := map[string]struct{}{}
+		for _, ts := range st.targets {
+			for _, p := range ts.tx.Postings {
+				for _, id := range []string{p.Source, p.Destination} {
+					if st.book.Get(id) == nil {
+						more[id] = struct{}{}
+					}
+				}
+			}
+		}
+		if len(more) > 0 {
+			var mb pgx.Batch
+			st.queueLockAccounts(&mb, sortedKeys(more))
+			if err := conn.SendBatch(ctx, &mb).Close(); err != nil {
+				return fmt.Errorf("lock target accounts: %w", err)
+			}
+		}
 	}
-	seq := lastSeq
-	var rows batchRows
-	var legs []ledgerd.Leg
-	var firstID pgtype.UUID
-	var pbuf []byte
 
+	st.at = clock.UTC().Truncate(time.Microsecond)
+	if lastAt.After(st.at) {
+		st.at = lastAt.UTC()
+	}
 	for _, u := range units {
-		var snap ledgerd.Snapshot
-		var m rowsMark
-		var seqMark int64
-		var addedKeys, addedRefs []string
-		if u.Atomic {
-			ids := map[string]struct{}{}
-			for _, it := range u.Items {
-				for _, p := range it.Request.Postings {
-					ids[p.Source], ids[p.Destination] = struct{}{}, struct{}{}
-				}
-			}
-			list := make([]string, 0, len(ids))
-			for id := range ids {
-				list = append(list, id)
-			}
-			snap, m, seqMark = book.Snapshot(list), rows.mark(), seq
-		}
-		failed := -1
-		for i, it := range u.Items {
-			it.Result, it.Err, it.Replayed = nil, nil, false
-			key := it.IdempotencyKey
-			if key != "" {
-				if st := idem[key]; st != nil {
-					if st.hash == nil || string(st.hash) != string(it.RequestHash) {
-						it.Err = reusedKey()
-					} else {
-						it.Result, it.Err, it.Replayed = st.tx, st.err, true
-					}
-					if u.Atomic && it.Err != nil {
-						failed = i
-						break
-					}
-					continue
-				}
-			}
-			req := it.Request
-			var berr *ledgerd.Error
-			if req.Reference != "" {
-				if other, ok := refTaken[req.Reference]; ok {
-					berr = &ledgerd.Error{Code: ledgerd.CodeDuplicateReference,
-						Detail: "reference " + req.Reference + " is already used", TransactionID: other}
-				}
-			}
-			if berr == nil {
-				legs, berr = book.Apply(req.Postings, req.Pending, legs[:0])
-			}
-			if berr != nil {
-				it.Err = berr
-				if u.Atomic {
-					failed = i
-					break
-				}
-				if key != "" && berr.Code.Stored() {
-					p, _ := json.Marshal(storedProblem{Code: berr.Code, Detail: berr.Detail, TransactionID: berr.TransactionID})
-					ps := string(p)
-					rows.ikKey, rows.ikHash, rows.ikStatus = append(rows.ikKey, key), append(rows.ikHash, it.RequestHash), append(rows.ikStatus, 422)
-					if berr.Code == ledgerd.CodeDuplicateReference {
-						rows.ikStatus[len(rows.ikStatus)-1] = 409
-					}
-					rows.ikTx, rows.ikProblem = append(rows.ikTx, pgtype.UUID{}), append(rows.ikProblem, &ps)
-					idem[key] = &idemState{hash: it.RequestHash, err: berr}
-				}
-				continue
-			}
-			seq++
-			id := newTxID(at)
-			if !firstID.Valid {
-				firstID = id
-			}
-			t := &ledgerd.Transaction{ID: uuidString(id), Sequence: seq, Status: ledgerd.StatusPosted,
-				Postings: req.Postings, Metadata: req.Metadata, Reference: req.Reference, CreatedAt: at}
-			if req.Pending {
-				t.Status = ledgerd.StatusPending
-				if req.PendingTimeout > 0 {
-					e := at.Add(time.Duration(req.PendingTimeout) * time.Second)
-					t.ExpiresAt = &e
-				}
-			}
-			pbuf = ledgerd.AppendPostingsJSON(pbuf[:0], req.Postings)
-			t.RawPostings = []byte(string(pbuf))
-			t.RawMetadata = ledgerd.AppendMetadataJSON(nil, req.Metadata)
-			rows.txID, rows.txSeq, rows.txStatus = append(rows.txID, id), append(rows.txSeq, seq), append(rows.txStatus, string(t.Status))
-			rows.txPostings, rows.txMetadata = append(rows.txPostings, string(t.RawPostings)), append(rows.txMetadata, string(t.RawMetadata))
-			rows.txExpires = append(rows.txExpires, t.ExpiresAt)
-			if req.Reference != "" {
-				ref := req.Reference
-				rows.txRef = append(rows.txRef, &ref)
-				rows.refRef, rows.refTx = append(rows.refRef, ref), append(rows.refTx, id)
-				refTaken[ref] = t.ID
-				addedRefs = append(addedRefs, ref)
-			} else {
-				rows.txRef = append(rows.txRef, nil)
-			}
-			for _, l := range legs {
-				rows.enTx, rows.enAccount, rows.enSeq = append(rows.enTx, id), append(rows.enAccount, l.Account), append(rows.enSeq, seq)
-				rows.enIndex, rows.enAmount, rows.enPending = append(rows.enIndex, int16(l.PostingIndex)), append(rows.enAmount, l.Amount), append(rows.enPending, req.Pending)
-				rows.enAfter, rows.enVersion = append(rows.enAfter, l.PostedAfter), append(rows.enVersion, l.Version)
-			}
-			if key != "" {
-				rows.ikKey, rows.ikHash, rows.ikStatus = append(rows.ikKey, key), append(rows.ikHash, it.RequestHash), append(rows.ikStatus, 201)
-				rows.ikTx, rows.ikProblem = append(rows.ikTx, id), append(rows.ikProblem, nil)
-				idem[key] = &idemState{hash: it.RequestHash, tx: t}
-				addedKeys = append(addedKeys, key)
-			}
-			it.Result = t
-		}
-		if failed >= 0 {
-			// Undo the unit: balances, rows, sequence numbers, and what the
-			// rest of the batch would otherwise see of it.
-			book.Restore(snap)
-			rows.truncate(m)
-			seq = seqMark
-			for _, k := range addedKeys {
-				delete(idem, k)
-			}
-			for _, r := range addedRefs {
-				delete(refTaken, r)
-			}
-			if len(rows.txID) == 0 {
-				firstID = pgtype.UUID{}
-			}
-			u.FailedIndex = failed
-			for i, it := range u.Items {
-				if i != failed {
-					it.Result, it.Replayed, it.Err = nil, false, nil
-				}
-			}
-		}
+		st.applyUnit(u)
 	}
-
-	if len(rows.txID) == 0 && len(rows.ikKey) == 0 {
+	if len(st.rows.txID) == 0 && len(st.rows.ikKey) == 0 {
 		_, err := conn.Exec(ctx, "COMMIT") // nothing to write; releases the locks
 		return err
 	}
-
-	var ua struct {
-		id                    []string
-		posted, pd, pc, verse []int64
-	}
-	book.Accounts(func(id string, a *ledgerd.BookAccount) {
-		if !a.Touched {
-			return
+	w := st.queueWrites(db.ttl())
+	if err := conn.SendBatch(ctx, w).Close(); err != nil {
+		if pgCode(err) == "LDKEY" {
+			return errKeyTaken
 		}
-		ua.id, ua.posted, ua.pd, ua.pc, ua.verse = append(ua.id, id), append(ua.posted, a.Balance.Posted),
-			append(ua.pd, a.Balance.PendingDebits), append(ua.pc, a.Balance.PendingCredits), append(ua.verse, a.Version)
-	})
+		if pgCode(err) == "" {
+			// The connection failed with COMMIT possibly on its way: the
+			// outcome is unknown until someone looks.
+			return &CommitUnknownError{LedgerID: ledgerID, FirstID: st.firstID, Err: err}
+		}
+		return fmt.Errorf("write batch: %w", err)
+	}
+	return nil
+}
 
-	var w pgx.Batch
+func sortedKeys(m map[string]struct{}) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids) // bytewise, as COLLATE "C": one lock order for everyone
+	return ids
+}
+
+// applyUnit applies one caller's unit in memory; an atomic unit that fails
+// leaves no trace in the batch.
+func (st *batchState) applyUnit(u *ledgerd.WriteUnit) {
+	type undo struct {
+		snap    ledgerd.Snapshot
+		mark    rowsMark
+		seq     int64
+		keys    []string
+		refs    []string
+		targets map[string]ledgerd.Transaction
+	}
+	var un *undo
+	if u.Atomic {
+		ids := map[string]struct{}{}
+		un = &undo{mark: st.rows.mark(), seq: st.seq, targets: map[string]ledgerd.Transaction{}}
+		for _, it := range u.Items {
+			for _, p := range it.Request.Postings {
+				ids[p.Source], ids[p.Destination] = struct{}{}, struct{}{}
+			}
+			if it.Action != nil {
+				if ts := st.targets[it.Action.Target]; ts != nil {
+					un.targets[it.Action.Target] = *ts.tx
+					for _, p := range ts.tx.Postings {
+						ids[p.Source], ids[p.Destination] = struct{}{}, struct{}{}
+					}
+				}
+			}
+		}
+		un.snap = st.book.Snapshot(sortedKeys(ids))
+	}
+	failed := -1
+	for i, it := range u.Items {
+		key := st.applyItem(it)
+		if key != "" && un != nil {
+			un.keys = append(un.keys, key)
+		}
+		if it.Result != nil && it.Result.Reference != "" && !it.Replayed && un != nil {
+			un.refs = append(un.refs, it.Result.Reference)
+		}
+		if u.Atomic && it.Err != nil {
+			failed = i
+			break
+		}
+	}
+	if failed < 0 {
+		return
+	}
+	// Undo the unit: balances, rows, sequence numbers, targets, and what
+	// the rest of the batch would otherwise see of it.
+	st.book.Restore(un.snap)
+	st.rows.truncate(un.mark)
+	st.seq = un.seq
+	for _, k := range un.keys {
+		delete(st.idem, k)
+	}
+	for _, r := range un.refs {
+		delete(st.refTaken, r)
+	}
+	for id, t := range un.targets {
+		*st.targets[id].tx = t
+	}
+	if len(st.rows.txID) == 0 {
+		st.firstID = pgtype.UUID{}
+	}
+	u.FailedIndex = failed
+	for i, it := range u.Items {
+		if i != failed {
+			it.Result, it.Replayed, it.Err = nil, false, nil
+		}
+	}
+}
+
+// applyItem decides one item in the order of SPEC §2: the target of an
+// action must exist (404), then idempotency, then the business rules. It
+// returns the idempotency key it recorded a new outcome for, if any.
+func (st *batchState) applyItem(it *ledgerd.WriteItem) (recorded string) {
+	it.Result, it.Err, it.Replayed = nil, nil, false
+	var target *targetState
+	if it.Action != nil {
+		target = st.targets[it.Action.Target]
+		if target == nil {
+			if it.Action.Kind == ledgerd.ActionExpire {
+				return ""
+			}
+			it.Err = ledgerd.Errorf(ledgerd.CodeNotFound, "no transaction %q", it.Action.Target)
+			return ""
+		}
+	}
+	key := it.IdempotencyKey
+	if key != "" {
+		if is := st.idem[key]; is != nil {
+			if is.hash == nil || string(is.hash) != string(it.RequestHash) {
+				it.Err = reusedKey()
+			} else {
+				it.Result, it.Err, it.Replayed = is.tx, is.err, true
+			}
+			return ""
+		}
+	}
+	req := it.Request
+	var berr *ledgerd.Error
+	if req.Reference != "" {
+		if other, ok := st.refTaken[req.Reference]; ok {
+			berr = &ledgerd.Error{Code: ledgerd.CodeDuplicateReference,
+				Detail: "reference " + req.Reference + " is already used", TransactionID: other}
+		}
+	}
+	postings, status := req.Postings, ledgerd.StatusPosted
+	var plan *ledgerd.Plan
+	if berr == nil {
+		if it.Action != nil {
+			plan, berr = ledgerd.PlanAction(it.Action, target.tx, st.at)
+			if berr == ledgerd.ErrNothingToDo {
+				return ""
+			}
+			if berr == nil {
+				postings, status = plan.Postings, plan.Status
+				st.legs, berr = st.book.ApplyMoves(plan.Moves, plan.CheckMin, st.legs[:0])
+			}
+		} else {
+			if req.Pending {
+				status = ledgerd.StatusPending
+			}
+			st.legs, berr = st.book.Apply(req.Postings, req.Pending, st.legs[:0])
+		}
+	}
+	if berr != nil {
+		it.Err = berr
+		if key != "" && berr.Code.Stored() {
+			st.recordRejection(key, it.RequestHash, berr)
+			return key
+		}
+		return ""
+	}
+
+	st.seq++
+	id := newTxID(st.at)
+	if !st.firstID.Valid {
+		st.firstID = id
+	}
+	t := &ledgerd.Transaction{ID: uuidString(id), Sequence: st.seq, Status: status,
+		Postings: postings, Metadata: req.Metadata, Reference: req.Reference, CreatedAt: st.at}
+	if it.Action == nil && req.Pending && req.PendingTimeout > 0 {
+		e := st.at.Add(time.Duration(req.PendingTimeout) * time.Second)
+		t.ExpiresAt = &e
+	}
+	if target != nil {
+		switch it.Action.Kind {
+		case ledgerd.ActionReverse:
+			t.Reverses = target.tx.ID
+			target.tx.ReversedBy = t.ID
+		default:
+			t.PendingID = target.tx.ID
+			target.tx.Status = plan.TargetStatus
+			target.tx.ResolvedBy = t.ID
+		}
+		target.changed = true
+	}
+	st.pbuf = ledgerd.AppendPostingsJSON(st.pbuf[:0], postings)
+	t.RawPostings = []byte(string(st.pbuf))
+	t.RawMetadata = ledgerd.AppendMetadataJSON(nil, req.Metadata)
+	st.rows.addTx(id, t, st.legs)
+	if req.Reference != "" {
+		st.rows.refRef, st.rows.refTx = append(st.rows.refRef, req.Reference), append(st.rows.refTx, id)
+		st.refTaken[req.Reference] = t.ID
+	}
+	it.Result = t
+	if key != "" {
+		r := &st.rows
+		r.ikKey, r.ikHash, r.ikStatus = append(r.ikKey, key), append(r.ikHash, it.RequestHash), append(r.ikStatus, 201)
+		r.ikTx, r.ikProblem = append(r.ikTx, id), append(r.ikProblem, nil)
+		st.idem[key] = &idemState{hash: it.RequestHash, tx: t}
+		return key
+	}
+	return ""
+}
+
+func (st *batchState) recordRejection(key string, hash []byte, e *ledgerd.Error) {
+	p, _ := json.Marshal(storedProblem{Code: e.Code, Detail: e.Detail, TransactionID: e.TransactionID})
+	ps := string(p)
+	status := int16(422)
+	if e.Code == ledgerd.CodeDuplicateReference || e.Code == ledgerd.CodeInvalidState {
+		status = 409
+	}
+	r := &st.rows
+	r.ikKey, r.ikHash, r.ikStatus = append(r.ikKey, key), append(r.ikHash, hash), append(r.ikStatus, status)
+	r.ikTx, r.ikProblem = append(r.ikTx, pgtype.UUID{}), append(r.ikProblem, &ps)
+	st.idem[key] = &idemState{hash: hash, err: e}
+}
+
+func (r *batchRows) addTx(id pgtype.UUID, t *ledgerd.Transaction, legs []ledgerd.Leg) {
+	r.txID, r.txSeq, r.txStatus = append(r.txID, id), append(r.txSeq, t.Sequence), append(r.txStatus, string(t.Status))
+	r.txPostings, r.txMetadata = append(r.txPostings, string(t.RawPostings)), append(r.txMetadata, string(t.RawMetadata))
+	r.txExpires = append(r.txExpires, t.ExpiresAt)
+	var ref *string
+	if t.Reference != "" {
+		ref = &t.Reference
+	}
+	r.txRef = append(r.txRef, ref)
+	r.txPendingID, r.txReverses = append(r.txPendingID, parseID(t.PendingID)), append(r.txReverses, parseID(t.Reverses))
+	for _, l := range legs {
+		r.enTx, r.enAccount, r.enSeq = append(r.enTx, id), append(r.enAccount, l.Account), append(r.enSeq, t.Sequence)
+		r.enIndex, r.enAmount, r.enPending = append(r.enIndex, int16(l.PostingIndex)), append(r.enAmount, l.Amount), append(r.enPending, l.Pending)
+		r.enAfter, r.enVersion = append(r.enAfter, l.PostedAfter), append(r.enVersion, l.Version)
+	}
+}
+
+func parseID(s string) pgtype.UUID {
+	if s == "" {
+		return pgtype.UUID{}
+	}
+	u, err := uuid.Parse(s)
+	if err != nil {
+		return pgtype.UUID{}
+	}
+	return pgtype.UUID{Bytes: u, Valid: true}
+}
+
+// queueWrites builds the second pipeline: every write as one set-based
+// statement, then COMMIT.
+func (st *batchState) queueWrites(ttl time.Duration) *pgx.Batch {
+	w := &pgx.Batch{}
+	rows, ledgerID, at := &st.rows, st.ledgerID, st.at
 	if len(rows.txID) > 0 {
-		w.Queue(`INSERT INTO transactions (id, ledger_id, sequence, status, postings, metadata, reference, created_at, expires_at)
-			SELECT u.id, $1, u.seq, u.status, u.postings::json, u.metadata::json, u.reference, $2, u.expires_at
-			FROM unnest($3::uuid[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
-				AS u(id, seq, status, postings, metadata, reference, expires_at)`,
-			ledgerID, at, rows.txID, rows.txSeq, rows.txStatus, rows.txPostings, rows.txMetadata, rows.txRef, rows.txExpires)
+		var ua struct {
+			id                    []string
+			posted, pd, pc, verse []int64
+		}
+		st.book.Accounts(func(id string, a *ledgerd.BookAccount) {
+			if !a.Touched {
+				return
+			}
+			ua.id, ua.posted, ua.pd, ua.pc, ua.verse = append(ua.id, id), append(ua.posted, a.Balance.Posted),
+				append(ua.pd, a.Balance.PendingDebits), append(ua.pc, a.Balance.PendingCredits), append(ua.verse, a.Version)
+		})
+		w.Queue(`INSERT INTO transactions (id, ledger_id, sequence, status, postings, metadata, reference, created_at, expires_at, pending_id, reverses)
+			SELECT u.id, $1, u.seq, u.status, u.postings::json, u.metadata::json, u.reference, $2, u.expires_at, u.pending_id, u.reverses
+			FROM unnest($3::uuid[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::uuid[], $11::uuid[])
+				AS u(id, seq, status, postings, metadata, reference, expires_at, pending_id, reverses)`,
+			ledgerID, at, rows.txID, rows.txSeq, rows.txStatus, rows.txPostings, rows.txMetadata, rows.txRef, rows.txExpires,
+			rows.txPendingID, rows.txReverses)
 		w.Queue(`INSERT INTO entries (transaction_id, ledger_id, account_id, sequence, posting_index, amount, pending, posted_after, version, created_at)
 			SELECT u.tx, $1, u.account, u.seq, u.idx, u.amount, u.pending, u.after, u.version, $2
 			FROM unnest($3::uuid[], $4::text[], $5::bigint[], $6::smallint[], $7::bigint[], $8::bool[], $9::bigint[], $10::bigint[])
@@ -435,44 +621,45 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 		w.Queue(`UPDATE accounts a SET posted = u.posted, pending_debits = u.pd, pending_credits = u.pc, version = u.version
 			FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u(ledger_id, id, posted, pd, pc, version)
 			WHERE a.ledger_id = u.ledger_id AND a.id = u.id`, repeat(ledgerID, len(ua.id)), ua.id, ua.posted, ua.pd, ua.pc, ua.verse)
-		w.Queue(`UPDATE ledgers SET last_sequence = $2, last_created_at = $3 WHERE id = $1`, ledgerID, seq, at)
+		w.Queue(`UPDATE ledgers SET last_sequence = $2, last_created_at = $3 WHERE id = $1`, ledgerID, st.seq, at)
+	}
+	var tID, tResolved, tReversed []pgtype.UUID
+	var tStatus []string
+	for _, ts := range st.targets {
+		if ts.changed {
+			tID = append(tID, parseID(ts.tx.ID))
+			tStatus = append(tStatus, string(ts.tx.Status))
+			tResolved, tReversed = append(tResolved, parseID(ts.tx.ResolvedBy)), append(tReversed, parseID(ts.tx.ReversedBy))
+		}
+	}
+	if len(tID) > 0 {
+		w.Queue(`UPDATE transactions t SET status = u.status, resolved_by = u.resolved_by, reversed_by = u.reversed_by
+			FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[]) AS u(id, status, resolved_by, reversed_by)
+			WHERE t.id = u.id AND t.ledger_id = $5`, tID, tStatus, tResolved, tReversed, ledgerID)
 	}
 	if len(rows.refRef) > 0 {
 		w.Queue(`INSERT INTO transaction_references (ledger_id, reference, transaction_id)
 			SELECT $1, u.ref, u.tx FROM unnest($2::text[], $3::uuid[]) AS u(ref, tx)`, ledgerID, rows.refRef, rows.refTx)
 	}
 	if len(rows.ikKey) > 0 {
-		want := len(rows.ikKey)
 		// A valid record can only appear here if something outside the
 		// ordering lock (an account creation) took the key meanwhile: then
 		// fewer rows come back and the batch rolls back, to be retried item
-		// by item, where that item becomes idempotency_key_reused.
-		ins := `INSERT INTO idempotency_keys (ledger_id, key, request_hash, status, transaction_id, problem, created_at, expires_at)
+		// by item, where that item becomes idempotency_key_reused. COMMIT
+		// follows in the same pipeline, so the check runs on the server.
+		w.Queue(`WITH ins AS (INSERT INTO idempotency_keys (ledger_id, key, request_hash, status, transaction_id, problem, created_at, expires_at)
 			SELECT $1, u.key, u.hash, u.status, u.tx, u.problem::json, $2, $3
 			FROM unnest($4::text[], $5::bytea[], $6::smallint[], $7::uuid[], $8::text[]) AS u(key, hash, status, tx, problem)
 			ON CONFLICT (ledger_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, status = EXCLUDED.status,
 				transaction_id = EXCLUDED.transaction_id, account_id = NULL, problem = EXCLUDED.problem,
 				created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
 			WHERE idempotency_keys.expires_at <= clock_timestamp()
-			RETURNING 1`
-		// COMMIT follows in the same pipeline, so the check that every key
-		// was stored must fail on the server, aborting the transaction.
-		w.Queue(`WITH ins AS (`+ins+`) SELECT ledgerd_assert(count(*) = $9, 'LDKEY', 'an idempotency key was taken outside the ordering lock') FROM ins`,
-			ledgerID, at, at.Add(db.ttl()), rows.ikKey, rows.ikHash, rows.ikStatus, rows.ikTx, rows.ikProblem, want)
+			RETURNING 1)
+			SELECT ledgerd_assert(count(*) = $9, 'LDKEY', 'an idempotency key was taken outside the ordering lock') FROM ins`,
+			ledgerID, at, at.Add(ttl), rows.ikKey, rows.ikHash, rows.ikStatus, rows.ikTx, rows.ikProblem, len(rows.ikKey))
 	}
 	w.Queue("COMMIT")
-	if err := conn.SendBatch(ctx, &w).Close(); err != nil {
-		if pgCode(err) == "LDKEY" {
-			return errKeyTaken
-		}
-		if pgCode(err) == "" {
-			// The connection failed with COMMIT possibly on its way: the
-			// outcome is unknown until someone looks.
-			return &CommitUnknownError{LedgerID: ledgerID, FirstID: firstID, Err: err}
-		}
-		return fmt.Errorf("write batch: %w", err)
-	}
-	return nil
+	return w
 }
 
 var errKeyTaken = errors.New("an idempotency key was taken outside the ordering lock")

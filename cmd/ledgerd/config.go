@@ -25,6 +25,7 @@ type config struct {
 	CommitWindow       time.Duration
 	IdempotencyTTL     time.Duration
 	AccessLog          bool
+	ExpiryInterval     time.Duration
 }
 
 // envFlag registers a flag whose default comes from an environment variable.
@@ -112,6 +113,7 @@ func (c *config) bindServe(b *binder, withDB bool) {
 	b.int(&c.CommitMaxItems, "commit-max-items", "LEDGERD_COMMIT_MAX_ITEMS", 1000, "group commit: flush a batch at this many transactions")
 	b.dur(&c.CommitWindow, "commit-window", "LEDGERD_COMMIT_WINDOW", 0, "group commit: extra wait to gather a batch (0: flush as soon as the previous commit returns)")
 	b.dur(&c.IdempotencyTTL, "idempotency-ttl", "LEDGERD_IDEMPOTENCY_TTL", 7*24*time.Hour, "how long idempotency outcomes are kept (at least 24h)")
+	b.dur(&c.ExpiryInterval, "expiry-interval", "LEDGERD_EXPIRY_INTERVAL", 500*time.Millisecond, "how often this node looks for holds past their deadline")
 	b.boolean(&c.AccessLog, "access-log", "LEDGERD_ACCESS_LOG", true, "log one JSON line per request")
 }
 
@@ -127,6 +129,9 @@ func (c *config) validate() error {
 	}
 	if c.IdempotencyTTL < 24*time.Hour {
 		return fmt.Errorf("LEDGERD_IDEMPOTENCY_TTL must be at least 24h")
+	}
+	if c.ExpiryInterval <= 0 {
+		return fmt.Errorf("LEDGERD_EXPIRY_INTERVAL must be positive")
 	}
 	if c.RateLimit < 0 || c.RateBurst < 0 {
 		return fmt.Errorf("rate limits must not be negative")

@@ -98,6 +98,7 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger
 	mctx, mcancel := context.WithCancel(ctx)
 	defer mcancel()
 	go maintain(mctx, db, log)
+	go writer.ExpireHolds(mctx, db, c.ExpiryInterval, log)
 
 	log.Info("serving", "addr", ln.Addr().String(), "schema_version", postgres.SchemaVersion)
 	if ready != nil {

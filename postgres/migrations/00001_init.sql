@@ -67,6 +67,8 @@ CREATE TABLE transactions (
 ) PARTITION BY RANGE (id);
 CREATE INDEX transactions_sequence ON transactions (ledger_id, sequence);
 CREATE INDEX transactions_created ON transactions (ledger_id, created_at, sequence);
+-- Holds waiting for their deadline: small, because resolved holds leave it.
+CREATE INDEX transactions_expiry ON transactions (expires_at) WHERE status = 'pending' AND expires_at IS NOT NULL;
 
 -- One row per posting leg (two per posting): the account's side of it with
 -- the running posted balance after it. Serves "transactions of an account",
@@ -83,7 +85,7 @@ CREATE TABLE entries (
     version        bigint NOT NULL,
     created_at     timestamptz NOT NULL
 ) PARTITION BY RANGE (transaction_id);
-CREATE INDEX entries_account ON entries (ledger_id, account_id, sequence);
+CREATE INDEX entries_account ON entries (ledger_id, account_id, sequence, posting_index);
 
 CREATE TABLE transaction_references (
     ledger_id      bigint NOT NULL,

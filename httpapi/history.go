@@ -1,0 +1,136 @@
+package httpapi
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-faster/jx"
+	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/postgres"
+)
+
+// accountOr404 checks the account in the path exists (balances history of
+// an unknown account is 404, not a row of zeros).
+func (s *Server) accountOr404(w http.ResponseWriter, r *http.Request, rc *reqCtx) (string, bool) {
+	id := r.PathValue("account")
+	if ledgerd.ValidAccountID(id) {
+		a, err := s.db.Account(r.Context(), rc.ledger.ID, id)
+		if err != nil {
+			s.fail(w, r, err)
+			return "", false
+		}
+		if a != nil {
+			return id, true
+		}
+	}
+	writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "no account %q", id))
+	return "", false
+}
+
+func (s *Server) balanceAt(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	q := r.URL.Query()
+	var v ledgerd.Validation
+	at := timeParam(q, &v, "at")
+	if at == nil && !v.Failed() {
+		v.Add("at", "is required (RFC 3339)")
+	}
+	if at != nil && at.After(time.Now()) {
+		v.Add("at", "must not be in the future")
+	}
+	if err := v.Err(); err != nil {
+		writeProblem(w, err)
+		return
+	}
+	id, ok := s.accountOr404(w, r, rc)
+	if !ok {
+		return
+	}
+	posted, version, err := s.db.BalanceAt(r.Context(), rc.ledger.ID, id, *at)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	a, err := s.db.Account(r.Context(), rc.ledger.ID, id)
+	if err != nil || a == nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, func(e *jx.Encoder) {
+		e.ObjStart()
+		e.FieldStart("account")
+		e.Str(id)
+		e.FieldStart("asset")
+		e.Str(a.Asset)
+		e.FieldStart("at")
+		encodeTime(e, *at)
+		e.FieldStart("posted")
+		e.Int64(posted)
+		e.FieldStart("version")
+		e.Int64(version)
+		e.ObjEnd()
+	})
+}
+
+func (s *Server) entries(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	q := r.URL.Query()
+	var v ledgerd.Validation
+	f := postgres.StatementFilter{Limit: limitParam(q, &v), From: timeParam(q, &v, "from"), To: timeParam(q, &v, "to")}
+	if c, ok := cursorParam(q, &v); ok {
+		seq, idx, found := strings.Cut(c, ":")
+		n, err1 := strconv.ParseInt(seq, 10, 64)
+		i, err2 := strconv.Atoi(idx)
+		if !found || err1 != nil || err2 != nil || n < 0 || i < 0 {
+			v.Add("cursor", "is not a cursor this API issued")
+		}
+		f.AfterSeq, f.AfterIndex = n, i
+	}
+	if err := v.Err(); err != nil {
+		writeProblem(w, err)
+		return
+	}
+	id, ok := s.accountOr404(w, r, rc)
+	if !ok {
+		return
+	}
+	want := f.Limit
+	f.Limit++
+	st, err := s.db.Statement(r.Context(), rc.ledger.ID, id, f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	next := ""
+	if len(st.Lines) > want {
+		st.Lines = st.Lines[:want]
+		last := st.Lines[want-1]
+		next = encodeCursorValue(strconv.FormatInt(last.Sequence, 10) + ":" + strconv.Itoa(last.PostingIndex))
+	}
+	writeJSON(w, http.StatusOK, func(e *jx.Encoder) {
+		e.ObjStart()
+		e.FieldStart("data")
+		e.ArrStart()
+		for _, l := range st.Lines {
+			e.ObjStart()
+			e.FieldStart("transaction_id")
+			e.Str(l.TransactionID)
+			e.FieldStart("sequence")
+			e.Int64(l.Sequence)
+			e.FieldStart("amount")
+			e.Int64(l.Amount)
+			e.FieldStart("balance_after")
+			e.Int64(l.BalanceAfter)
+			e.FieldStart("created_at")
+			encodeTime(e, l.CreatedAt)
+			e.ObjEnd()
+		}
+		e.ArrEnd()
+		e.FieldStart("opening_balance")
+		e.Int64(st.Opening)
+		e.FieldStart("closing_balance")
+		e.Int64(st.Closing)
+		encodeCursor(e, next)
+		e.ObjEnd()
+	})
+}

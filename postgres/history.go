@@ -1,0 +1,130 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"math"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// Balance history and statements read the running balance stored on each
+// entry at commit (posted_after, version) instead of summing history: the
+// answer for any instant is the last entry at or before it, two index
+// probes whatever the account's age.
+
+// sequenceAtOrBefore is the last sequence created at or before t, 0 if none.
+const sequenceAtOrBeforeSQL = `SELECT coalesce((SELECT sequence FROM transactions WHERE ledger_id = $1 AND created_at <= $2
+	ORDER BY created_at DESC, sequence DESC LIMIT 1), 0)`
+
+// firstSequenceFrom is the first sequence created at or after t, or
+// MaxInt64 when there is none yet.
+const firstSequenceFromSQL = `SELECT coalesce((SELECT sequence FROM transactions WHERE ledger_id = $1 AND created_at >= $2
+	ORDER BY created_at, sequence LIMIT 1), 9223372036854775807)`
+
+// balanceBeforeSQL is the account's posted balance and version after the
+// last entry with a sequence below $3.
+const balanceBeforeSQL = `SELECT posted_after, version FROM entries WHERE ledger_id = $1 AND account_id = $2 AND sequence < $3
+	ORDER BY sequence DESC, posting_index DESC LIMIT 1`
+
+// BalanceAt returns the account's posted balance and version as of t
+// (inclusive): 0, 0 before its first entry.
+func (db *DB) BalanceAt(ctx context.Context, ledgerID int64, account string, t time.Time) (posted, version int64, err error) {
+	var seq int64
+	if err := db.Pool.QueryRow(ctx, sequenceAtOrBeforeSQL, ledgerID, t).Scan(&seq); err != nil {
+		return 0, 0, err
+	}
+	if seq == 0 {
+		return 0, 0, nil
+	}
+	return db.balanceBefore(ctx, ledgerID, account, seq+1)
+}
+
+func (db *DB) balanceBefore(ctx context.Context, ledgerID int64, account string, seq int64) (posted, version int64, err error) {
+	err = db.Pool.QueryRow(ctx, balanceBeforeSQL, ledgerID, account, seq).Scan(&posted, &version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, 0, nil
+	}
+	return posted, version, err
+}
+
+// Entry is one statement line: a posting that moved the account's posted
+// balance.
+type Entry struct {
+	TransactionID string
+	Sequence      int64
+	PostingIndex  int
+	Amount        int64
+	BalanceAfter  int64
+	CreatedAt     time.Time
+}
+
+// StatementFilter selects statement lines.
+type StatementFilter struct {
+	From, To *time.Time
+	// After is the keyset cursor: lines after (sequence, posting index).
+	AfterSeq   int64
+	AfterIndex int
+	Limit      int
+}
+
+// Statement is a page of lines with the balances around the whole range.
+type Statement struct {
+	Lines          []Entry
+	Opening        int64
+	Closing        int64
+	RangeStart     int64 // first sequence of the range
+	RangeEndBefore int64 // sequences below this are in the range
+}
+
+// Statement returns lines of the account in [From, To), oldest first. The
+// opening and closing balances cover the whole range, so every page of one
+// range carries the same ones.
+func (db *DB) Statement(ctx context.Context, ledgerID int64, account string, f StatementFilter) (*Statement, error) {
+	st := &Statement{RangeStart: 1, RangeEndBefore: math.MaxInt64}
+	if f.From != nil {
+		if err := db.Pool.QueryRow(ctx, firstSequenceFromSQL, ledgerID, *f.From).Scan(&st.RangeStart); err != nil {
+			return nil, err
+		}
+	}
+	if f.To != nil {
+		if err := db.Pool.QueryRow(ctx, firstSequenceFromSQL, ledgerID, *f.To).Scan(&st.RangeEndBefore); err != nil {
+			return nil, err
+		}
+	}
+	if st.RangeEndBefore < st.RangeStart {
+		st.RangeEndBefore = st.RangeStart
+	}
+	var err error
+	if st.Opening, _, err = db.balanceBefore(ctx, ledgerID, account, st.RangeStart); err != nil {
+		return nil, err
+	}
+	if st.Closing, _, err = db.balanceBefore(ctx, ledgerID, account, st.RangeEndBefore); err != nil {
+		return nil, err
+	}
+	lo, loIdx := st.RangeStart-1, math.MaxInt16
+	if f.AfterSeq > lo || (f.AfterSeq == lo && f.AfterIndex > loIdx) {
+		lo, loIdx = f.AfterSeq, f.AfterIndex
+	}
+	rows, err := db.Pool.Query(ctx, `SELECT transaction_id, sequence, posting_index, amount, posted_after, created_at
+		FROM entries WHERE ledger_id = $1 AND account_id = $2 AND NOT pending
+			AND (sequence, posting_index) > ($3, $4) AND sequence < $5
+		ORDER BY sequence, posting_index LIMIT $6`, ledgerID, account, lo, loIdx, st.RangeEndBefore, f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e Entry
+		var id pgtype.UUID
+		var idx int16
+		if err := rows.Scan(&id, &e.Sequence, &idx, &e.Amount, &e.BalanceAfter, &e.CreatedAt); err != nil {
+			return nil, err
+		}
+		e.TransactionID, e.PostingIndex = uuidString(id), int(idx)
+		st.Lines = append(st.Lines, e)
+	}
+	return st, rows.Err()
+}
