@@ -1,6 +1,8 @@
 package ledgerd
 
 import (
+	"sort"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -67,12 +69,23 @@ func (a *NewAccount) Validate(v *Validation, prefix string) {
 
 // ValidateMetadata checks metadata limits. With patch, values may be
 // absent markers (handled by the caller); only sizes are checked here.
+// Offending keys are reported in key order, so that the same request
+// always gets the same answer. U+0000 is refused: PostgreSQL cannot store
+// it in text or jsonb.
 func ValidateMetadata(v *Validation, field string, m map[string]string, patch bool) {
 	if len(m) > MaxMetadataKeys {
 		v.Add(field, "at most %d keys", MaxMetadataKeys)
 		return
 	}
+	var bad []string
 	for k, val := range m {
+		if k == "" || len(k) > MaxMetadataKeyLen || len(val) > MaxMetadataValueLen || !storable(k) || !storable(val) {
+			bad = append(bad, k)
+		}
+	}
+	sort.Strings(bad)
+	for _, k := range bad {
+		val := m[k]
 		switch {
 		case k == "":
 			v.Add(field, "keys must not be empty")
@@ -82,8 +95,16 @@ func ValidateMetadata(v *Validation, field string, m map[string]string, patch bo
 			v.Add(field+"."+k, "value longer than %d bytes", MaxMetadataValueLen)
 		case !utf8.ValidString(k) || !utf8.ValidString(val):
 			v.Add(field+"."+k, "must be valid UTF-8")
+		default:
+			v.Add(field+"."+k, "must not contain U+0000")
 		}
 	}
+}
+
+// storable reports whether s is text PostgreSQL can store: valid UTF-8
+// without NUL.
+func storable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
 func truncate(s string, n int) string {

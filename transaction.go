@@ -3,6 +3,7 @@ package ledgerd
 import (
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Limits on transactions (SPEC §2).
@@ -106,6 +107,8 @@ func (r *TransactionRequest) Validate(v *Validation, prefix string) {
 	ValidateMetadata(v, prefix+"metadata", r.Metadata, false)
 	if len(r.Reference) > MaxReferenceLen {
 		v.Add(prefix+"reference", "at most %d characters", MaxReferenceLen)
+	} else if !storable(r.Reference) {
+		v.Add(prefix+"reference", "must not contain U+0000")
 	}
 	if r.PendingTimeout != 0 {
 		if !r.Pending {
@@ -126,5 +129,5 @@ func ValidIdempotencyKey(k string) bool {
 			return false
 		}
 	}
-	return true
+	return utf8.ValidString(k) // a header may carry any byte; the key is stored as text
 }

@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/base64"
 	"net/url"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ledgerd/ledgerd"
 )
@@ -51,7 +53,9 @@ func cursorParam(q url.Values, v *ledgerd.Validation) (string, bool) {
 		return "", false
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) == 0 {
+	// A cursor this API issued is a key or a number: text PostgreSQL can
+	// compare (valid UTF-8, no NUL). Anything else would fail in the query.
+	if err != nil || len(b) == 0 || !utf8.Valid(b) || bytes.IndexByte(b, 0) >= 0 {
 		v.Add("cursor", "is not a cursor this API issued")
 		return "", false
 	}

@@ -158,6 +158,8 @@ type Options struct {
 	BatchMaxItems int
 	Commit        batch.Config
 	PoolMaxConns  int32
+	// Tracer sees every query the node runs (for query-count bounds).
+	Tracer pgx.QueryTracer
 }
 
 // Env is one API node on a loopback port, with its database.
@@ -179,7 +181,7 @@ func Start(t testing.TB, o Options) *Env {
 		o.PoolMaxConns = 16
 	}
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, postgres.Config{URL: o.DatabaseURL, MaxConns: o.PoolMaxConns})
+	db, err := postgres.Open(ctx, postgres.Config{URL: o.DatabaseURL, MaxConns: o.PoolMaxConns, Tracer: o.Tracer})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -131,7 +131,9 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, idemK
 	if err != nil {
 		return result{err: err}
 	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
+	if c.key != "" { // --workload get may run without a key
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")

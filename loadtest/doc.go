@@ -11,7 +11,8 @@
 //     single-posting transfers between random accounts (uniform or Zipf),
 //     each with an Idempotency-Key, some with a reference, a few deliberate
 //     overdrafts — one per request, in batches, mixed with reads, or as
-//     hold + capture; in a closed loop (clients send back to back) or an open
+//     hold + capture — or, as a reference, plain GETs of one path (--workload
+//     get: no setup, no check), in a closed loop (clients send back to back) or an open
 //     loop (a constant arrival rate, latency measured from the scheduled
 //     start, so a slow server cannot hide behind a slow generator);
 //   - settlement (indoubt.go): every request whose outcome the run did not

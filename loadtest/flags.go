@@ -25,6 +25,11 @@ const (
 	workloadBatch    = "batch"
 	workloadMixed    = "mixed"
 	workloadTwoPhase = "twophase"
+	// workloadGet GETs --path from --url, nothing else: no setup, no
+	// check. It is the reference measurement of bench/ (a trivial HTTP
+	// handler under the same client and concurrency), and can probe any
+	// read-only endpoint.
+	workloadGet = "get"
 )
 
 // Loop modes (--mode).
@@ -54,6 +59,7 @@ type config struct {
 	Requests       int64
 	Warmup         time.Duration
 	Workload       string
+	Path           string
 	BatchSize      int
 	Zipf           float64
 	ReadRatio      float64
@@ -99,7 +105,8 @@ Flags:
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "measured run time after --warmup (0 = until --requests)")
 	fs.Int64Var(&c.Requests, "requests", 0, "stop after this many measured requests (0 = unbounded; a two-phase pair is never split)")
 	fs.DurationVar(&c.Warmup, "warmup", 0, "load run before the measured part, excluded from the statistics")
-	fs.StringVar(&c.Workload, "workload", workloadTransfer, "transfer | batch | mixed | twophase")
+	fs.StringVar(&c.Workload, "workload", workloadTransfer, "transfer | batch | mixed | twophase | get (GET --path only: no setup, no check, no key needed)")
+	fs.StringVar(&c.Path, "path", "/", "get: path (with any query) that every request GETs from --url")
 	fs.IntVar(&c.BatchSize, "batch-size", 1000, "transactions per request for --workload batch")
 	fs.Float64Var(&c.Zipf, "zipf", 0, "account choice skew: 0 = uniform, s > 1 (e.g. 1.1) = Zipf")
 	fs.Float64Var(&c.ReadRatio, "read-ratio", 0.2, "mixed: fraction of operations that are reads")
@@ -146,7 +153,7 @@ func (c config) validate() error {
 	if !strings.HasPrefix(c.URL, "http://") && !strings.HasPrefix(c.URL, "https://") {
 		bad("--url %q: want http:// or https://", c.URL)
 	}
-	if c.Key == "" {
+	if c.Key == "" && c.Workload != workloadGet {
 		bad("no API key: pass --key or set LEDGERD_ADMIN_KEY")
 	}
 	if !ledgerPattern.MatchString(c.Ledger) {
@@ -175,8 +182,15 @@ func (c config) validate() error {
 	}
 	switch c.Workload {
 	case workloadTransfer, workloadBatch, workloadMixed, workloadTwoPhase:
+	case workloadGet:
+		if !strings.HasPrefix(c.Path, "/") {
+			bad("--path %q: want an absolute path starting with /", c.Path)
+		}
+		if c.Reuse {
+			bad("--reuse has no meaning with --workload get (it sets nothing up)")
+		}
 	default:
-		bad("--workload %q: want transfer, batch, mixed or twophase", c.Workload)
+		bad("--workload %q: want transfer, batch, mixed, twophase or get", c.Workload)
 	}
 	if c.BatchSize < 1 || c.BatchSize > maxServerBatch {
 		bad("--batch-size must be in 1..%d", maxServerBatch)

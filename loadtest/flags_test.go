@@ -17,7 +17,7 @@ func TestParseFlags_defaults(t *testing.T) {
 	}
 	want := config{
 		URL: defaultURL, Key: "k", Ledger: "loadtest-1700000000", Accounts: 10000, Asset: "USD", Initial: 1000000,
-		Mode: modeClosed, Clients: 64, Duration: 10 * time.Second, Workload: workloadTransfer, BatchSize: 1000,
+		Mode: modeClosed, Clients: 64, Duration: 10 * time.Second, Workload: workloadTransfer, Path: "/", BatchSize: 1000,
 		ReadRatio: 0.2, ReferenceRatio: 0.5, RejectRatio: 0.005, Timeout: 10 * time.Second,
 	}
 	if c != want {
@@ -70,6 +70,8 @@ func TestParseFlags_invalid(t *testing.T) {
 		{[]string{"--duration", "0"}, "--duration 0"},
 		{[]string{"--workload", "twophase", "--requests", "1"}, "two-phase"},
 		{[]string{"--url", "ftp://x"}, "--url"},
+		{[]string{"--workload", "get", "--path", "hello"}, "--path"},
+		{[]string{"--workload", "get", "--reuse"}, "--reuse"},
 		{[]string{"extra"}, "unexpected argument"},
 		{[]string{"--bogus"}, "bogus"},
 	} {
@@ -80,5 +82,13 @@ func TestParseFlags_invalid(t *testing.T) {
 	}
 	if _, err := parseFlags(nil, env(nil), io.Discard, time.Now()); err == nil || !strings.Contains(err.Error(), "LEDGERD_ADMIN_KEY") {
 		t.Errorf("missing key: %v", err)
+	}
+}
+
+func TestParseFlags_getNeedsNoKey(t *testing.T) {
+	t.Parallel()
+	c, err := parseFlags([]string{"--workload", "get", "--path", "/hello?x=1"}, env(nil), io.Discard, time.Now())
+	if err != nil || c.Workload != workloadGet || c.Path != "/hello?x=1" || c.Key != "" {
+		t.Errorf("get without a key: %+v %v", c, err)
 	}
 }

@@ -42,16 +42,18 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	c := newClient(cfg.URL, cfg.Key, cfg.Timeout, max(cfg.Clients, setupParallel))
 	defer c.close()
 
-	if cfg.Reuse {
-		if err := checkReuse(ctx, c, cfg); err != nil {
+	var baseline int64
+	if cfg.Workload != workloadGet { // get sets nothing up and checks nothing
+		if cfg.Reuse {
+			if err := checkReuse(ctx, c, cfg); err != nil {
+				return err
+			}
+		} else if err := setup(ctx, c, cfg, runID, stderr); err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+		if baseline, err = lastSequence(ctx, c, cfg.Ledger); err != nil {
 			return err
 		}
-	} else if err := setup(ctx, c, cfg, runID, stderr); err != nil {
-		return fmt.Errorf("setup: %w", err)
-	}
-	baseline, err := lastSequence(ctx, c, cfg.Ledger)
-	if err != nil {
-		return err
 	}
 
 	st := newStats()
@@ -96,7 +98,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		runErr = fmt.Errorf("interrupted: %w", context.Cause(ctx))
 	default:
 		rep.InDoubt = l.settle(ctx)
-		if cfg.NoCheck {
+		if cfg.NoCheck || cfg.Workload == workloadGet {
 			rep.Check.Status = checkSkipped
 			break
 		}
@@ -172,6 +174,9 @@ func buildReport(cfg config, st *stats, measured time.Duration) *report {
 	}
 	if cfg.Workload == workloadBatch {
 		rep.BatchSize = cfg.BatchSize
+	}
+	if cfg.Workload == workloadGet {
+		rep.Path, rep.Ledger, rep.Accounts = cfg.Path, "", 0
 	}
 	if s := measured.Seconds(); s > 0 {
 		rep.Throughput = float64(st.acked) / s

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -248,9 +251,48 @@ func TestMain_help(t *testing.T) {
 	}
 	for _, flag := range []string{"url", "key", "ledger", "reuse", "accounts", "asset", "initial", "mode", "clients", "rate",
 		"duration", "requests", "warmup", "workload", "batch-size", "zipf", "read-ratio", "reference-ratio", "reject-ratio",
-		"json", "no-check", "timeout", "seed", "LEDGERD_URL", "LEDGERD_ADMIN_KEY"} {
+		"json", "no-check", "timeout", "seed", "path", "LEDGERD_URL", "LEDGERD_ADMIN_KEY"} {
 		if !strings.Contains(stderr.String(), flag) {
 			t.Errorf("--help does not mention %q", flag)
 		}
+	}
+}
+
+// The get workload sends nothing but GETs of --path: no setup, no check, no
+// Authorization header without a key.
+func TestMain_get(t *testing.T) {
+	t.Parallel()
+	var hits, other, authed atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.RequestURI() != "/hello?x=1" {
+			other.Add(1)
+			http.NotFound(w, r)
+			return
+		}
+		if r.Header.Get("Authorization") != "" {
+			authed.Add(1)
+		}
+		hits.Add(1)
+		_, _ = w.Write([]byte("hello\n"))
+	}))
+	t.Cleanup(srv.Close)
+	var stdout, stderr bytes.Buffer
+	err := Main(t.Context(), []string{"--url", srv.URL, "--workload", "get", "--path", "/hello?x=1",
+		"--clients", "4", "--requests", "100", "--duration", "0", "--json"}, func(string) string { return "" }, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("Main: %v\n%s", err, stderr.String())
+	}
+	var rep report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, stdout.String())
+	}
+	if rep.Requests != 100 || rep.Reads != 100 || rep.Transfers != 0 || len(rep.Errors) != 0 {
+		t.Errorf("report: requests %d reads %d transfers %d errors %v", rep.Requests, rep.Reads, rep.Transfers, rep.Errors)
+	}
+	if rep.Check.Status != checkSkipped || rep.Path != "/hello?x=1" || rep.RequestRate <= 0 {
+		t.Errorf("report: check %q path %q rate %v", rep.Check.Status, rep.Path, rep.RequestRate)
+	}
+	if hits.Load() != 100 || other.Load() != 0 || authed.Load() != 0 {
+		t.Errorf("server saw %d GETs of the path, %d other requests, %d with Authorization", hits.Load(), other.Load(), authed.Load())
 	}
 }

@@ -18,6 +18,7 @@ type report struct {
 	URL             string           `json:"url"`
 	Ledger          string           `json:"ledger"`
 	Workload        string           `json:"workload"`
+	Path            string           `json:"path,omitempty"` // --workload get: the path requested
 	Mode            string           `json:"mode"`
 	Clients         int              `json:"clients"`        // closed loop: clients; open loop: in-flight cap
 	Rate            float64          `json:"rate,omitempty"` // open loop: offered operations per second
@@ -109,11 +110,19 @@ func (r *report) writeText(w io.Writer) error {
 	if r.BatchSize > 0 {
 		workload = fmt.Sprintf("%s (%d per request)", r.Workload, r.BatchSize)
 	}
-	fmt.Fprintf(&b, "workload     %s, %s, %d accounts %s\n", workload, loop, r.Accounts, choice)
-	fmt.Fprintf(&b, "target       %s ledger %s (seed %d)\n", r.URL, r.Ledger, r.Seed)
+	if r.Workload == workloadGet {
+		fmt.Fprintf(&b, "workload     get %s, %s\n", r.Path, loop)
+		fmt.Fprintf(&b, "target       %s\n", r.URL)
+	} else {
+		fmt.Fprintf(&b, "workload     %s, %s, %d accounts %s\n", workload, loop, r.Accounts, choice)
+		fmt.Fprintf(&b, "target       %s ledger %s (seed %d)\n", r.URL, r.Ledger, r.Seed)
+	}
 	fmt.Fprintf(&b, "duration     %.2fs measured, after %s warmup\n", r.DurationSeconds, time.Duration(r.WarmupSeconds*float64(time.Second)))
 	fmt.Fprintf(&b, "requests     %d (%.1f/s)\n", r.Requests, r.RequestRate)
-	fmt.Fprintf(&b, "transfers    %d acknowledged, %.1f/s\n", r.Transfers, r.Throughput)
+	get := r.Workload == workloadGet
+	if !get {
+		fmt.Fprintf(&b, "transfers    %d acknowledged, %.1f/s\n", r.Transfers, r.Throughput)
+	}
 	if r.Reads > 0 {
 		fmt.Fprintf(&b, "reads        %d\n", r.Reads)
 	}
@@ -123,7 +132,7 @@ func (r *report) writeText(w io.Writer) error {
 	fmt.Fprintf(&b, "latency ms   p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  (%d requests)\n", l.P50, l.P90, l.P99, l.P999, l.Max, l.Count)
 	if o := r.Overdrafts; o.Accepted > 0 {
 		fmt.Fprintf(&b, "overdrafts   %d of %d deliberate overdrafts ACCEPTED\n", o.Accepted, o.Sent)
-	} else {
+	} else if !get {
 		fmt.Fprintf(&b, "overdrafts   %d sent deliberately, all rejected\n", o.Sent)
 	}
 	if r.Backlog != nil {

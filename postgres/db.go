@@ -23,6 +23,9 @@ type Config struct {
 	MaxConns       int32
 	MinConns       int32
 	AcquireTimeout time.Duration
+	// Tracer, when set, sees every query (tests count queries with it;
+	// tracing will hook in here).
+	Tracer pgx.QueryTracer
 }
 
 // DB is a pool of connections to one database.
@@ -59,6 +62,9 @@ func Open(ctx context.Context, c Config) (*DB, error) {
 	// Durability is the product: never let a connection default weaken it.
 	pc.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
 	pc.ConnConfig.RuntimeParams["application_name"] = "ledgerd"
+	if c.Tracer != nil {
+		pc.ConnConfig.Tracer = c.Tracer
+	}
 	if pc.ConnConfig.ConnectTimeout == 0 {
 		pc.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
