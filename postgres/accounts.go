@@ -158,7 +158,13 @@ type AccountPatch struct {
 func (db *DB) PatchAccount(ctx context.Context, ledgerID int64, id string, p *AccountPatch) (*ledgerd.Account, error) {
 	var out *ledgerd.Account
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-		a, err := scanAccount(tx.QueryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE ledger_id = $1 AND id = $2 FOR UPDATE`, ledgerID, id))
+		// The ledger's ordering lock, as every writer of account rows
+		// takes it: batches then read accounts without row locks, and a
+		// new min_balance applies from the next batch on.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM ledgers WHERE id = $1 FOR UPDATE`, ledgerID); err != nil {
+			return err
+		}
+		a, err := scanAccount(tx.QueryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE ledger_id = $1 AND id = $2`, ledgerID, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
