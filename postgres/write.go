@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/ledgerd/ledgerd"
 )
@@ -132,14 +133,16 @@ type batchState struct {
 	ledgerID int64
 	book     *ledgerd.Book
 	idem     map[string]*idemState
-	refTaken map[string]string
-	targets  map[string]*targetState
-	seq      int64
-	at       time.Time
-	rows     batchRows
-	firstID  pgtype.UUID
-	legs     []ledgerd.Leg
-	pbuf     []byte
+	// expiredKeys are stored keys past their expiry, deleted before reuse.
+	expiredKeys []string
+	refTaken    map[string]string
+	targets     map[string]*targetState
+	seq         int64
+	at          time.Time
+	rows        batchRows
+	firstID     pgtype.UUID
+	legs        []ledgerd.Leg
+	pbuf        []byte
 }
 
 // loadAccountsSQL reads the accounts a batch touches. It takes no row
@@ -263,22 +266,27 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 		st.queueLoadAccounts(&b, accountIDs)
 	}
 	if len(keys) > 0 {
-		b.Queue(`SELECT k.key, k.request_hash, k.status, k.problem, `+txCols+`
+		b.Queue(`SELECT k.key, k.expires_at <= clock_timestamp(), k.request_hash, k.status, k.problem, `+txCols+`
 			FROM unnest($1::bigint[], $2::text[]) AS u(ledger_id, key)
 			JOIN idempotency_keys k ON k.ledger_id = u.ledger_id AND k.key = u.key
-			LEFT JOIN transactions t ON t.id = k.transaction_id
-			WHERE k.expires_at > clock_timestamp()`, repeat(ledgerID, len(keys)), keys).
+			LEFT JOIN transactions t ON t.id = k.transaction_id`, repeat(ledgerID, len(keys)), keys).
 			Query(func(rows pgx.Rows) error {
 				for rows.Next() {
 					var key string
+					var expired bool
 					var is idemState
 					var status int16
 					var problem []byte
 					var s txScan
-					if err := rows.Scan(append([]any{&key, &is.hash, &status, &problem}, s.dest()...)...); err != nil {
+					if err := rows.Scan(append([]any{&key, &expired, &is.hash, &status, &problem}, s.dest()...)...); err != nil {
 						return err
 					}
 					switch {
+					case expired:
+						// Kept past its time: the key is free again, and
+						// the old record goes before the new one is stored.
+						st.expiredKeys = append(st.expiredKeys, key)
+						continue
 					case s.id.Valid:
 						is.tx = s.tx()
 					case problem != nil:
@@ -355,8 +363,9 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 	}
 	w := st.queueWrites(db.ttl())
 	if err := conn.SendBatch(ctx, w).Close(); err != nil {
-		if pgCode(err) == "LDKEY" {
-			return errKeyTaken
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "idempotency_keys_pkey" {
+			return fmt.Errorf("%w: %v", errKeyTaken, err)
 		}
 		if pgCode(err) == "" {
 			// The connection failed with COMMIT possibly on its way: the
@@ -646,22 +655,21 @@ func (st *batchState) queueWrites(ttl time.Duration) *pgx.Batch {
 		w.Queue(`INSERT INTO transaction_references (ledger_id, reference, transaction_id)
 			SELECT $1, u.ref, u.tx FROM unnest($2::text[], $3::uuid[]) AS u(ref, tx)`, ledgerID, rows.refRef, rows.refTx)
 	}
+	if len(st.expiredKeys) > 0 {
+		w.Queue(`DELETE FROM idempotency_keys k USING unnest($1::bigint[], $2::text[]) AS u(ledger_id, key)
+			WHERE k.ledger_id = u.ledger_id AND k.key = u.key AND k.expires_at <= clock_timestamp()`,
+			repeat(ledgerID, len(st.expiredKeys)), st.expiredKeys)
+	}
 	if len(rows.ikKey) > 0 {
-		// A valid record can only appear here if something outside the
-		// ordering lock (an account creation) took the key meanwhile: then
-		// fewer rows come back and the batch rolls back, to be retried item
-		// by item, where that item becomes idempotency_key_reused. COMMIT
-		// follows in the same pipeline, so the check runs on the server.
-		w.Queue(`WITH ins AS (INSERT INTO idempotency_keys (ledger_id, key, request_hash, status, transaction_id, problem, created_at, expires_at)
+		// A plain INSERT: under the ordering lock no other batch can hold
+		// these keys. Only an account creation (outside that lock) could
+		// have taken one meanwhile; the unique violation then rolls the
+		// batch back, and the item-by-item retry answers that item
+		// idempotency_key_reused.
+		w.Queue(`INSERT INTO idempotency_keys (ledger_id, key, request_hash, status, transaction_id, problem, created_at, expires_at)
 			SELECT $1, u.key, u.hash, u.status, u.tx, u.problem::json, $2, $3
-			FROM unnest($4::text[], $5::bytea[], $6::smallint[], $7::uuid[], $8::text[]) AS u(key, hash, status, tx, problem)
-			ON CONFLICT (ledger_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, status = EXCLUDED.status,
-				transaction_id = EXCLUDED.transaction_id, account_id = NULL, problem = EXCLUDED.problem,
-				created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
-			WHERE idempotency_keys.expires_at <= clock_timestamp()
-			RETURNING 1)
-			SELECT ledgerd_assert(count(*) = $9, 'LDKEY', 'an idempotency key was taken outside the ordering lock') FROM ins`,
-			ledgerID, at, at.Add(ttl), rows.ikKey, rows.ikHash, rows.ikStatus, rows.ikTx, rows.ikProblem, len(rows.ikKey))
+			FROM unnest($4::text[], $5::bytea[], $6::smallint[], $7::uuid[], $8::text[]) AS u(key, hash, status, tx, problem)`,
+			ledgerID, at, at.Add(ttl), rows.ikKey, rows.ikHash, rows.ikStatus, rows.ikTx, rows.ikProblem)
 	}
 	w.Queue("COMMIT")
 	return w

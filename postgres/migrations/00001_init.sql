@@ -124,23 +124,6 @@ CREATE TABLE dead_letters (
     created_at      timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 
--- Raises (with SQLSTATE code) unless ok. The batch writer sends its
--- writes and COMMIT in one pipeline; a condition it would otherwise check
--- between them is checked on the server instead, so that a failure aborts
--- the transaction before COMMIT runs.
--- +goose StatementBegin
-CREATE FUNCTION ledgerd_assert(ok boolean, code text, msg text) RETURNS boolean
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF NOT ok THEN
-        RAISE EXCEPTION USING ERRCODE = code, MESSAGE = msg;
-    END IF;
-    RETURN true;
-END
-$$;
--- +goose StatementEnd
-
 -- +goose Down
-DROP FUNCTION ledgerd_assert(boolean, text, text);
 DROP TABLE dead_letters, idempotency_keys, transaction_references, entries,
     transactions, accounts, api_keys, ledgers;
