@@ -28,22 +28,30 @@ type config struct {
 	ExpiryInterval     time.Duration
 }
 
-// envFlag registers a flag whose default comes from an environment variable.
+// binder registers flags whose defaults come from environment variables.
 type binder struct {
-	fs     *flag.FlagSet
-	getenv func(string) string
-	errs   []error
+	fs        *flag.FlagSet
+	lookupEnv func(string) (string, bool)
+	errs      []error
 }
 
+// env returns a variable's value ("" when unset).
+func (b *binder) env(name string) string {
+	v, _ := b.lookupEnv(name)
+	return v
+}
+
+// str binds a string flag. A variable set to the empty string counts (so
+// LEDGERD_DEBUG_ADDR= turns the debug listener off).
 func (b *binder) str(p *string, name, env, def, help string) {
-	if v := b.getenv(env); v != "" {
+	if v, ok := b.lookupEnv(env); ok {
 		def = v
 	}
 	b.fs.StringVar(p, name, def, help+" (env "+env+")")
 }
 
 func (b *binder) int(p *int, name, env string, def int, help string) {
-	if v := b.getenv(env); v != "" {
+	if v := b.env(env); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			b.errs = append(b.errs, fmt.Errorf("%s: %w", env, err))
@@ -54,7 +62,7 @@ func (b *binder) int(p *int, name, env string, def int, help string) {
 }
 
 func (b *binder) float(p *float64, name, env string, def float64, help string) {
-	if v := b.getenv(env); v != "" {
+	if v := b.env(env); v != "" {
 		n, err := strconv.ParseFloat(v, 64)
 		if err != nil {
 			b.errs = append(b.errs, fmt.Errorf("%s: %w", env, err))
@@ -65,7 +73,7 @@ func (b *binder) float(p *float64, name, env string, def float64, help string) {
 }
 
 func (b *binder) dur(p *time.Duration, name, env string, def time.Duration, help string) {
-	if v := b.getenv(env); v != "" {
+	if v := b.env(env); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
 			b.errs = append(b.errs, fmt.Errorf("%s: %w", env, err))
@@ -76,7 +84,7 @@ func (b *binder) dur(p *time.Duration, name, env string, def time.Duration, help
 }
 
 func (b *binder) boolean(p *bool, name, env string, def bool, help string) {
-	if v := b.getenv(env); v != "" {
+	if v := b.env(env); v != "" {
 		x, err := strconv.ParseBool(v)
 		if err != nil {
 			b.errs = append(b.errs, fmt.Errorf("%s: %w", env, err))

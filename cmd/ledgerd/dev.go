@@ -15,12 +15,12 @@ import (
 	"github.com/ledgerd/ledgerd/pgcluster"
 )
 
-func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runDev(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
 	fs := newFlagSet("dev", "Run the whole platform on this machine: a local PostgreSQL in the data directory\n"+
 		"(unless DATABASE_URL is set), the schema, an API node and a 'demo' ledger.", stderr)
 	var c config
 	var dataDir string
-	b := &binder{fs: fs, getenv: getenv}
+	b := &binder{fs: fs, lookupEnv: lookupEnv}
 	b.str(&dataDir, "data-dir", "LEDGERD_DATA_DIR", ".ledgerd", "where the local cluster and the admin key live")
 	b.str(&c.DatabaseURL, "database-url", "DATABASE_URL", "", "use this database instead of a local cluster")
 	c.bindServe(b, false)

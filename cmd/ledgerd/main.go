@@ -15,7 +15,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "ledgerd:", err)
@@ -38,20 +38,20 @@ Run 'ledgerd <command> --help' for a command's flags.
 `
 
 // run is the whole program, so tests can drive it like main does.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errors.New("no command given")
 	}
 	switch args[0] {
 	case "dev":
-		return runDev(ctx, args[1:], getenv, stdout, stderr)
+		return runDev(ctx, args[1:], lookupEnv, stdout, stderr)
 	case "serve":
-		return runServe(ctx, args[1:], getenv, stdout, stderr)
+		return runServe(ctx, args[1:], lookupEnv, stdout, stderr)
 	case "migrate":
-		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
+		return runMigrate(ctx, args[1:], lookupEnv, stdout, stderr)
 	case "loadtest":
-		return runLoadtest(ctx, args[1:], getenv, stdout, stderr)
+		return runLoadtest(ctx, args[1:], lookupEnv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "ledgerd", version)
 		return nil

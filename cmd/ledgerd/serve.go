@@ -20,10 +20,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runServe(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", "Run a stateless API node. Many may run against one database.", stderr)
 	var c config
-	b := &binder{fs: fs, getenv: getenv}
+	b := &binder{fs: fs, lookupEnv: lookupEnv}
 	c.bindServe(b, true)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -174,10 +174,10 @@ func encodeForDeadLetter(r *ledgerd.TransactionRequest) []byte {
 	return append(b, '}')
 }
 
-func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runMigrate(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
 	fs := newFlagSet("migrate", "Apply the embedded schema migrations and create partitions ahead.", stderr)
 	var url string
-	b := &binder{fs: fs, getenv: getenv}
+	b := &binder{fs: fs, lookupEnv: lookupEnv}
 	b.str(&url, "database-url", "DATABASE_URL", "", "PostgreSQL URL of the primary")
 	if err := fs.Parse(args); err != nil {
 		return err
