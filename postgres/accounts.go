@@ -63,7 +63,15 @@ func (db *DB) CreateAccount(ctx context.Context, ledgerID int64, na *ledgerd.New
 	}
 	defer tx.Rollback(ctx)
 	if idem != nil {
+		// A duplicate of a creation still in flight waits for it on the
+		// key's row, at most 5 s (SPEC §2), then idempotency_in_progress.
+		if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '5s'"); err != nil {
+			return nil, false, err
+		}
 		rec, err := db.claimKey(ctx, tx, ledgerID, idem)
+		if pgCode(err) == "55P03" {
+			return nil, false, ledgerd.Errorf(ledgerd.CodeIdempotencyInProgress, "a request with this Idempotency-Key is still in progress; retry later")
+		}
 		if err != nil {
 			return nil, false, err
 		}
@@ -226,7 +234,10 @@ func (db *DB) ListAccounts(ctx context.Context, ledgerID int64, f AccountFilter)
 		q += fmt.Sprintf(` AND metadata @> $%d::jsonb`, len(args))
 	}
 	q += ` ORDER BY id LIMIT $3`
-	rows, err := db.Pool.Query(ctx, q, args...)
+	// Planned for each execution with its values (an unnamed statement):
+	// a cached generic plan cannot tell a selective metadata filter from a
+	// common one and settles on scanning the ledger's accounts.
+	rows, err := db.Pool.Query(ctx, q, append([]any{pgx.QueryExecModeExec}, args...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -47,8 +47,13 @@ func (db *DB) APIKeyByID(ctx context.Context, id string) (*APIKey, error) {
 
 // ListAPIKeys lists keys by id after cursor; ledgerID 0 means all ledgers.
 func (db *DB) ListAPIKeys(ctx context.Context, ledgerID int64, after string, limit int) ([]*APIKey, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT `+apiKeyCols+` FROM api_keys k JOIN ledgers l ON l.id = k.ledger_id
-		WHERE ($1 = 0 OR k.ledger_id = $1) AND k.id > $2 ORDER BY k.id LIMIT $3`, ledgerID, after, limit)
+	q := `SELECT ` + apiKeyCols + ` FROM api_keys k JOIN ledgers l ON l.id = k.ledger_id
+		WHERE k.ledger_id = $1 AND k.id > $2 ORDER BY k.ledger_id, k.id LIMIT $3`
+	if ledgerID == 0 {
+		q = `SELECT ` + apiKeyCols + ` FROM api_keys k JOIN ledgers l ON l.id = k.ledger_id
+		WHERE $1 = 0 AND k.id > $2 ORDER BY k.id LIMIT $3`
+	}
+	rows, err := db.Pool.Query(ctx, q, ledgerID, after, limit)
 	if err != nil {
 		return nil, err
 	}

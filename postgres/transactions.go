@@ -169,10 +169,11 @@ type DueHold struct {
 }
 
 // DueHolds returns up to limit pending holds past their deadline, by the
-// database clock.
+// database clock. (now() rather than clock_timestamp(): only a stable
+// value can bound the scan of the partial index.)
 func (db *DB) DueHolds(ctx context.Context, limit int) ([]DueHold, error) {
 	rows, err := db.Pool.Query(ctx, `SELECT ledger_id, id FROM transactions
-		WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= clock_timestamp()
+		WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= now()
 		ORDER BY expires_at LIMIT $1`, limit)
 	if err != nil {
 		return nil, err

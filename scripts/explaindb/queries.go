@@ -1,0 +1,518 @@
+package main
+
+import (
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// The queries of the API, copied from postgres/*.go (string constants
+// expanded), with where they run and a note on the plan they should get.
+
+const accountCols = `id, asset, min_balance, metadata, posted, pending_debits, pending_credits, version, created_at`
+
+const txCols = `t.id, t.sequence, t.status, t.postings, t.metadata, t.reference, t.created_at, t.expires_at,
+	t.pending_id, t.resolved_by, t.reverses, t.reversed_by`
+
+const apiKeyCols = `k.id, k.ledger_id, l.name, k.role, k.secret_hash, k.created_at, k.revoked_at`
+
+type query struct {
+	name  string
+	where string // file and function
+	route string // API route(s) or loop that runs it
+	note  string // which index and why
+	sql   string
+	args  func(v *values) []any
+	// batchTx: run under the SET LOCAL planner settings WriteBatch uses
+	// for its transaction.
+	batchTx bool
+	// setup runs in the same (rolled back) transaction before EXPLAIN.
+	setup []string
+}
+
+// batchSettings are the SET LOCAL statements WriteBatch sends after BEGIN.
+var batchSettings = []string{
+	"SET LOCAL enable_seqscan = off",
+	"SET LOCAL enable_hashjoin = off",
+	"SET LOCAL enable_mergejoin = off",
+}
+
+func queries() []query {
+	return []query{
+		{
+			name: "Ledger by name", where: "postgres/ledgers.go (*DB).LedgerByName",
+			route: "every route with `{ledger}` on a node's first use of the name (then cached); `GET /v1/ledgers/{ledger}` always",
+			note:  "Unique index `ledgers_name_key` on the C-collated name.",
+			sql:   `SELECT id, name, created_at, last_sequence FROM ledgers WHERE name = $1`,
+			args:  func(v *values) []any { return []any{"bench"} },
+		},
+		{
+			name: "API key by id", where: "postgres/apikeys.go (*DB).APIKeyByID",
+			route: "authentication of every request with a ledger key (cached 2 s per node); `DELETE /v1/api-keys/{id}`",
+			note:  "Primary key `api_keys_pkey`, then the ledger's primary key for its name: two single-row probes.",
+			sql:   `SELECT ` + apiKeyCols + ` FROM api_keys k JOIN ledgers l ON l.id = k.ledger_id WHERE k.id = $1`,
+			args:  func(v *values) []any { return []any{v.apiKeyID} },
+		},
+		{
+			name: "List API keys of a ledger", where: "postgres/apikeys.go (*DB).ListAPIKeys",
+			route: "`GET /v1/api-keys?ledger=`",
+			note: "`($1 = 0 OR k.ledger_id = $1)` lets one statement serve both the bootstrap key (all ledgers) and a ledger admin, " +
+				"at the price of not being an index condition on `api_keys_ledger`: the plan walks `api_keys_pkey` in id order and filters. " +
+				"Fine for the few keys a deployment has; it would need two statements if keys ran into the hundreds of thousands.",
+			sql: `SELECT ` + apiKeyCols + ` FROM api_keys k JOIN ledgers l ON l.id = k.ledger_id
+		WHERE ($1 = 0 OR k.ledger_id = $1) AND k.id > $2 ORDER BY k.id LIMIT $3`,
+			args: func(v *values) []any { return []any{v.ledgerID, "", 101} },
+		},
+		{
+			name: "Account by id", where: "postgres/accounts.go (*DB).Account",
+			route: "`GET /v1/ledgers/{ledger}/accounts/{account}`",
+			note:  "Primary key `accounts_pkey (ledger_id, id)`: one index probe and one heap fetch.",
+			sql:   `SELECT ` + accountCols + ` FROM accounts WHERE ledger_id = $1 AND id = $2`,
+			args:  func(v *values) []any { return []any{v.ledgerID, "acct:004242"} },
+		},
+		{
+			name: "List accounts (first page)", where: "postgres/accounts.go (*DB).ListAccounts",
+			route: "`GET /v1/ledgers/{ledger}/accounts?limit=100`",
+			note: "Keyset pagination on `accounts_pkey`: the index is in (ledger_id, id) order with the C collation, so `ORDER BY id LIMIT` " +
+				"stops after limit + 1 rows, whatever the page (the cursor is `id > $2`).",
+			sql:  `SELECT ` + accountCols + ` FROM accounts WHERE ledger_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+			args: func(v *values) []any { return []any{v.ledgerID, "", 101} },
+		},
+		{
+			name: "List accounts by prefix", where: "postgres/accounts.go (*DB).ListAccounts",
+			route: "`GET /v1/ledgers/{ledger}/accounts?prefix=acct:0042`",
+			note: "The literal prefix becomes the range `id >= prefix AND id < prefixEnd(prefix)` (no LIKE): an index range on " +
+				"`accounts_pkey`, correct for `_` and `%` in ids, and bounded by the limit.",
+			sql: `SELECT ` + accountCols + ` FROM accounts WHERE ledger_id = $1 AND id > $2 AND id >= $4 AND id < $5 ORDER BY id LIMIT $3`,
+			args: func(v *values) []any {
+				return []any{v.ledgerID, "", 101, "acct:0042", "acct:0043"}
+			},
+		},
+		{
+			name: "List accounts by metadata (selective)", where: "postgres/accounts.go (*DB).ListAccounts",
+			route: "`GET /v1/ledgers/{ledger}/accounts?metadata[owner]=user4242`",
+			note: "`metadata @> $4` can use the GIN index `accounts_metadata (jsonb_path_ops)`. Whether the planner takes it or walks " +
+				"`accounts_pkey` in order and filters depends on the estimated selectivity: see the plan.",
+			sql:  `SELECT ` + accountCols + ` FROM accounts WHERE ledger_id = $1 AND id > $2 AND metadata @> $4::jsonb ORDER BY id LIMIT $3`,
+			args: func(v *values) []any { return []any{v.ledgerID, "", 101, `{"owner":"user4242"}`} },
+		},
+		{
+			name: "List accounts by metadata (common value)", where: "postgres/accounts.go (*DB).ListAccounts",
+			route: "`GET /v1/ledgers/{ledger}/accounts?metadata[tier]=gold`",
+			note: "A value a tenth of the accounts hold: walking `accounts_pkey` in id order and filtering finds a page after about " +
+				"ten times the limit, cheaper than collecting every match from the GIN index and sorting.",
+			sql:  `SELECT ` + accountCols + ` FROM accounts WHERE ledger_id = $1 AND id > $2 AND metadata @> $4::jsonb ORDER BY id LIMIT $3`,
+			args: func(v *values) []any { return []any{v.ledgerID, "", 101, `{"tier":"gold"}`} },
+		},
+		{
+			name: "Transaction by id", where: "postgres/transactions.go (*DB).Transaction",
+			route: "`GET /v1/ledgers/{ledger}/transactions/{id}`",
+			note: "The id is a UUIDv7 and the partition key: the custom plan prunes to the one monthly partition at plan time, the " +
+				"generic plan at executor start (`Subplans Removed`); then that partition's primary key.",
+			sql:  `SELECT ` + txCols + ` FROM transactions t WHERE t.id = $1 AND t.ledger_id = $2`,
+			args: func(v *values) []any { return []any{v.midTx, v.ledgerID} },
+		},
+		{
+			name: "List transactions (first page)", where: "postgres/transactions.go (*DB).ListTransactions",
+			route: "`GET /v1/ledgers/{ledger}/transactions?limit=100`",
+			note: "`transactions_sequence (ledger_id, sequence)` on every partition, merged in sequence order (Merge Append); the " +
+				"limit stops it after limit + 1 rows. Partitions that hold no rows of the range cost one index probe each.",
+			sql: `SELECT ` + txCols + ` FROM transactions t WHERE t.ledger_id = $1 AND t.sequence > $2 AND t.sequence < $3
+			ORDER BY t.sequence LIMIT $4`,
+			args: func(v *values) []any { return []any{v.ledgerID, int64(0), int64(1<<63 - 1), 101} },
+		},
+		{
+			name: "Tail the log (after = N)", where: "postgres/transactions.go (*DB).ListTransactions",
+			route: "`GET /v1/ledgers/{ledger}/transactions?after=N` (and every next page: the cursor is a sequence)",
+			note:  "Same index, entered at `sequence > N`: a consumer tailing the log costs the same at sequence 1,000,000 as at 1.",
+			sql: `SELECT ` + txCols + ` FROM transactions t WHERE t.ledger_id = $1 AND t.sequence > $2 AND t.sequence < $3
+			ORDER BY t.sequence LIMIT $4`,
+			args: func(v *values) []any { return []any{v.ledgerID, v.lastSeq - 50, int64(1<<63 - 1), 101} },
+		},
+		{
+			name: "Transactions of an account", where: "postgres/transactions.go (*DB).ListTransactions",
+			route: "`GET /v1/ledgers/{ledger}/transactions?account=acct:004242`",
+			note: "`entries_account (ledger_id, account_id, sequence)` gives the account's legs in sequence order (one Merge Append over " +
+				"the partitions, stopped by the limit); DISTINCT ON folds the two legs of a self-touching transaction; each of the at most " +
+				"limit + 1 ids is then fetched from `transactions` by primary key, pruned to its partition at run time.",
+			sql: `SELECT ` + txCols + ` FROM (
+				SELECT DISTINCT ON (e.sequence) e.sequence, e.transaction_id FROM entries e
+				WHERE e.ledger_id = $1 AND e.account_id = $5 AND e.sequence > $2 AND e.sequence < $3
+				ORDER BY e.sequence LIMIT $4) s
+			JOIN transactions t ON t.id = s.transaction_id ORDER BY s.sequence`,
+			args: func(v *values) []any {
+				return []any{v.ledgerID, int64(0), int64(1<<63 - 1), 101, "acct:004242"}
+			},
+		},
+		{
+			name: "Transactions of a hot account, first page", where: "postgres/transactions.go (*DB).ListTransactions",
+			route: "`GET /v1/ledgers/{ledger}/transactions?account=acct:000000`",
+			note: "The same for an account in a tenth of all transactions (about 100,000 entries): the merge of the partitions' " +
+				"index scans must stop at the limit rather than read and sort every entry of the account.",
+			sql: `SELECT ` + txCols + ` FROM (
+				SELECT DISTINCT ON (e.sequence) e.sequence, e.transaction_id FROM entries e
+				WHERE e.ledger_id = $1 AND e.account_id = $5 AND e.sequence > $2 AND e.sequence < $3
+				ORDER BY e.sequence LIMIT $4) s
+			JOIN transactions t ON t.id = s.transaction_id ORDER BY s.sequence`,
+			args: func(v *values) []any {
+				return []any{v.ledgerID, int64(0), int64(1<<63 - 1), 101, "acct:000000"}
+			},
+		},
+		{
+			name: "Transactions of a hot account, late page", where: "postgres/transactions.go (*DB).ListTransactions",
+			route: "`GET /v1/ledgers/{ledger}/transactions?account=acct:000000&after=N`",
+			note:  "The same for an account in a tenth of all transactions, far into its history: the index is entered at the cursor.",
+			sql: `SELECT ` + txCols + ` FROM (
+				SELECT DISTINCT ON (e.sequence) e.sequence, e.transaction_id FROM entries e
+				WHERE e.ledger_id = $1 AND e.account_id = $5 AND e.sequence > $2 AND e.sequence < $3
+				ORDER BY e.sequence LIMIT $4) s
+			JOIN transactions t ON t.id = s.transaction_id ORDER BY s.sequence`,
+			args: func(v *values) []any {
+				return []any{v.ledgerID, v.lastSeq * 9 / 10, int64(1<<63 - 1), 101, "acct:000000"}
+			},
+		},
+		{
+			name: "Transaction by reference", where: "postgres/transactions.go (*DB).ListTransactions",
+			route: "`GET /v1/ledgers/{ledger}/transactions?reference=ref-500000`",
+			note: "Primary key `transaction_references_pkey (ledger_id, reference)` gives the id (unpartitioned: references are unique " +
+				"per ledger), then the transaction by primary key in its partition.",
+			sql: `SELECT ` + txCols + ` FROM transaction_references r JOIN transactions t ON t.id = r.transaction_id
+			WHERE r.ledger_id = $1 AND r.reference = $5 AND t.sequence > $2 AND t.sequence < $3 ORDER BY t.sequence LIMIT $4`,
+			args: func(v *values) []any {
+				return []any{v.ledgerID, int64(0), int64(1<<63 - 1), 101, "ref-500000"}
+			},
+		},
+		{
+			name: "Time range: first sequence at or after a moment", where: "postgres/transactions.go (*DB).ListTransactions",
+			route: "`GET /v1/ledgers/{ledger}/transactions?from=…&to=…` (run once for `from` and once for `to`)",
+			note: "created_at never decreases along the sequence, so a time range is a sequence range: " +
+				"`transactions_created (ledger_id, created_at, sequence)` finds each end with one probe per partition (Merge Append, LIMIT 1); " +
+				"the page itself is then the sequence-range scan above.",
+			sql: `SELECT sequence FROM transactions WHERE ledger_id = $1 AND created_at >= $2
+			ORDER BY created_at, sequence LIMIT 1`,
+			args: func(v *values) []any { return []any{v.ledgerID, v.from} },
+		},
+		{
+			name: "Time range: the page", where: "postgres/transactions.go (*DB).ListTransactions",
+			route: "`GET /v1/ledgers/{ledger}/transactions?from=…&to=…`",
+			note:  "With the two sequence bounds found, the page is a range on `transactions_sequence`.",
+			sql: `SELECT ` + txCols + ` FROM transactions t WHERE t.ledger_id = $1 AND t.sequence > $2 AND t.sequence < $3
+			ORDER BY t.sequence LIMIT $4`,
+			args: func(v *values) []any { return []any{v.ledgerID, v.fromSeq - 1, v.toSeq, 101} },
+		},
+		{
+			name: "Batch write: ordering lock", where: "postgres/write.go (*DB).WriteBatch",
+			route:   "every transaction write (one per group-commit batch, not per request)",
+			note:    "The ledger's row by primary key, `FOR UPDATE`: the per-ledger ordering lock, held until COMMIT.",
+			sql:     `SELECT last_sequence, last_created_at FROM ledgers WHERE id = $1 FOR UPDATE`,
+			args:    func(v *values) []any { return []any{v.ledgerID} },
+			batchTx: true,
+		},
+		{
+			name: "Batch write: read the touched accounts", where: "postgres/write.go (*DB).WriteBatch",
+			route: "every transaction write (per batch: 1,000 transfers touch about 1,800 accounts here)",
+			note: "A nested loop from `unnest(ledger_ids, ids)` into `accounts_pkey`: one unique probe per account, no row locks " +
+				"(every writer of account rows — batches and PATCH — holds the ledger's ordering lock). The ledger id is a join " +
+				"column rather than `ledger_id = $1`, so that stale statistics of a young ledger cannot turn the probes into a scan " +
+				"of the ledger; and WriteBatch runs with `enable_seqscan`, `enable_hashjoin` and `enable_mergejoin` off (SET LOCAL), " +
+				"so a generic plan made while the table was small stays an index plan. One statement for the whole batch, in the " +
+				"same round trip as BEGIN, the lock and the other reads.",
+			sql: `SELECT a.id, a.asset, a.min_balance, a.posted, a.pending_debits, a.pending_credits, a.version
+	FROM unnest($1::bigint[], $2::text[]) AS u(ledger_id, id)
+	JOIN accounts a ON a.ledger_id = u.ledger_id AND a.id = u.id`,
+			args:    func(v *values) []any { return []any{repeat(v.ledgerID, len(v.batch.accounts)), v.batch.accounts} },
+			batchTx: true,
+		},
+		{
+			name: "Batch write: idempotency lookup", where: "postgres/write.go (*DB).WriteBatch",
+			route: "every transaction write with an Idempotency-Key (per batch: 1,000 keys, 10 of them retries)",
+			note: "Nested loops: `unnest` → `idempotency_keys_pkey (ledger_id, key)`, and for the keys found the stored " +
+				"transaction by primary key, pruned to its partition at run time.",
+			sql: `SELECT k.key, k.expires_at <= clock_timestamp(), k.request_hash, k.status, k.problem, ` + txCols + `
+			FROM unnest($1::bigint[], $2::text[]) AS u(ledger_id, key)
+			JOIN idempotency_keys k ON k.ledger_id = u.ledger_id AND k.key = u.key
+			LEFT JOIN transactions t ON t.id = k.transaction_id`,
+			args:    func(v *values) []any { return []any{repeat(v.ledgerID, len(v.batch.keys)), v.batch.keys} },
+			batchTx: true,
+		},
+		{
+			name: "Batch write: reference lookup", where: "postgres/write.go (*DB).WriteBatch",
+			route: "every transaction write with a reference (per batch: 500 references)",
+			note:  "A nested loop from `unnest` into `transaction_references_pkey (ledger_id, reference)`: one probe per reference.",
+			sql: `SELECT r.reference, r.transaction_id FROM unnest($1::bigint[], $2::text[]) AS u(ledger_id, reference)
+			JOIN transaction_references r ON r.ledger_id = u.ledger_id AND r.reference = u.reference`,
+			args:    func(v *values) []any { return []any{repeat(v.ledgerID, len(v.batch.refs)), v.batch.refs} },
+			batchTx: true,
+		},
+		{
+			name: "Batch write: read the targets of actions", where: "postgres/write.go (*DB).WriteBatch",
+			route: "`POST …/transactions/{id}/post`, `…/void`, `…/reverse`, and hold expiry (per batch: the holds or originals acted on)",
+			note: "A nested loop from `unnest(ids)` into the transactions' primary keys, each probe pruned to its month at run " +
+				"time (the id is the partition key). No row locks: only batch writers change a transaction, under the ordering lock.",
+			sql: `SELECT ` + txCols + ` FROM unnest($1::uuid[]) AS u(id) JOIN transactions t ON t.id = u.id
+			WHERE t.ledger_id = $2`,
+			args:    func(v *values) []any { return []any{v.holds, v.ledgerID} },
+			batchTx: true,
+		},
+		{
+			name: "Batch write: insert transactions", where: "postgres/write.go (*DB).WriteBatch",
+			route: "every transaction write (per batch: 1,000 rows in one statement)",
+			note: "Set-based: one INSERT from `unnest` of column arrays; tuple routing sends every row to its month's partition. " +
+				"The cost is index maintenance (primary key, `transactions_sequence`, `transactions_created`).",
+			sql: `INSERT INTO transactions (id, ledger_id, sequence, status, postings, metadata, reference, created_at, expires_at, pending_id, reverses)
+			SELECT u.id, $1, u.seq, u.status, u.postings::json, u.metadata::json, u.reference, $2, u.expires_at, u.pending_id, u.reverses
+			FROM unnest($3::uuid[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::uuid[], $11::uuid[])
+				AS u(id, seq, status, postings, metadata, reference, expires_at, pending_id, reverses)`,
+			args: func(v *values) []any {
+				b := &v.batch
+				return []any{v.ledgerID, b.now, b.txID, b.txSeq, b.txStatus, b.txPostings, b.txMetadata, b.txRef, b.txExpires,
+					b.txNoID, b.txNoID}
+			},
+			batchTx: true,
+		},
+		{
+			name: "Batch write: insert entries", where: "postgres/write.go (*DB).WriteBatch",
+			route: "every transaction write (per batch: 2,000 rows in one statement)",
+			note:  "Set-based, like the transactions: one INSERT from `unnest`, maintaining `entries_account`.",
+			sql: `INSERT INTO entries (transaction_id, ledger_id, account_id, sequence, posting_index, amount, pending, posted_after, version, created_at)
+			SELECT u.tx, $1, u.account, u.seq, u.idx, u.amount, u.pending, u.after, u.version, $2
+			FROM unnest($3::uuid[], $4::text[], $5::bigint[], $6::smallint[], $7::bigint[], $8::bool[], $9::bigint[], $10::bigint[])
+				AS u(tx, account, seq, idx, amount, pending, after, version)`,
+			args: func(v *values) []any {
+				b := &v.batch
+				return []any{v.ledgerID, b.now, b.enTx, b.enAccount, b.enSeq, b.enIndex, b.enAmount, b.enPending, b.enAfter, b.enVersion}
+			},
+			batchTx: true,
+		},
+		{
+			name: "Batch write: update balances", where: "postgres/write.go (*DB).WriteBatch",
+			route: "every transaction write (per batch: one row per touched account, however many transfers touched it)",
+			note: "Each touched account is updated once with its aggregated result: a nested loop from `unnest` into " +
+				"`accounts_pkey` (the batch's planner settings rule out a hash join over a scan of the table).",
+			sql: `UPDATE accounts a SET posted = u.posted, pending_debits = u.pd, pending_credits = u.pc, version = u.version
+			FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u(ledger_id, id, posted, pd, pc, version)
+			WHERE a.ledger_id = u.ledger_id AND a.id = u.id`,
+			args: func(v *values) []any {
+				b := &v.batch
+				return []any{repeat(v.ledgerID, len(b.uaID)), b.uaID, b.uaPosted, b.uaPD, b.uaPC, b.uaVersion}
+			},
+			batchTx: true,
+		},
+		{
+			name: "Batch write: move the ledger's sequence", where: "postgres/write.go (*DB).WriteBatch",
+			route:   "every transaction write (once per batch)",
+			note:    "The locked ledger row, by primary key.",
+			sql:     `UPDATE ledgers SET last_sequence = $2, last_created_at = $3 WHERE id = $1`,
+			args:    func(v *values) []any { return []any{v.ledgerID, v.lastSeq + 1000, v.batch.now} },
+			batchTx: true,
+		},
+		{
+			name: "Batch write: update the targets of actions", where: "postgres/write.go (*DB).WriteBatch",
+			route: "`…/post`, `…/void`, `…/reverse`, hold expiry (a hold's status and `resolved_by`, an original's `reversed_by`)",
+			note:  "A nested loop from `unnest` into the partitions' primary keys: one probe per target.",
+			sql: `UPDATE transactions t SET status = u.status, resolved_by = u.resolved_by, reversed_by = u.reversed_by
+			FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[]) AS u(id, status, resolved_by, reversed_by)
+			WHERE t.id = u.id AND t.ledger_id = $5`,
+			args: func(v *values) []any {
+				n := len(v.holds)
+				st, by := make([]string, n), make([]pgtype.UUID, n)
+				for i := range st {
+					st[i], by[i] = "posted", v.batch.txID[i]
+				}
+				return []any{v.holds, st, by, make([]pgtype.UUID, n), v.ledgerID}
+			},
+			batchTx: true,
+		},
+		{
+			name: "Batch write: insert references", where: "postgres/write.go (*DB).WriteBatch",
+			route: "every transaction write with references (per batch: 500 rows)",
+			note:  "Set-based INSERT; the primary key enforces per-ledger uniqueness (the in-memory check under the lock comes first).",
+			sql: `INSERT INTO transaction_references (ledger_id, reference, transaction_id)
+			SELECT $1, u.ref, u.tx FROM unnest($2::text[], $3::uuid[]) AS u(ref, tx)`,
+			args:    func(v *values) []any { return []any{v.ledgerID, v.batch.refs, v.batch.refTx} },
+			batchTx: true,
+		},
+		{
+			name: "Batch write: delete expired idempotency records", where: "postgres/write.go (*DB).WriteBatch",
+			route: "a transaction write whose key has a record past its expiry (per batch: those keys only)",
+			note:  "A nested loop from `unnest` into `idempotency_keys_pkey`; the old record goes before the key is stored again.",
+			sql: `DELETE FROM idempotency_keys k USING unnest($1::bigint[], $2::text[]) AS u(ledger_id, key)
+			WHERE k.ledger_id = u.ledger_id AND k.key = u.key AND k.expires_at <= clock_timestamp()`,
+			args:    func(v *values) []any { return []any{repeat(v.ledgerID, 10), v.batch.keys[:10]} },
+			batchTx: true,
+		},
+		{
+			name: "Batch write: store idempotency outcomes", where: "postgres/write.go (*DB).WriteBatch",
+			route: "every transaction write with an Idempotency-Key (per batch: 1,000 rows)",
+			note: "A plain set-based INSERT: under the ordering lock no other batch can hold these keys. An account creation " +
+				"(outside the lock) that took one meanwhile makes it a unique violation of `idempotency_keys_pkey`: the batch rolls " +
+				"back and is retried item by item.",
+			sql: `INSERT INTO idempotency_keys (ledger_id, key, request_hash, status, transaction_id, problem, created_at, expires_at)
+			SELECT $1, u.key, u.hash, u.status, u.tx, u.problem::json, $2, $3
+			FROM unnest($4::text[], $5::bytea[], $6::smallint[], $7::uuid[], $8::text[]) AS u(key, hash, status, tx, problem)`,
+			args: func(v *values) []any {
+				b := &v.batch
+				return []any{v.ledgerID, b.now, b.now.Add(7 * 24 * time.Hour), b.ikKey, b.ikHash, b.ikStatus, b.ikTx, b.ikProblem}
+			},
+			batchTx: true,
+		},
+		{
+			name: "Holds past their deadline", where: "postgres/transactions.go (*DB).DueHolds",
+			route: "every node, every `LEDGERD_EXPIRY_INTERVAL` (default 500 ms)",
+			note: "Meant for the partial index `transactions_expiry (expires_at) WHERE status = 'pending' AND expires_at IS NOT NULL`, " +
+				"which holds only the holds still waiting. `clock_timestamp()` is volatile, so it is a filter, not an index condition: " +
+				"the scan reads the waiting holds of every partition in deadline order until it has `limit` due ones — when none is due, " +
+				"all of them.",
+			sql: `SELECT ledger_id, id FROM transactions
+		WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= clock_timestamp()
+		ORDER BY expires_at LIMIT $1`,
+			args: func(v *values) []any { return []any{1000} },
+		},
+		{
+			name: "Balance as of: last sequence at or before a moment", where: "postgres/history.go (*DB).BalanceAt",
+			route: "`GET /v1/ledgers/{ledger}/accounts/{account}/balance?at=…`",
+			note:  "`transactions_created (ledger_id, created_at, sequence)` read backwards from `at`: one probe per partition, LIMIT 1.",
+			sql: `SELECT coalesce((SELECT sequence FROM transactions WHERE ledger_id = $1 AND created_at <= $2
+	ORDER BY created_at DESC, sequence DESC LIMIT 1), 0)`,
+			args: func(v *values) []any { return []any{v.ledgerID, v.from} },
+		},
+		{
+			name: "Balance as of: the account's last entry before a sequence", where: "postgres/history.go (*DB).balanceBefore",
+			route: "`GET …/accounts/{account}/balance?at=…`; `GET …/accounts/{account}/entries` (opening and closing balances)",
+			note: "`entries_account (ledger_id, account_id, sequence, posting_index)` read backwards from the sequence: the running " +
+				"balance stored on the entry answers without summing history.",
+			sql: `SELECT posted_after, version FROM entries WHERE ledger_id = $1 AND account_id = $2 AND sequence < $3
+	ORDER BY sequence DESC, posting_index DESC LIMIT 1`,
+			args: func(v *values) []any { return []any{v.ledgerID, "acct:004242", v.fromSeq} },
+		},
+		{
+			name: "Statement: first sequence at or after a moment", where: "postgres/history.go (*DB).Statement",
+			route: "`GET …/accounts/{account}/entries?from=…&to=…` (once for `from`, once for `to`)",
+			note:  "`transactions_created`, forwards: one probe per partition, LIMIT 1.",
+			sql: `SELECT coalesce((SELECT sequence FROM transactions WHERE ledger_id = $1 AND created_at >= $2
+	ORDER BY created_at, sequence LIMIT 1), 9223372036854775807)`,
+			args: func(v *values) []any { return []any{v.ledgerID, v.from} },
+		},
+		{
+			name: "Statement: a page of lines", where: "postgres/history.go (*DB).Statement",
+			route: "`GET /v1/ledgers/{ledger}/accounts/{account}/entries`",
+			note: "`entries_account` in (sequence, posting_index) order from the cursor, merged over the partitions and stopped at the " +
+				"limit; holds are filtered out (`NOT pending`).",
+			sql: `SELECT transaction_id, sequence, posting_index, amount, posted_after, created_at
+		FROM entries WHERE ledger_id = $1 AND account_id = $2 AND NOT pending
+			AND (sequence, posting_index) > ($3, $4) AND sequence < $5
+		ORDER BY sequence, posting_index LIMIT $6`,
+			args: func(v *values) []any {
+				return []any{v.ledgerID, "acct:004242", v.fromSeq - 1, int64(32767), v.toSeq, 101}
+			},
+		},
+		{
+			name: "Statement of a hot account, first page", where: "postgres/history.go (*DB).Statement",
+			route: "`GET /v1/ledgers/{ledger}/accounts/acct:000000/entries`",
+			note:  "The same for the account in a tenth of all transactions, from its beginning.",
+			sql: `SELECT transaction_id, sequence, posting_index, amount, posted_after, created_at
+		FROM entries WHERE ledger_id = $1 AND account_id = $2 AND NOT pending
+			AND (sequence, posting_index) > ($3, $4) AND sequence < $5
+		ORDER BY sequence, posting_index LIMIT $6`,
+			args: func(v *values) []any {
+				return []any{v.ledgerID, "acct:000000", int64(0), int64(32767), int64(1<<63 - 1), 101}
+			},
+		},
+		{
+			name: "Commit outcome unknown: is the batch there?", where: "postgres/write.go (*DB).BatchCommitted",
+			route: "after a connection broke during COMMIT",
+			note:  "The batch's first transaction id: pruned to one partition, primary key.",
+			sql:   `SELECT count(*) FROM transactions WHERE id = $1 AND ledger_id = $2`,
+			args:  func(v *values) []any { return []any{v.midTx, v.ledgerID} },
+		},
+		{
+			name: "Account creation: claim the idempotency key", where: "postgres/idempotency.go (*DB).claimKey",
+			route: "`POST /v1/ledgers/{ledger}/accounts` with an Idempotency-Key",
+			note:  "INSERT … ON CONFLICT on `idempotency_keys_pkey`: a placeholder row that concurrent retries wait on.",
+			sql: `INSERT INTO idempotency_keys (ledger_id, key, request_hash, status, expires_at)
+		VALUES ($1, $2, $3, 0, clock_timestamp() + $4::interval)
+		ON CONFLICT (ledger_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, status = 0,
+			transaction_id = NULL, account_id = NULL, problem = NULL, created_at = clock_timestamp(), expires_at = EXCLUDED.expires_at
+		WHERE idempotency_keys.expires_at <= clock_timestamp()
+		RETURNING true`,
+			args: func(v *values) []any {
+				return []any{v.ledgerID, v.batch.idempotencyID, []byte{1, 2, 3}, "168 hours"}
+			},
+		},
+		{
+			name: "Account creation: read a stored outcome", where: "postgres/idempotency.go (*DB).claimKey",
+			route: "`POST /v1/ledgers/{ledger}/accounts` retried with its Idempotency-Key",
+			note:  "`idempotency_keys_pkey`.",
+			sql:   `SELECT request_hash, status, transaction_id, account_id, problem FROM idempotency_keys WHERE ledger_id = $1 AND key = $2`,
+			args:  func(v *values) []any { return []any{v.ledgerID, v.liveKey} },
+		},
+		{
+			name: "Create an account", where: "postgres/accounts.go (*DB).CreateAccount",
+			route: "`POST /v1/ledgers/{ledger}/accounts`",
+			note:  "INSERT … ON CONFLICT DO NOTHING on `accounts_pkey` (a conflict is `duplicate_account`).",
+			sql: `INSERT INTO accounts (ledger_id, id, asset, min_balance, metadata) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (ledger_id, id) DO NOTHING RETURNING ` + accountCols,
+			args: func(v *values) []any { return []any{v.ledgerID, "new:alice", "USD", int64(0), `{"owner":"alice"}`} },
+		},
+		{
+			name: "Create accounts in a batch", where: "postgres/accounts.go (*DB).CreateAccounts",
+			route: "`POST /v1/ledgers/{ledger}/accounts/batch` (1,000 accounts, a tenth existing)",
+			note:  "One INSERT from `unnest`, deduplicated in the request, ON CONFLICT DO NOTHING on `accounts_pkey`.",
+			sql: `INSERT INTO accounts (ledger_id, id, asset, min_balance, metadata)
+		SELECT $1, u.id, u.asset, u.min_balance, u.metadata::jsonb
+		FROM (SELECT DISTINCT ON (id) id, asset, min_balance, metadata, ord
+		      FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY AS t(id, asset, min_balance, metadata, ord)
+		      ORDER BY id, ord) u
+		ORDER BY u.ord
+		ON CONFLICT (ledger_id, id) DO NOTHING RETURNING ` + accountCols,
+			args: func(v *values) []any {
+				b := &v.batch
+				return []any{v.ledgerID, b.naIDs, b.naAssets, b.naMins, b.naMetadata}
+			},
+		},
+		{
+			name: "Patch an account: the ordering lock", where: "postgres/accounts.go (*DB).PatchAccount",
+			route: "`PATCH /v1/ledgers/{ledger}/accounts/{account}`",
+			note: "PATCH takes the ledger's ordering lock like a batch (so batches can read accounts without row locks), then " +
+				"reads and updates the account by `accounts_pkey`.",
+			sql:  `SELECT 1 FROM ledgers WHERE id = $1 FOR UPDATE`,
+			args: func(v *values) []any { return []any{v.ledgerID} },
+		},
+		{
+			name: "Readiness: schema version", where: "postgres/migrate.go (*DB).CheckSchema",
+			route: "`GET /readyz`; `serve` at start",
+			note:  "goose's version table holds one row per migration: a sequential scan of a handful of rows is the right plan.",
+			sql:   `SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`,
+			args:  func(v *values) []any { return nil },
+		},
+		{
+			name: "Maintenance: expire idempotency keys (backlog)", where: "postgres/idempotency.go (*DB).DeleteExpiredKeys",
+			route: "every node, once a minute, in slices of 10,000",
+			note: "Meant to use `idempotency_keys_expiry (expires_at)`, but `clock_timestamp()` is volatile and so never an index " +
+				"condition: the inner SELECT is a sequential scan that stops once it has found 10,000 expired rows. With a backlog " +
+				"of expired rows at the start of the table (as here) that is quick.",
+			sql: `DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(
+		SELECT ctid FROM idempotency_keys WHERE expires_at < clock_timestamp() LIMIT $1))`,
+			args: func(v *values) []any { return []any{10_000} },
+		},
+		{
+			name: "Maintenance: expire idempotency keys (steady state)", where: "postgres/idempotency.go (*DB).DeleteExpiredKeys",
+			route: "every node, once a minute, when the previous run left nothing expired",
+			note: "The common case: nothing (or little) has expired since the last run, so the sequential scan reads the whole " +
+				"table to find nothing — every minute, on every node, over seven days of keys. (Setup: the backlog is deleted first.)",
+			sql: `DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(
+		SELECT ctid FROM idempotency_keys WHERE expires_at < clock_timestamp() LIMIT $1))`,
+			args:  func(v *values) []any { return []any{10_000} },
+			setup: []string{"DELETE FROM idempotency_keys WHERE expires_at < now()"},
+		},
+	}
+}
+
+// repeat is postgres.repeat: n copies of id, for unnest(ledger_ids, keys).
+func repeat(id int64, n int) []int64 {
+	r := make([]int64, n)
+	for i := range r {
+		r[i] = id
+	}
+	return r
+}
