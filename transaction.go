@@ -105,7 +105,7 @@ func (r *TransactionRequest) Validate(v *Validation, prefix string) {
 		}
 	}
 	ValidateMetadata(v, prefix+"metadata", r.Metadata, false)
-	if len(r.Reference) > MaxReferenceLen {
+	if utf8.RuneCountInString(r.Reference) > MaxReferenceLen { // characters, not bytes (SPEC §2)
 		v.Add(prefix+"reference", "at most %d characters", MaxReferenceLen)
 	} else if !storable(r.Reference) {
 		v.Add(prefix+"reference", "must not contain U+0000")
@@ -121,7 +121,7 @@ func (r *TransactionRequest) Validate(v *Validation, prefix string) {
 
 // ValidIdempotencyKey reports whether k is an acceptable Idempotency-Key.
 func ValidIdempotencyKey(k string) bool {
-	if len(k) == 0 || len(k) > MaxIdempotencyKeyLen {
+	if len(k) == 0 || utf8.RuneCountInString(k) > MaxIdempotencyKeyLen { // characters, not bytes (SPEC §2)
 		return false
 	}
 	for i := 0; i < len(k); i++ {

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/go-faster/jx"
 	"github.com/google/uuid"
@@ -88,8 +90,10 @@ func (s *Server) reverse(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 			return nil
 		})
 		ledgerd.ValidateMetadata(v, "metadata", req.Metadata, false)
-		if len(req.Reference) > ledgerd.MaxReferenceLen {
+		if utf8.RuneCountInString(req.Reference) > ledgerd.MaxReferenceLen {
 			v.Add("reference", "at most %d characters", ledgerd.MaxReferenceLen)
+		} else if strings.IndexByte(req.Reference, 0) >= 0 {
+			v.Add("reference", "must not contain U+0000") // PostgreSQL text cannot hold it
 		}
 	}) {
 		return
