@@ -85,9 +85,18 @@ type Validation struct {
 	fields []FieldError
 }
 
+// MaxFieldErrors caps the field errors of one answer, so that a body of a
+// hundred thousand bad members cannot turn into a multi-megabyte answer.
+const MaxFieldErrors = 100
+
 // Add records a field error.
 func (v *Validation) Add(field, format string, args ...any) {
-	v.fields = append(v.fields, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	switch {
+	case len(v.fields) < MaxFieldErrors:
+		v.fields = append(v.fields, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	case len(v.fields) == MaxFieldErrors:
+		v.fields = append(v.fields, FieldError{Field: "", Message: "more errors omitted"})
+	}
 }
 
 // Failed reports whether any field error was recorded.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -81,7 +82,9 @@ func (s *Server) entries(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		seq, idx, found := strings.Cut(c, ":")
 		n, err1 := strconv.ParseInt(seq, 10, 64)
 		i, err2 := strconv.Atoi(idx)
-		if !found || err1 != nil || err2 != nil || n < 0 || i < 0 {
+		// The index is compared with a smallint column: a larger one
+		// would fail in the query (500) instead of being a bad cursor.
+		if !found || err1 != nil || err2 != nil || n < 0 || i < 0 || i > math.MaxInt16 {
 			v.Add("cursor", "is not a cursor this API issued")
 		}
 		f.AfterSeq, f.AfterIndex = n, i
