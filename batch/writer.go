@@ -56,7 +56,7 @@ func (c *Config) defaults() {
 
 // Store is what the writer needs of the database.
 type Store interface {
-	WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.WriteUnit) error
+	WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.WriteUnit, cache *postgres.AccountCache) error
 	BatchCommitted(ctx context.Context, e *postgres.CommitUnknownError) (committed, ok bool)
 	InsertDeadLetter(ctx context.Context, ledgerID int64, key string, request []byte, reason string) error
 }
@@ -94,6 +94,9 @@ type queue struct {
 	ledgerID int64
 	ch       chan *submission
 	queued   atomic.Int64
+	// cache is the accounts this ledger's writer last wrote; only the
+	// queue's goroutine touches it.
+	cache *postgres.AccountCache
 }
 
 // Submit hands a unit to its ledger's writer and waits until the unit's
@@ -133,7 +136,7 @@ func (w *Writer) queue(ledgerID int64) (*queue, error) {
 	}
 	q := w.queues[ledgerID]
 	if q == nil {
-		q = &queue{ledgerID: ledgerID, ch: make(chan *submission, 16384)}
+		q = &queue{ledgerID: ledgerID, ch: make(chan *submission, 16384), cache: postgres.NewAccountCache()}
 		w.queues[ledgerID] = q
 		w.wg.Add(1)
 		go w.run(q)
@@ -214,7 +217,7 @@ func (w *Writer) flush(q *queue, batch []*submission, n int) {
 		units[i] = s.unit
 	}
 	start := time.Now()
-	err := w.write(q.ledgerID, units)
+	err := w.write(q, units)
 	if w.observe != nil {
 		w.observe(q.ledgerID, n, time.Since(start), err)
 	}
@@ -225,7 +228,7 @@ func (w *Writer) flush(q *queue, batch []*submission, n int) {
 		if !errors.Is(err, ErrOverloaded) && !errors.Is(err, ErrClosed) {
 			w.log.Warn("batch rolled back, retrying item by item", "ledger_id", q.ledgerID, "items", n, "err", err)
 			for _, s := range batch {
-				s.done <- w.retry(q.ledgerID, s.unit)
+				s.done <- w.retry(q, s.unit)
 				q.queued.Add(-int64(len(s.unit.Items)))
 			}
 			return
@@ -239,10 +242,11 @@ func (w *Writer) flush(q *queue, batch []*submission, n int) {
 
 // write runs one WriteBatch and turns its failure modes into ErrOverloaded
 // (nothing knowably written) or a known rollback (returned as is).
-func (w *Writer) write(ledgerID int64, units []*ledgerd.WriteUnit) error {
+func (w *Writer) write(q *queue, units []*ledgerd.WriteUnit) error {
+	ledgerID := q.ledgerID
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.FlushTimeout)
 	defer cancel()
-	err := w.store.WriteBatch(ctx, ledgerID, units)
+	err := w.store.WriteBatch(ctx, ledgerID, units, q.cache)
 	if err == nil {
 		return nil
 	}
@@ -269,9 +273,10 @@ func (w *Writer) write(ledgerID int64, units []*ledgerd.WriteUnit) error {
 
 // retry writes one unit after its batch rolled back. An atomic unit is
 // retried whole; a non-atomic one item by item, in order.
-func (w *Writer) retry(ledgerID int64, u *ledgerd.WriteUnit) error {
+func (w *Writer) retry(q *queue, u *ledgerd.WriteUnit) error {
+	ledgerID := q.ledgerID
 	if u.Atomic || len(u.Items) == 1 {
-		err := w.write(ledgerID, []*ledgerd.WriteUnit{u})
+		err := w.write(q, []*ledgerd.WriteUnit{u})
 		if err == nil || errors.Is(err, ErrOverloaded) {
 			return err
 		}
@@ -282,7 +287,7 @@ func (w *Writer) retry(ledgerID int64, u *ledgerd.WriteUnit) error {
 	}
 	for _, it := range u.Items {
 		single := &ledgerd.WriteUnit{Items: []*ledgerd.WriteItem{it}}
-		err := w.write(ledgerID, []*ledgerd.WriteUnit{single})
+		err := w.write(q, []*ledgerd.WriteUnit{single})
 		if errors.Is(err, ErrOverloaded) {
 			it.Result, it.Replayed = nil, false
 			it.Err = ledgerd.Errorf(ledgerd.CodeOverloaded, "the database is unavailable; retry with the same Idempotency-Key")

@@ -24,7 +24,7 @@ type fakeStore struct {
 	dead      []string
 }
 
-func (f *fakeStore) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.WriteUnit) error {
+func (f *fakeStore) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.WriteUnit, _ *postgres.AccountCache) error {
 	f.mu.Lock()
 	gate := f.gate
 	f.gate = nil

@@ -340,7 +340,7 @@ type fakeStore struct {
 	problems []string
 }
 
-func (s *fakeStore) WriteBatch(_ context.Context, _ int64, units []*ledgerd.WriteUnit) error {
+func (s *fakeStore) WriteBatch(_ context.Context, _ int64, units []*ledgerd.WriteUnit, _ *postgres.AccountCache) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++

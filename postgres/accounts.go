@@ -168,8 +168,9 @@ func (db *DB) PatchAccount(ctx context.Context, ledgerID int64, id string, p *Ac
 	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 		// The ledger's ordering lock, as every writer of account rows
 		// takes it: batches then read accounts without row locks, and a
-		// new min_balance applies from the next batch on.
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM ledgers WHERE id = $1 FOR UPDATE`, ledgerID); err != nil {
+		// new min_balance applies from the next batch on. Moving the
+		// epoch tells batch writers their cached accounts are stale.
+		if _, err := tx.Exec(ctx, `UPDATE ledgers SET accounts_epoch = accounts_epoch + 1 WHERE id = $1`, ledgerID); err != nil {
 			return err
 		}
 		a, err := scanAccount(tx.QueryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE ledger_id = $1 AND id = $2`, ledgerID, id))

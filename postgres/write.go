@@ -180,7 +180,16 @@ func (st *batchState) queueLoadAccounts(b *pgx.Batch, ids []string) {
 // an error for which IsUnavailable holds (nothing committed; callers may
 // retry), a *CommitUnknownError, or another error meaning a known rollback
 // (the batcher then retries item by item).
-func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.WriteUnit) error {
+//
+// cache, when not nil, is the ledger writer's AccountCache: accounts it
+// holds are not read back while it is valid, and it is refreshed after a
+// commit and dropped after any failure.
+func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.WriteUnit, cache *AccountCache) (err error) {
+	defer func() {
+		if err != nil {
+			cache.invalidate()
+		}
+	}()
 	accountSet := map[string]struct{}{}
 	var keys, refs []string
 	var targetIDs []pgtype.UUID
@@ -241,8 +250,9 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 	b.Queue("SET LOCAL enable_hashjoin = off")
 	b.Queue("SET LOCAL enable_mergejoin = off")
 	var lastAt, clock time.Time
-	b.Queue(`SELECT last_sequence, last_created_at FROM ledgers WHERE id = $1 FOR UPDATE`, ledgerID).
-		QueryRow(func(r pgx.Row) error { return r.Scan(&st.seq, &lastAt) })
+	var epoch int64
+	b.Queue(`SELECT last_sequence, last_created_at, accounts_epoch FROM ledgers WHERE id = $1 FOR UPDATE`, ledgerID).
+		QueryRow(func(r pgx.Row) error { return r.Scan(&st.seq, &lastAt, &epoch) })
 	if len(targetIDs) > 0 {
 		// No row locks: only batch writers change a transaction's status
 		// and links, and they hold the ledger's ordering lock.
@@ -261,6 +271,21 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 				}
 				return nil
 			})
+	}
+	// With a usable cache, read only the accounts it does not hold; the
+	// others are taken from it once the lock shows nobody else wrote.
+	optimistic := cache.usable()
+	var cached []string
+	if optimistic {
+		toLoad := accountIDs[:0:0]
+		for _, id := range accountIDs {
+			if _, ok := cache.accounts[id]; ok {
+				cached = append(cached, id)
+			} else {
+				toLoad = append(toLoad, id)
+			}
+		}
+		accountIDs = toLoad
 	}
 	if len(accountIDs) > 0 {
 		st.queueLoadAccounts(&b, accountIDs)
@@ -328,6 +353,27 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 		return fmt.Errorf("load batch state: %w", err)
 	}
 
+	if cache != nil {
+		fresh := cache.valid && cache.seq == st.seq && cache.epoch == epoch
+		cache.missed = !fresh
+		if optimistic && !fresh && len(cached) > 0 {
+			var mb pgx.Batch
+			st.queueLoadAccounts(&mb, cached)
+			if err := conn.SendBatch(ctx, &mb).Close(); err != nil {
+				return fmt.Errorf("reload accounts: %w", err)
+			}
+		} else if optimistic {
+			for _, id := range cached {
+				a := cache.accounts[id]
+				st.book.Put(id, &a)
+			}
+		}
+		if !fresh {
+			clear(cache.accounts)
+			cache.valid = false
+		}
+	}
+
 	// The accounts of the targets' postings are known only now; load the
 	// ones not loaded yet (one more round trip, only for such batches).
 	if len(st.targets) > 0 {
@@ -335,9 +381,14 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 		for _, ts := range st.targets {
 			for _, p := range ts.tx.Postings {
 				for _, id := range []string{p.Source, p.Destination} {
-					if st.book.Get(id) == nil {
-						more[id] = struct{}{}
+					if st.book.Get(id) != nil {
+						continue
 					}
+					if a, ok := cache.lookup(id); ok {
+						st.book.Put(id, &a)
+						continue
+					}
+					more[id] = struct{}{}
 				}
 			}
 		}
@@ -358,8 +409,11 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 		st.applyUnit(u)
 	}
 	if len(st.rows.txID) == 0 && len(st.rows.ikKey) == 0 {
-		_, err := conn.Exec(ctx, "COMMIT") // nothing to write; releases the locks
-		return err
+		if _, err := conn.Exec(ctx, "COMMIT"); err != nil { // nothing to write; releases the locks
+			return err
+		}
+		cache.remember(st.book, st.seq, epoch)
+		return nil
 	}
 	w := st.queueWrites(db.ttl())
 	if err := conn.SendBatch(ctx, w).Close(); err != nil {
@@ -374,6 +428,7 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 		}
 		return fmt.Errorf("write batch: %w", err)
 	}
+	cache.remember(st.book, st.seq, epoch)
 	return nil
 }
 

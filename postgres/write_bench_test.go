@@ -44,6 +44,7 @@ func BenchmarkWriteBatch(b *testing.B) {
 			}
 			r := rand.New(rand.NewPCG(1, uint64(size)))
 			seq := 0
+			cache := postgres.NewAccountCache()
 			b.ResetTimer()
 			for b.Loop() {
 				units := make([]*ledgerd.WriteUnit, size)
@@ -63,7 +64,7 @@ func BenchmarkWriteBatch(b *testing.B) {
 					units[i] = &ledgerd.WriteUnit{Items: []*ledgerd.WriteItem{{Request: req,
 						IdempotencyKey: fmt.Sprintf("k-%d", seq), RequestHash: []byte{byte(seq)}}}}
 				}
-				if err := db.WriteBatch(ctx, l.ID, units); err != nil {
+				if err := db.WriteBatch(ctx, l.ID, units, cache); err != nil {
 					b.Fatal(err)
 				}
 			}

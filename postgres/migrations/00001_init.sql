@@ -17,6 +17,9 @@ CREATE TABLE ledgers (
     -- The ordering lock: every write to a ledger's transactions takes this
     -- row FOR UPDATE, assigns the next sequence numbers and moves it on.
     last_sequence   bigint NOT NULL DEFAULT 0,
+    -- Moves whenever an account's row changes outside a batch (PATCH), so
+    -- that a batch writer knows its cached accounts are stale.
+    accounts_epoch  bigint NOT NULL DEFAULT 0,
     last_created_at timestamptz NOT NULL DEFAULT '1970-01-01 00:00:00+00'
 );
 

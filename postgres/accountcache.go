@@ -1,0 +1,66 @@
+package postgres
+
+import "github.com/ledgerd/ledgerd"
+
+// AccountCache is a ledger writer's memory of the accounts it last wrote,
+// so that a batch need not read them back: with one writer per ledger the
+// rows it would read are exactly the ones it wrote. It is valid only while
+// nobody else has written the ledger since: the ledger row's
+// (last_sequence, accounts_epoch), read under the ordering lock, must be
+// what this writer left there. Any other writer (another node's batcher)
+// moves last_sequence; a PATCH of an account moves accounts_epoch.
+//
+// Measured with pg_stat_statements, reading the batch's accounts cost ~16
+// µs per transfer of ~72 in PostgreSQL; with a valid cache it costs
+// nothing. A cache is owned by one goroutine (the ledger's writer loop).
+type AccountCache struct {
+	valid    bool
+	seq      int64
+	epoch    int64
+	accounts map[string]ledgerd.BookAccount
+	// missed is set when the last batch found the cache stale (several
+	// writers take turns): the next batch then reads every account in its
+	// first round trip instead of paying a second one.
+	missed bool
+}
+
+// maxCachedAccounts bounds a cache; past it, the cache starts over.
+const maxCachedAccounts = 200_000
+
+// NewAccountCache returns an empty cache.
+func NewAccountCache() *AccountCache {
+	return &AccountCache{accounts: map[string]ledgerd.BookAccount{}}
+}
+
+func (c *AccountCache) usable() bool { return c != nil && c.valid && !c.missed }
+
+func (c *AccountCache) invalidate() {
+	if c != nil {
+		c.valid = false
+	}
+}
+
+// remember records the book's accounts as committed at (seq, epoch).
+func (c *AccountCache) remember(book *ledgerd.Book, seq, epoch int64) {
+	if c == nil {
+		return
+	}
+	if len(c.accounts) > maxCachedAccounts {
+		clear(c.accounts)
+	}
+	book.Accounts(func(id string, a *ledgerd.BookAccount) {
+		v := *a
+		v.Touched = false
+		c.accounts[id] = v
+	})
+	c.valid, c.seq, c.epoch = true, seq, epoch
+}
+
+// lookup returns a cached account while the cache is valid.
+func (c *AccountCache) lookup(id string) (ledgerd.BookAccount, bool) {
+	if c == nil || !c.valid {
+		return ledgerd.BookAccount{}, false
+	}
+	a, ok := c.accounts[id]
+	return a, ok
+}
