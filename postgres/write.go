@@ -421,7 +421,7 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 	// round trip of its own, which small batches cannot afford.
 	copied := len(st.rows.enTx) >= copyMinRows
 	if copied {
-		if err := st.copyRows(ctx, conn.Conn(), db.ttl()); err != nil {
+		if err := st.copyRows(ctx, conn.Conn()); err != nil {
 			if isKeyTakenErr(err) {
 				return fmt.Errorf("%w: %v", errKeyTaken, err)
 			}
@@ -710,11 +710,7 @@ func (st *batchState) queueWrites(ttl time.Duration, copied bool) *pgx.Batch {
 			FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[]) AS u(id, status, resolved_by, reversed_by)
 			WHERE t.id = u.id AND t.ledger_id = $5`, tID, tStatus, tResolved, tReversed, ledgerID)
 	}
-	if copied {
-		w.Queue("COMMIT")
-		return w
-	}
-	if len(rows.refRef) > 0 {
+	if len(rows.refRef) > 0 && !copied {
 		w.Queue(`INSERT INTO transaction_references (ledger_id, reference, transaction_id)
 			SELECT $1, u.ref, u.tx FROM unnest($2::text[], $3::uuid[]) AS u(ref, tx)`, ledgerID, rows.refRef, rows.refTx)
 	}
@@ -758,9 +754,11 @@ func (st *batchState) queueInserts(w *pgx.Batch) {
 // COPY (measured: below it the extra round trips cost more than they save).
 const copyMinRows = 256
 
-// copyRows writes the batch's new rows with COPY, before the pipeline that
-// updates balances and commits.
-func (st *batchState) copyRows(ctx context.Context, conn *pgx.Conn, ttl time.Duration) error {
+// copyRows writes the batch's new transactions, entries and references
+// with COPY, before the pipeline that updates balances, stores the
+// idempotency outcomes (COPY measured slower there: 4.0 against 3.2 ms for
+// 1,000 keys) and commits.
+func (st *batchState) copyRows(ctx context.Context, conn *pgx.Conn) error {
 	rows, ledgerID, at := &st.rows, st.ledgerID, st.at
 	if len(rows.txID) > 0 {
 		if _, err := conn.CopyFrom(ctx, pgx.Identifier{"transactions"},
@@ -784,23 +782,6 @@ func (st *batchState) copyRows(ctx context.Context, conn *pgx.Conn, ttl time.Dur
 		if _, err := conn.CopyFrom(ctx, pgx.Identifier{"transaction_references"}, []string{"ledger_id", "reference", "transaction_id"},
 			pgx.CopyFromSlice(len(rows.refRef), func(i int) ([]any, error) {
 				return []any{ledgerID, rows.refRef[i], rows.refTx[i]}, nil
-			})); err != nil {
-			return err
-		}
-	}
-	if len(st.expiredKeys) > 0 {
-		if _, err := conn.Exec(ctx, `DELETE FROM idempotency_keys k USING unnest($1::bigint[], $2::text[]) AS u(ledger_id, key)
-			WHERE k.ledger_id = u.ledger_id AND k.key = u.key AND k.expires_at <= clock_timestamp()`,
-			repeat(ledgerID, len(st.expiredKeys)), st.expiredKeys); err != nil {
-			return err
-		}
-	}
-	if len(rows.ikKey) > 0 {
-		expires := at.Add(ttl)
-		if _, err := conn.CopyFrom(ctx, pgx.Identifier{"idempotency_keys"},
-			[]string{"ledger_id", "key", "request_hash", "status", "transaction_id", "problem", "created_at", "expires_at"},
-			pgx.CopyFromSlice(len(rows.ikKey), func(i int) ([]any, error) {
-				return []any{ledgerID, rows.ikKey[i], rows.ikHash[i], rows.ikStatus[i], rows.ikTx[i], rows.ikProblem[i], at, expires}, nil
 			})); err != nil {
 			return err
 		}
