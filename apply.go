@@ -110,50 +110,53 @@ func (b *Book) Apply(postings []Posting, pending bool, legs []Leg) ([]Leg, *Erro
 // the running posted balance after it; a move that only changes pending
 // totals is a leg with Pending set and its pending amount.
 func (b *Book) ApplyMoves(moves []Move, checkMin bool, legs []Leg) ([]Leg, *Error) {
-	deltas := make(map[string]*delta, 2*len(moves))
-	order := make([]string, 0, 2*len(moves))
-	get := func(id string) (*delta, *BookAccount, *Error) {
+	// A transaction touches few accounts (two for a transfer, at most 128):
+	// a linear scan of a small slice beats maps, and this runs for every
+	// transaction while the ledger's ordering lock is held.
+	var buf [4]touched
+	ts := buf[:0]
+	idx := func(id string) (int, *Error) {
+		for i := range ts {
+			if ts[i].id == id {
+				return i, nil
+			}
+		}
 		a := b.accounts[id]
 		if a == nil {
-			return nil, nil, &Error{Code: CodeAccountNotFound, Detail: "account " + id + " does not exist"}
+			return 0, &Error{Code: CodeAccountNotFound, Detail: "account " + id + " does not exist"}
 		}
-		d := deltas[id]
-		if d == nil {
-			d = &delta{}
-			deltas[id] = d
-			order = append(order, id)
-		}
-		return d, a, nil
+		ts = append(ts, touched{id: id, a: a})
+		return len(ts) - 1, nil
 	}
 	for _, m := range moves {
-		ds, src, err := get(m.Source)
+		si, err := idx(m.Source)
 		if err != nil {
 			return legs, err
 		}
-		dd, dst, err := get(m.Destination)
+		di, err := idx(m.Destination)
 		if err != nil {
 			return legs, err
 		}
-		if src.Asset != m.Asset || dst.Asset != m.Asset {
-			return legs, Errorf(CodeAssetMismatch, "posting asset %s does not match the accounts' assets (%s → %s)", m.Asset, src.Asset, dst.Asset)
+		src, dst := &ts[si], &ts[di]
+		if src.a.Asset != m.Asset || dst.a.Asset != m.Asset {
+			return legs, Errorf(CodeAssetMismatch, "posting asset %s does not match the accounts' assets (%s → %s)", m.Asset, src.a.Asset, dst.a.Asset)
 		}
 		var ok [4]bool
-		ds.posted, ok[0] = sub(ds.posted, m.Posted)
-		dd.posted, ok[1] = add(dd.posted, m.Posted)
-		ds.pendingDebits, ok[2] = add(ds.pendingDebits, m.Pending)
-		dd.pendingCredits, ok[3] = add(dd.pendingCredits, m.Pending)
+		src.d.posted, ok[0] = sub(src.d.posted, m.Posted)
+		dst.d.posted, ok[1] = add(dst.d.posted, m.Posted)
+		src.d.pendingDebits, ok[2] = add(src.d.pendingDebits, m.Pending)
+		dst.d.pendingCredits, ok[3] = add(dst.d.pendingCredits, m.Pending)
 		if !ok[0] || !ok[1] || !ok[2] || !ok[3] {
 			return legs, overflow()
 		}
 	}
-	next := make(map[string]Balance, len(order))
-	for _, id := range order {
-		a, d := b.accounts[id], deltas[id]
-		nb := a.Balance
+	for i := range ts {
+		t := &ts[i]
+		nb := t.a.Balance
 		var ok1, ok2, ok3 bool
-		nb.Posted, ok1 = add(nb.Posted, d.posted)
-		nb.PendingDebits, ok2 = add(nb.PendingDebits, d.pendingDebits)
-		nb.PendingCredits, ok3 = add(nb.PendingCredits, d.pendingCredits)
+		nb.Posted, ok1 = add(nb.Posted, t.d.posted)
+		nb.PendingDebits, ok2 = add(nb.PendingDebits, t.d.pendingDebits)
+		nb.PendingCredits, ok3 = add(nb.PendingCredits, t.d.pendingCredits)
 		if !ok1 || !ok2 || !ok3 {
 			return legs, overflow()
 		}
@@ -161,26 +164,23 @@ func (b *Book) ApplyMoves(moves []Move, checkMin bool, legs []Leg) ([]Leg, *Erro
 		if !ok {
 			return legs, overflow()
 		}
-		if checkMin && a.MinBalance != nil {
-			before, _ := a.Balance.Available()
-			if avail < before && avail < *a.MinBalance {
-				return legs, Errorf(CodeInsufficientFunds, "account %s has insufficient funds", id)
+		if checkMin && t.a.MinBalance != nil {
+			before, _ := t.a.Balance.Available()
+			if avail < before && avail < *t.a.MinBalance {
+				return legs, Errorf(CodeInsufficientFunds, "account %s has insufficient funds", t.id)
 			}
 		}
-		next[id] = nb
+		t.next = nb
 	}
-	for _, id := range order {
-		a := b.accounts[id]
-		a.Balance = next[id]
-		a.Version++
-		a.Touched = true
-	}
-	// Running posted balances per leg, in posting order, so statements can
-	// show a balance after every line even when one transaction touches an
-	// account twice.
-	running := make(map[string]int64, len(order))
-	for _, id := range order {
-		running[id] = b.accounts[id].Balance.Posted - deltas[id].posted
+	for i := range ts {
+		t := &ts[i]
+		// Running posted balance per leg, in posting order, so statements
+		// show a balance after every line even when one transaction
+		// touches an account twice.
+		t.running = t.a.Balance.Posted
+		t.a.Balance = t.next
+		t.a.Version++
+		t.a.Touched = true
 	}
 	for i, m := range moves {
 		pending := m.Posted == 0
@@ -191,14 +191,26 @@ func (b *Book) ApplyMoves(moves []Move, checkMin bool, legs []Leg) ([]Leg, *Erro
 				amt = -amt
 			}
 		}
-		running[m.Source] -= m.Posted
+		si, _ := idx(m.Source)
+		di, _ := idx(m.Destination)
+		src, dst := &ts[si], &ts[di]
+		src.running -= m.Posted
 		legs = append(legs, Leg{Account: m.Source, PostingIndex: i, Amount: -amt, Pending: pending,
-			PostedAfter: running[m.Source], Version: b.accounts[m.Source].Version})
-		running[m.Destination] += m.Posted
+			PostedAfter: src.running, Version: src.a.Version})
+		dst.running += m.Posted
 		legs = append(legs, Leg{Account: m.Destination, PostingIndex: i, Amount: amt, Pending: pending,
-			PostedAfter: running[m.Destination], Version: b.accounts[m.Destination].Version})
+			PostedAfter: dst.running, Version: dst.a.Version})
 	}
 	return legs, nil
+}
+
+// touched is one account's share of a transaction being applied.
+type touched struct {
+	id      string
+	a       *BookAccount
+	d       delta
+	next    Balance
+	running int64
 }
 
 func overflow() *Error {

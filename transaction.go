@@ -45,6 +45,19 @@ type TransactionRequest struct {
 	Pending   bool
 	// PendingTimeout in seconds; 0 means the hold never expires.
 	PendingTimeout int64
+
+	// EncodedPostings and EncodedMetadata, when set, are Postings and
+	// Metadata already rendered by AppendPostingsJSON/AppendMetadataJSON.
+	// Handlers render them before queueing, outside the ledger's ordering
+	// lock, so the batch writer does not do it while holding it.
+	EncodedPostings []byte
+	EncodedMetadata []byte
+}
+
+// Encode fills EncodedPostings and EncodedMetadata.
+func (r *TransactionRequest) Encode() {
+	r.EncodedPostings = AppendPostingsJSON(make([]byte, 0, 96*len(r.Postings)), r.Postings)
+	r.EncodedMetadata = AppendMetadataJSON(nil, r.Metadata)
 }
 
 // Transaction is a committed transaction. Postings never change after

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # bench/batch.sh — SPEC §5: the batch endpoint, 1,000 transfers per
 # non-atomic request (every item with its own idempotency key, half with a
-# reference), closed loop with BENCH_BATCH_CLIENTS (default 4) concurrent
+# reference), closed loop with BENCH_BATCH_CLIENTS (default 8) concurrent
 # requests over 10k accounts. Figure: acknowledged transfers/s.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-BATCH_CLIENTS="${BENCH_BATCH_CLIENTS:-4}"
+BATCH_CLIENTS="${BENCH_BATCH_CLIENTS:-8}"
 bench_init batch
 scenario_start "$BATCH_CLIENTS"
 run_load batch --workload batch --batch-size 1000 --clients "$BATCH_CLIENTS" --accounts "$BENCH_ACCOUNTS"

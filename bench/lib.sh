@@ -14,7 +14,7 @@
 #   BENCH_PGBENCH_SECONDS length of the pgbench TPC-B reference (default 15)
 #   BENCH_HELLO_DURATION  length of the hello-handler reference (default 10s)
 #   BENCH_CLIENTS         closed-loop clients of single/zipf/rss (default 64)
-#   BENCH_BATCH_CLIENTS   concurrent batch requests of batch/rss (default 4)
+#   BENCH_BATCH_CLIENTS   concurrent batch requests of batch/rss (default 8)
 #   BENCH_ACCOUNTS        accounts of every ledger (default 10000)
 #   BENCH_RATE            offered rate of latency.sh (default 2000/s)
 #   BENCH_RESULTS         file that gets the rows (default bench/RESULTS.md;

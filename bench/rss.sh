@@ -9,7 +9,7 @@ set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-BATCH_CLIENTS="${BENCH_BATCH_CLIENTS:-4}"
+BATCH_CLIENTS="${BENCH_BATCH_CLIENTS:-8}"
 bench_init rss
 scenario_start "$BENCH_CLIENTS"
 LT_PIDS=()

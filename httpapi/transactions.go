@@ -10,7 +10,7 @@ import (
 	"github.com/ledgerd/ledgerd/postgres"
 )
 
-// requestHash binds an Idempotency-Key to the method, the concrete path and
+// requestHash (after req.Encode) binds an Idempotency-Key to the method, the concrete path and
 // the decoded body: member order, white space and null-for-absent make no
 // difference. A batch item hashes as if it were posted alone.
 func requestHash(method, path string, req *ledgerd.TransactionRequest) []byte {
@@ -19,8 +19,8 @@ func requestHash(method, path string, req *ledgerd.TransactionRequest) []byte {
 	b = append(b, ' ')
 	b = append(b, path...)
 	b = append(b, '\n')
-	b = ledgerd.AppendPostingsJSON(b, req.Postings)
-	b = ledgerd.AppendMetadataJSON(b, req.Metadata)
+	b = append(b, req.EncodedPostings...)
+	b = append(b, req.EncodedMetadata...)
 	b = ledgerd.AppendJSONString(b, req.Reference)
 	b = strconv.AppendBool(b, req.Pending)
 	b = strconv.AppendInt(b, req.PendingTimeout, 10)
@@ -40,6 +40,7 @@ func (s *Server) postTransaction(w http.ResponseWriter, r *http.Request, rc *req
 		writeProblem(w, kerr)
 		return
 	}
+	req.Encode()
 	it := &ledgerd.WriteItem{Request: &req, IdempotencyKey: key}
 	if key != "" {
 		it.RequestHash = requestHash(http.MethodPost, transactionsPath(rc.ledger.Name), &req)
@@ -128,6 +129,7 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 			}
 			continue
 		}
+		it.Request.Encode()
 		if it.IdempotencyKey != "" {
 			it.RequestHash = requestHash(http.MethodPost, path, it.Request)
 		}

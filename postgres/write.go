@@ -98,6 +98,20 @@ type batchRows struct {
 
 type rowsMark struct{ tx, en, ref, ik int }
 
+// grow sizes the columns for n transactions (two entries each for the
+// common single posting), so appending under the lock does not copy.
+func (r *batchRows) grow(n, keys, refs int) {
+	r.txID, r.txSeq, r.txStatus = make([]pgtype.UUID, 0, n), make([]int64, 0, n), make([]string, 0, n)
+	r.txPostings, r.txMetadata, r.txRef = make([]string, 0, n), make([]string, 0, n), make([]*string, 0, n)
+	r.txExpires, r.txPendingID, r.txReverses = make([]*time.Time, 0, n), make([]pgtype.UUID, 0, n), make([]pgtype.UUID, 0, n)
+	e := 2 * n
+	r.enTx, r.enAccount, r.enSeq, r.enAmount = make([]pgtype.UUID, 0, e), make([]string, 0, e), make([]int64, 0, e), make([]int64, 0, e)
+	r.enAfter, r.enVersion, r.enIndex, r.enPending = make([]int64, 0, e), make([]int64, 0, e), make([]int16, 0, e), make([]bool, 0, e)
+	r.refRef, r.refTx = make([]string, 0, refs), make([]pgtype.UUID, 0, refs)
+	r.ikKey, r.ikHash, r.ikStatus = make([]string, 0, keys), make([][]byte, 0, keys), make([]int16, 0, keys)
+	r.ikTx, r.ikProblem = make([]pgtype.UUID, 0, keys), make([]*string, 0, keys)
+}
+
 func (r *batchRows) mark() rowsMark {
 	return rowsMark{len(r.txID), len(r.enTx), len(r.refRef), len(r.ikKey)}
 }
@@ -232,7 +246,11 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 		}
 	}()
 
-	st := &batchState{ledgerID: ledgerID, book: ledgerd.NewBook(len(accountIDs)), idem: map[string]*idemState{},
+	nItems := 0
+	for _, u := range units {
+		nItems += len(u.Items)
+	}
+	st := &batchState{ledgerID: ledgerID, book: ledgerd.NewBook(len(accountIDs)), idem: make(map[string]*idemState, len(keys)),
 		refTaken: map[string]string{}, targets: map[string]*targetState{}}
 
 	// One round trip: the ordering lock first (statements of a pipeline run
@@ -401,6 +419,7 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 		}
 	}
 
+	st.rows.grow(nItems, len(keys), len(refs))
 	st.at = clock.UTC().Truncate(time.Microsecond)
 	if lastAt.After(st.at) {
 		st.at = lastAt.UTC()
@@ -611,9 +630,12 @@ func (st *batchState) applyItem(it *ledgerd.WriteItem) (recorded string) {
 		}
 		target.changed = true
 	}
-	st.pbuf = ledgerd.AppendPostingsJSON(st.pbuf[:0], postings)
-	t.RawPostings = []byte(string(st.pbuf))
-	t.RawMetadata = ledgerd.AppendMetadataJSON(nil, req.Metadata)
+	if it.Action == nil && req.EncodedPostings != nil {
+		t.RawPostings, t.RawMetadata = req.EncodedPostings, req.EncodedMetadata
+	} else {
+		t.RawPostings = ledgerd.AppendPostingsJSON(nil, postings)
+		t.RawMetadata = ledgerd.AppendMetadataJSON(nil, req.Metadata)
+	}
 	st.rows.addTx(id, t, st.legs)
 	if req.Reference != "" {
 		st.rows.refRef, st.rows.refTx = append(st.rows.refRef, req.Reference), append(st.rows.refTx, id)

@@ -118,7 +118,7 @@ func (c *config) bindServe(b *binder, withDB bool) {
 	b.int(&c.RateBurst, "rate-burst", "LEDGERD_RATE_BURST", 40000, "rate limit burst per API key")
 	b.int(&c.PoolMaxConns, "pool-max-conns", "LEDGERD_POOL_MAX_CONNS", 16, "database connections of this node")
 	b.dur(&c.PoolAcquireTimeout, "pool-acquire-timeout", "LEDGERD_POOL_ACQUIRE_TIMEOUT", 2*time.Second, "longest wait for a database connection before answering 503")
-	b.int(&c.CommitMaxItems, "commit-max-items", "LEDGERD_COMMIT_MAX_ITEMS", 1000, "group commit: flush a batch at this many transactions")
+	b.int(&c.CommitMaxItems, "commit-max-items", "LEDGERD_COMMIT_MAX_ITEMS", 10000, "group commit: most transactions in one database transaction (several queued requests are merged up to it)")
 	b.dur(&c.CommitWindow, "commit-window", "LEDGERD_COMMIT_WINDOW", 0, "group commit: extra wait to gather a batch (0: flush as soon as the previous commit returns)")
 	b.dur(&c.IdempotencyTTL, "idempotency-ttl", "LEDGERD_IDEMPOTENCY_TTL", 7*24*time.Hour, "how long idempotency outcomes are kept (at least 24h)")
 	b.dur(&c.ExpiryInterval, "expiry-interval", "LEDGERD_EXPIRY_INTERVAL", 500*time.Millisecond, "how often this node looks for holds past their deadline")
