@@ -160,6 +160,8 @@ type Options struct {
 	PoolMaxConns  int32
 	// Tracer sees every query the node runs (for query-count bounds).
 	Tracer pgx.QueryTracer
+	// AcquireTimeout bounds the wait for a pooled connection (default 2 s).
+	AcquireTimeout time.Duration
 }
 
 // Env is one API node on a loopback port, with its database.
@@ -181,7 +183,7 @@ func Start(t testing.TB, o Options) *Env {
 		o.PoolMaxConns = 16
 	}
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, postgres.Config{URL: o.DatabaseURL, MaxConns: o.PoolMaxConns, Tracer: o.Tracer})
+	db, err := postgres.Open(ctx, postgres.Config{URL: o.DatabaseURL, MaxConns: o.PoolMaxConns, Tracer: o.Tracer, AcquireTimeout: o.AcquireTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func metadataJSON(m map[string]string) string {
 
 // Account returns an account, or nil when there is none.
 func (db *DB) Account(ctx context.Context, ledgerID int64, id string) (*ledgerd.Account, error) {
-	a, err := scanAccount(db.Pool.QueryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE ledger_id = $1 AND id = $2`, ledgerID, id))
+	a, err := scanAccount(db.queryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE ledger_id = $1 AND id = $2`, ledgerID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -120,7 +120,7 @@ func (db *DB) CreateAccounts(ctx context.Context, ledgerID int64, nas []ledgerd.
 	}
 	// ON CONFLICT cannot touch the same row twice in one statement, so a
 	// repeated id inside the batch is filtered first: the first one wins.
-	rows, err := db.Pool.Query(ctx, `INSERT INTO accounts (ledger_id, id, asset, min_balance, metadata)
+	rows, err := db.query(ctx, `INSERT INTO accounts (ledger_id, id, asset, min_balance, metadata)
 		SELECT $1, u.id, u.asset, u.min_balance, u.metadata::jsonb
 		FROM (SELECT DISTINCT ON (id) id, asset, min_balance, metadata, ord
 		      FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY AS t(id, asset, min_balance, metadata, ord)
@@ -165,7 +165,7 @@ type AccountPatch struct {
 // PatchAccount applies a patch; nil, nil when the account does not exist.
 func (db *DB) PatchAccount(ctx context.Context, ledgerID int64, id string, p *AccountPatch) (*ledgerd.Account, error) {
 	var out *ledgerd.Account
-	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+	err := db.beginFunc(ctx, func(tx pgx.Tx) error {
 		// The ledger's ordering lock, as every writer of account rows
 		// takes it: batches then read accounts without row locks, and a
 		// new min_balance applies from the next batch on. Moving the
@@ -238,7 +238,7 @@ func (db *DB) ListAccounts(ctx context.Context, ledgerID int64, f AccountFilter)
 	// Planned for each execution with its values (an unnamed statement):
 	// a cached generic plan cannot tell a selective metadata filter from a
 	// common one and settles on scanning the ledger's accounts.
-	rows, err := db.Pool.Query(ctx, q, append([]any{pgx.QueryExecModeExec}, args...)...)
+	rows, err := db.query(ctx, q, append([]any{pgx.QueryExecModeExec}, args...)...)
 	if err != nil {
 		return nil, err
 	}

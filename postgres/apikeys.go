@@ -21,7 +21,7 @@ type APIKey struct {
 
 // CreateAPIKey stores a key.
 func (db *DB) CreateAPIKey(ctx context.Context, k *APIKey) error {
-	return db.Pool.QueryRow(ctx, `INSERT INTO api_keys (id, ledger_id, role, secret_hash) VALUES ($1, $2, $3, $4) RETURNING created_at`,
+	return db.queryRow(ctx, `INSERT INTO api_keys (id, ledger_id, role, secret_hash) VALUES ($1, $2, $3, $4) RETURNING created_at`,
 		k.ID, k.LedgerID, k.Role, k.SecretHash).Scan(&k.CreatedAt)
 }
 
@@ -38,7 +38,7 @@ func (db *DB) APIKeyByID(ctx context.Context, id string) (*APIKey, error) {
 	if !textOK(id) {
 		return nil, nil // not a key id; PostgreSQL would reject it as text
 	}
-	k, err := scanAPIKey(db.Pool.QueryRow(ctx, `SELECT `+apiKeyCols+` FROM api_keys k JOIN ledgers l ON l.id = k.ledger_id WHERE k.id = $1`, id))
+	k, err := scanAPIKey(db.queryRow(ctx, `SELECT `+apiKeyCols+` FROM api_keys k JOIN ledgers l ON l.id = k.ledger_id WHERE k.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -53,7 +53,7 @@ func (db *DB) ListAPIKeys(ctx context.Context, ledgerID int64, after string, lim
 		q = `SELECT ` + apiKeyCols + ` FROM api_keys k JOIN ledgers l ON l.id = k.ledger_id
 		WHERE $1 = 0 AND k.id > $2 ORDER BY k.id LIMIT $3`
 	}
-	rows, err := db.Pool.Query(ctx, q, ledgerID, after, limit)
+	rows, err := db.query(ctx, q, ledgerID, after, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -71,6 +71,6 @@ func (db *DB) ListAPIKeys(ctx context.Context, ledgerID int64, after string, lim
 
 // RevokeAPIKey marks a key revoked (idempotent: the first revocation time stays).
 func (db *DB) RevokeAPIKey(ctx context.Context, id string) error {
-	_, err := db.Pool.Exec(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, clock_timestamp()) WHERE id = $1`, id)
+	_, err := db.exec(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, clock_timestamp()) WHERE id = $1`, id)
 	return err
 }

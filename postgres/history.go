@@ -33,7 +33,7 @@ const balanceBeforeSQL = `SELECT posted_after, version FROM entries WHERE ledger
 // (inclusive): 0, 0 before its first entry.
 func (db *DB) BalanceAt(ctx context.Context, ledgerID int64, account string, t time.Time) (posted, version int64, err error) {
 	var seq int64
-	if err := db.Pool.QueryRow(ctx, sequenceAtOrBeforeSQL, ledgerID, t).Scan(&seq); err != nil {
+	if err := db.queryRow(ctx, sequenceAtOrBeforeSQL, ledgerID, t).Scan(&seq); err != nil {
 		return 0, 0, err
 	}
 	if seq == 0 {
@@ -43,7 +43,7 @@ func (db *DB) BalanceAt(ctx context.Context, ledgerID int64, account string, t t
 }
 
 func (db *DB) balanceBefore(ctx context.Context, ledgerID int64, account string, seq int64) (posted, version int64, err error) {
-	err = db.Pool.QueryRow(ctx, balanceBeforeSQL, ledgerID, account, seq).Scan(&posted, &version)
+	err = db.queryRow(ctx, balanceBeforeSQL, ledgerID, account, seq).Scan(&posted, &version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, 0, nil
 	}
@@ -85,12 +85,12 @@ type Statement struct {
 func (db *DB) Statement(ctx context.Context, ledgerID int64, account string, f StatementFilter) (*Statement, error) {
 	st := &Statement{RangeStart: 1, RangeEndBefore: math.MaxInt64}
 	if f.From != nil {
-		if err := db.Pool.QueryRow(ctx, firstSequenceFromSQL, ledgerID, *f.From).Scan(&st.RangeStart); err != nil {
+		if err := db.queryRow(ctx, firstSequenceFromSQL, ledgerID, *f.From).Scan(&st.RangeStart); err != nil {
 			return nil, err
 		}
 	}
 	if f.To != nil {
-		if err := db.Pool.QueryRow(ctx, firstSequenceFromSQL, ledgerID, *f.To).Scan(&st.RangeEndBefore); err != nil {
+		if err := db.queryRow(ctx, firstSequenceFromSQL, ledgerID, *f.To).Scan(&st.RangeEndBefore); err != nil {
 			return nil, err
 		}
 	}
@@ -108,7 +108,7 @@ func (db *DB) Statement(ctx context.Context, ledgerID int64, account string, f S
 	if f.AfterSeq > lo || (f.AfterSeq == lo && f.AfterIndex > loIdx) {
 		lo, loIdx = f.AfterSeq, f.AfterIndex
 	}
-	rows, err := db.Pool.Query(ctx, `SELECT transaction_id, sequence, posting_index, amount, posted_after, created_at
+	rows, err := db.query(ctx, `SELECT transaction_id, sequence, posting_index, amount, posted_after, created_at
 		FROM entries WHERE ledger_id = $1 AND account_id = $2 AND NOT pending
 			AND (sequence, posting_index) > ($3, $4) AND sequence < $5
 		ORDER BY sequence, posting_index LIMIT $6`, ledgerID, account, lo, loIdx, st.RangeEndBefore, f.Limit)

@@ -66,7 +66,7 @@ func (db *DB) ttl() time.Duration {
 func (db *DB) DeleteExpiredKeys(ctx context.Context, limit int) (int64, error) {
 	// now(), not clock_timestamp(): a stable value can be an index
 	// condition of the BRIN index; a volatile one makes this a full scan.
-	tag, err := db.Pool.Exec(ctx, `DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(
+	tag, err := db.exec(ctx, `DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(
 		SELECT ctid FROM idempotency_keys WHERE expires_at < now() LIMIT $1))`, limit)
 	if err != nil {
 		return 0, err

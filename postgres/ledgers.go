@@ -20,7 +20,7 @@ type Ledger struct {
 // CreateLedger creates a ledger; duplicate_ledger when the name is taken.
 func (db *DB) CreateLedger(ctx context.Context, name string) (*Ledger, error) {
 	l := &Ledger{Name: name}
-	err := db.Pool.QueryRow(ctx, `INSERT INTO ledgers (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id, created_at`, name).
+	err := db.queryRow(ctx, `INSERT INTO ledgers (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id, created_at`, name).
 		Scan(&l.ID, &l.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ledgerd.Errorf(ledgerd.CodeDuplicateLedger, "ledger %s already exists", name)
@@ -34,7 +34,7 @@ func (db *DB) CreateLedger(ctx context.Context, name string) (*Ledger, error) {
 // LedgerByName returns a ledger, or nil when there is none.
 func (db *DB) LedgerByName(ctx context.Context, name string) (*Ledger, error) {
 	l := &Ledger{}
-	err := db.Pool.QueryRow(ctx, `SELECT id, name, created_at, last_sequence FROM ledgers WHERE name = $1`, name).
+	err := db.queryRow(ctx, `SELECT id, name, created_at, last_sequence FROM ledgers WHERE name = $1`, name).
 		Scan(&l.ID, &l.Name, &l.CreatedAt, &l.LastSequence)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil

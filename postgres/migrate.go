@@ -54,7 +54,7 @@ var ErrSchemaTooOld = errors.New("database schema is older than this ledgerd nee
 // when it is older than SchemaVersion. A newer schema is fine.
 func (db *DB) CheckSchema(ctx context.Context) (int64, error) {
 	var v int64
-	err := db.Pool.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&v)
+	err := db.queryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&v)
 	if err != nil {
 		if pgCode(err) == "42P01" { // undefined_table: never migrated
 			return 0, fmt.Errorf("%w: no schema (run `ledgerd migrate`)", ErrSchemaTooOld)

@@ -39,7 +39,7 @@ func (db *DB) EnsurePartitions(ctx context.Context) error {
 			name := fmt.Sprintf("%s_%04d_%02d", table, from.Year(), from.Month())
 			sql := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s PARTITION OF %s FOR VALUES FROM ('%s') TO ('%s')`,
 				name, table, monthBound(from), monthBound(to))
-			if _, err := db.Pool.Exec(ctx, sql); err != nil {
+			if _, err := db.exec(ctx, sql); err != nil {
 				// Two nodes racing on CREATE ... IF NOT EXISTS can collide
 				// on the catalog; the loser's partition exists anyway.
 				if c := pgCode(err); c == "42P07" || c == "23505" {

@@ -77,7 +77,7 @@ func (db *DB) Transaction(ctx context.Context, ledgerID int64, id string) (*ledg
 		return nil, nil
 	}
 	var s txScan
-	err = db.Pool.QueryRow(ctx, `SELECT `+txCols+` FROM transactions t WHERE t.id = $1 AND t.ledger_id = $2`,
+	err = db.queryRow(ctx, `SELECT `+txCols+` FROM transactions t WHERE t.id = $1 AND t.ledger_id = $2`,
 		pgtype.UUID{Bytes: u, Valid: true}, ledgerID).Scan(s.dest()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
@@ -111,7 +111,7 @@ func (db *DB) ListTransactions(ctx context.Context, ledgerID int64, f TxFilter) 
 	// sequence) index, then scan by sequence.
 	if f.From != nil {
 		var s int64
-		err := db.Pool.QueryRow(ctx, `SELECT sequence FROM transactions WHERE ledger_id = $1 AND created_at >= $2
+		err := db.queryRow(ctx, `SELECT sequence FROM transactions WHERE ledger_id = $1 AND created_at >= $2
 			ORDER BY created_at, sequence LIMIT 1`, ledgerID, *f.From).Scan(&s)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, nil
@@ -123,7 +123,7 @@ func (db *DB) ListTransactions(ctx context.Context, ledgerID int64, f TxFilter) 
 	}
 	if f.To != nil {
 		var s int64
-		err := db.Pool.QueryRow(ctx, `SELECT sequence FROM transactions WHERE ledger_id = $1 AND created_at >= $2
+		err := db.queryRow(ctx, `SELECT sequence FROM transactions WHERE ledger_id = $1 AND created_at >= $2
 			ORDER BY created_at, sequence LIMIT 1`, ledgerID, *f.To).Scan(&s)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return nil, err
@@ -155,7 +155,7 @@ func (db *DB) ListTransactions(ctx context.Context, ledgerID int64, f TxFilter) 
 		q = `SELECT ` + txCols + ` FROM transactions t WHERE t.ledger_id = $1 AND t.sequence > $2 AND t.sequence < $3
 			ORDER BY t.sequence LIMIT $4`
 	}
-	rows, err := db.Pool.Query(ctx, q, args...)
+	rows, err := db.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list transactions: %w", err)
 	}
@@ -172,7 +172,7 @@ type DueHold struct {
 // database clock. (now() rather than clock_timestamp(): only a stable
 // value can bound the scan of the partial index.)
 func (db *DB) DueHolds(ctx context.Context, limit int) ([]DueHold, error) {
-	rows, err := db.Pool.Query(ctx, `SELECT ledger_id, id FROM transactions
+	rows, err := db.query(ctx, `SELECT ledger_id, id FROM transactions
 		WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= now()
 		ORDER BY expires_at LIMIT $1`, limit)
 	if err != nil {

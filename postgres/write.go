@@ -38,7 +38,7 @@ func (db *DB) BatchCommitted(ctx context.Context, e *CommitUnknownError) (commit
 		return false, false
 	}
 	var n int
-	err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM transactions WHERE id = $1 AND ledger_id = $2`, e.FirstID, e.LedgerID).Scan(&n)
+	err := db.queryRow(ctx, `SELECT count(*) FROM transactions WHERE id = $1 AND ledger_id = $2`, e.FirstID, e.LedgerID).Scan(&n)
 	if err != nil {
 		return false, false
 	}
@@ -828,7 +828,7 @@ func (db *DB) InsertDeadLetter(ctx context.Context, ledgerID int64, key string, 
 	if key != "" {
 		k = &key
 	}
-	_, err := db.Pool.Exec(ctx, `INSERT INTO dead_letters (ledger_id, idempotency_key, request, reason) VALUES ($1, $2, $3::json, $4)`,
+	_, err := db.exec(ctx, `INSERT INTO dead_letters (ledger_id, idempotency_key, request, reason) VALUES ($1, $2, $3::json, $4)`,
 		ledgerID, k, string(request), reason)
 	return err
 }
