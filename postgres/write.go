@@ -48,13 +48,18 @@ func (db *DB) BatchCommitted(ctx context.Context, e *CommitUnknownError) (commit
 
 // newTxID returns a UUIDv7 for a transaction created at t. Its first 48 bits
 // are t in milliseconds, which is what the monthly partitions range on.
-func newTxID(t time.Time) pgtype.UUID {
+func newTxID(t time.Time) pgtype.UUID { return TransactionIDAt(t, rand.Uint64) }
+
+// TransactionIDAt is the transaction id layout (UUIDv7, time in the first
+// 48 bits) with the random bits drawn from random; exported for tools that
+// generate data, such as scripts/explaindb.
+func TransactionIDAt(t time.Time, random func() uint64) pgtype.UUID {
 	var u [16]byte
 	ms := uint64(t.UnixMilli())
 	for i := 0; i < 6; i++ {
 		u[i] = byte(ms >> (40 - 8*i))
 	}
-	r1, r2 := rand.Uint64(), rand.Uint64()
+	r1, r2 := random(), random()
 	u[6] = 0x70 | byte(r1&0x0f)
 	u[7] = byte(r1 >> 8)
 	u[8] = 0x80 | byte((r1>>16)&0x3f)

@@ -39,6 +39,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/ledgerd/ledgerd/pgcluster"
+	"github.com/ledgerd/ledgerd/postgres"
 )
 
 //go:embed load.sql
@@ -418,22 +419,8 @@ func pickValues(ctx context.Context, conn *pgx.Conn, nTx, nAcc int) (*values, er
 	return v, nil
 }
 
-// uuidAt is postgres.newTxID: a UUIDv7 whose first 48 bits are t in ms.
-func uuidAt(t time.Time, r *rand.Rand) pgtype.UUID {
-	var u [16]byte
-	ms := uint64(t.UnixMilli())
-	for i := 0; i < 6; i++ {
-		u[i] = byte(ms >> (40 - 8*i))
-	}
-	r1, r2 := r.Uint64(), r.Uint64()
-	u[6] = 0x70 | byte(r1&0x0f)
-	u[7] = byte(r1 >> 8)
-	u[8] = 0x80 | byte((r1>>16)&0x3f)
-	for i := 9; i < 16; i++ {
-		u[i] = byte(r2 >> (8 * (i - 9)))
-	}
-	return pgtype.UUID{Bytes: u, Valid: true}
-}
+// uuidAt is the ledger's transaction id for time t.
+func uuidAt(t time.Time, r *rand.Rand) pgtype.UUID { return postgres.TransactionIDAt(t, r.Uint64) }
 
 var stmtSeq int
 
