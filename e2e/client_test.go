@@ -242,15 +242,6 @@ type batchReplyJSON struct {
 func txPath(ledger string) string    { return "/v1/ledgers/" + ledger + "/transactions" }
 func batchPath(ledger string) string { return "/v1/ledgers/" + ledger + "/transactions/batch" }
 
-func mustJSON(t testing.TB, v any) []byte {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // statusLog counts every answer of a test by status, and keeps the first
 // answers of the statuses that must never occur.
 type statusLog struct {

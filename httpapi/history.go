@@ -14,20 +14,20 @@ import (
 
 // accountOr404 checks the account in the path exists (balances history of
 // an unknown account is 404, not a row of zeros).
-func (s *Server) accountOr404(w http.ResponseWriter, r *http.Request, rc *reqCtx) (string, bool) {
+func (s *Server) accountOr404(w http.ResponseWriter, r *http.Request, rc *reqCtx) (*ledgerd.Account, bool) {
 	id := r.PathValue("account")
 	if ledgerd.ValidAccountID(id) {
 		a, err := s.db.Account(r.Context(), rc.ledger.ID, id)
 		if err != nil {
 			s.fail(w, r, err)
-			return "", false
+			return nil, false
 		}
 		if a != nil {
-			return id, true
+			return a, true
 		}
 	}
 	writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "no account %q", id))
-	return "", false
+	return nil, false
 }
 
 func (s *Server) balanceAt(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
@@ -44,17 +44,13 @@ func (s *Server) balanceAt(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		writeProblem(w, err)
 		return
 	}
-	id, ok := s.accountOr404(w, r, rc)
+	a, ok := s.accountOr404(w, r, rc)
 	if !ok {
 		return
 	}
+	id := a.ID
 	posted, version, err := s.db.BalanceAt(r.Context(), rc.ledger.ID, id, *at)
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	a, err := s.db.Account(r.Context(), rc.ledger.ID, id)
-	if err != nil || a == nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -93,10 +89,11 @@ func (s *Server) entries(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		writeProblem(w, err)
 		return
 	}
-	id, ok := s.accountOr404(w, r, rc)
+	a, ok := s.accountOr404(w, r, rc)
 	if !ok {
 		return
 	}
+	id := a.ID
 	want := f.Limit
 	f.Limit++
 	st, err := s.db.Statement(r.Context(), rc.ledger.ID, id, f)

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/ledgerd/ledgerd/ledgertest"
@@ -351,5 +350,3 @@ func ids(items []map[string]any) []string {
 	}
 	return out
 }
-
-func repeat(s string, n int) string { return strings.Repeat(s, n) }

@@ -162,7 +162,6 @@ type batchState struct {
 	rows        batchRows
 	firstID     pgtype.UUID
 	legs        []ledgerd.Leg
-	pbuf        []byte
 }
 
 // loadAccountsSQL reads the accounts a batch touches. It takes no row
