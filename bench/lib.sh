@@ -20,6 +20,8 @@
 #   BENCH_RESULTS         file that gets the rows (default bench/RESULTS.md;
 #                         point it elsewhere for trial runs)
 #   BENCH_OUT             logs, profiles, reports (default bench/out)
+#   BENCH_PG_SETTINGS     extra PostgreSQL settings, space-separated name=value
+#                         (after the defaults below, so they win)
 #   BENCH_TMP             parent of the throwaway PostgreSQL data directory
 #                         (default $TMPDIR or /tmp; must not be tmpfs)
 #   LEDGERD_BIN           the ledgerd binary (default bin/ledgerd, rebuilt
@@ -37,7 +39,7 @@ export PATH="/usr/local/go/bin:${HOME:-/root}/go/bin:$PATH"
 
 # The knobs a reader needs to reproduce a row: recorded in its command
 # column when they differ from the defaults.
-BENCH_KNOBS=(BENCH_DURATION BENCH_WARMUP BENCH_PROFILE_SECONDS BENCH_PGBENCH_SECONDS BENCH_HELLO_DURATION
+BENCH_KNOBS=(BENCH_PG_SETTINGS BENCH_DURATION BENCH_WARMUP BENCH_PROFILE_SECONDS BENCH_PGBENCH_SECONDS BENCH_HELLO_DURATION
 	BENCH_BATCH_CLIENTS BENCH_CLIENTS BENCH_ACCOUNTS BENCH_RATE LEDGERD_BIN PG_BINDIR)
 BENCH_SET_KNOBS=""
 for _k in "${BENCH_KNOBS[@]}"; do
@@ -380,7 +382,7 @@ pg_start() {
 		"${AS_PG[@]}" "$PG_BINDIR/initdb" -D "$data" -A trust -U postgres -E UTF8 --locale=C >>"$pglog" 2>&1 ||
 			die "initdb failed: $(tail -n 5 "$pglog")"
 	fi
-	for s in "${PG_SETTINGS[@]}"; do
+	for s in "${PG_SETTINGS[@]}" ${BENCH_PG_SETTINGS:-}; do
 		args+=(-c "$s")
 	done
 	for ((attempt = 1; attempt <= 5; attempt++)); do

@@ -16,13 +16,13 @@ import (
 // probes whatever the account's age.
 
 // sequenceAtOrBefore is the last sequence created at or before t, 0 if none.
-const sequenceAtOrBeforeSQL = `SELECT coalesce((SELECT sequence FROM transactions WHERE ledger_id = $1 AND created_at <= $2
-	ORDER BY created_at DESC, sequence DESC LIMIT 1), 0)`
+const sequenceAtOrBeforeSQL = `SELECT coalesce((SELECT last_sequence FROM ledger_commits WHERE ledger_id = $1 AND created_at <= $2
+	ORDER BY created_at DESC, last_sequence DESC LIMIT 1), 0)`
 
 // firstSequenceFrom is the first sequence created at or after t, or
 // MaxInt64 when there is none yet.
-const firstSequenceFromSQL = `SELECT coalesce((SELECT sequence FROM transactions WHERE ledger_id = $1 AND created_at >= $2
-	ORDER BY created_at, sequence LIMIT 1), 9223372036854775807)`
+const firstSequenceFromSQL = `SELECT coalesce((SELECT first_sequence FROM ledger_commits WHERE ledger_id = $1 AND created_at >= $2
+	ORDER BY created_at, last_sequence LIMIT 1), 9223372036854775807)`
 
 // balanceBeforeSQL is the account's posted balance and version after the
 // last entry with a sequence below $3.

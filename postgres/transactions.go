@@ -107,29 +107,21 @@ func (db *DB) ListTransactions(ctx context.Context, ledgerID int64, f TxFilter) 
 	}
 	lo, hi := f.After, int64(math.MaxInt64)
 	// created_at never decreases along the sequence, so a time range is a
-	// sequence range: find its ends with the (ledger_id, created_at,
-	// sequence) index, then scan by sequence.
+	// sequence range: find its ends in ledger_commits (one row per commit),
+	// then scan by sequence.
 	if f.From != nil {
 		var s int64
-		err := db.queryRow(ctx, `SELECT sequence FROM transactions WHERE ledger_id = $1 AND created_at >= $2
-			ORDER BY created_at, sequence LIMIT 1`, ledgerID, *f.From).Scan(&s)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil, nil
-		}
-		if err != nil {
+		if err := db.queryRow(ctx, firstSequenceFromSQL, ledgerID, *f.From).Scan(&s); err != nil {
 			return nil, err
+		}
+		if s == math.MaxInt64 {
+			return nil, nil
 		}
 		lo = max(lo, s-1)
 	}
 	if f.To != nil {
-		var s int64
-		err := db.queryRow(ctx, `SELECT sequence FROM transactions WHERE ledger_id = $1 AND created_at >= $2
-			ORDER BY created_at, sequence LIMIT 1`, ledgerID, *f.To).Scan(&s)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		if err := db.queryRow(ctx, firstSequenceFromSQL, ledgerID, *f.To).Scan(&hi); err != nil {
 			return nil, err
-		}
-		if err == nil {
-			hi = s
 		}
 	}
 	args := []any{ledgerID, lo, hi, f.Limit}

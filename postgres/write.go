@@ -158,6 +158,8 @@ type batchState struct {
 	refTaken    map[string]string
 	targets     map[string]*targetState
 	seq         int64
+	// firstSeq is the first sequence number this batch may assign.
+	firstSeq    int64
 	at          time.Time
 	rows        batchRows
 	firstID     pgtype.UUID
@@ -425,6 +427,7 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 	}
 
 	st.rows.grow(nItems, len(keys), len(refs))
+	st.firstSeq = st.seq + 1
 	st.at = clock.UTC().Truncate(time.Microsecond)
 	if lastAt.After(st.at) {
 		st.at = lastAt.UTC()
@@ -722,6 +725,10 @@ func (st *batchState) queueWrites(ttl time.Duration, copied bool) *pgx.Batch {
 			FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u(ledger_id, id, posted, pd, pc, version)
 			WHERE a.ledger_id = u.ledger_id AND a.id = u.id`, repeat(ledgerID, len(ua.id)), ua.id, ua.posted, ua.pd, ua.pc, ua.verse)
 		w.Queue(`UPDATE ledgers SET last_sequence = $2, last_created_at = $3 WHERE id = $1`, ledgerID, st.seq, at)
+		// Every transaction of the batch has created_at = at: one row maps
+		// that time to the batch's sequence range (see ledger_commits).
+		w.Queue(`INSERT INTO ledger_commits (ledger_id, first_sequence, last_sequence, created_at) VALUES ($1, $2, $3, $4)`,
+			ledgerID, st.firstSeq, st.seq, at)
 	}
 	var tID, tResolved, tReversed []pgtype.UUID
 	var tStatus []string
