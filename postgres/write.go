@@ -2,12 +2,15 @@ package postgres
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -159,11 +162,11 @@ type batchState struct {
 	targets     map[string]*targetState
 	seq         int64
 	// firstSeq is the first sequence number this batch may assign.
-	firstSeq    int64
-	at          time.Time
-	rows        batchRows
-	firstID     pgtype.UUID
-	legs        []ledgerd.Leg
+	firstSeq int64
+	at       time.Time
+	rows     batchRows
+	firstID  pgtype.UUID
+	legs     []ledgerd.Leg
 }
 
 // loadAccountsSQL reads the accounts a batch touches. It takes no row
@@ -315,6 +318,10 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 	if len(accountIDs) > 0 {
 		st.queueLoadAccounts(&b, accountIDs)
 	}
+	// Probes and inserts go in index order: consecutive ones then share
+	// B-tree pages instead of each landing on a cold one (see sortedPerm).
+	slices.Sort(keys)
+	slices.Sort(refs)
 	if len(keys) > 0 {
 		b.Queue(`SELECT k.key, k.expires_at <= clock_timestamp(), k.request_hash, k.status, k.problem, `+txCols+`
 			FROM unnest($1::bigint[], $2::text[]) AS u(ledger_id, key)
@@ -711,13 +718,18 @@ func (st *batchState) queueWrites(ttl time.Duration, copied bool) *pgx.Batch {
 			id                    []string
 			posted, pd, pc, verse []int64
 		}
+		var touched []string
 		st.book.Accounts(func(id string, a *ledgerd.BookAccount) {
-			if !a.Touched {
-				return
+			if a.Touched {
+				touched = append(touched, id)
 			}
+		})
+		slices.Sort(touched)
+		for _, id := range touched {
+			a := st.book.Get(id)
 			ua.id, ua.posted, ua.pd, ua.pc, ua.verse = append(ua.id, id), append(ua.posted, a.Balance.Posted),
 				append(ua.pd, a.Balance.PendingDebits), append(ua.pc, a.Balance.PendingCredits), append(ua.verse, a.Version)
-		})
+		}
 		if !copied {
 			st.queueInserts(w)
 		}
@@ -754,6 +766,7 @@ func (st *batchState) queueWrites(ttl time.Duration, copied bool) *pgx.Batch {
 			repeat(ledgerID, len(st.expiredKeys)), st.expiredKeys)
 	}
 	if len(rows.ikKey) > 0 {
+		rows.sortKeys()
 		// A plain INSERT: under the ordering lock no other batch can hold
 		// these keys. Only an account creation (outside that lock) could
 		// have taken one meanwhile; the unique violation then rolls the
@@ -816,7 +829,10 @@ func (st *batchState) copyRows(ctx context.Context, conn *pgx.Conn) error {
 			return err
 		}
 		c = newCopyBuf(len(rows.enTx) * 110)
-		for i := range rows.enTx {
+		for _, i := range sortedPerm(len(rows.enTx), func(i, j int) int {
+			return cmp.Or(strings.Compare(rows.enAccount[i], rows.enAccount[j]), cmp.Compare(rows.enSeq[i], rows.enSeq[j]),
+				cmp.Compare(rows.enIndex[i], rows.enIndex[j]))
+		}) {
 			c.row(10)
 			c.uuid(rows.enTx[i])
 			c.int8(ledgerID)
@@ -836,7 +852,7 @@ func (st *batchState) copyRows(ctx context.Context, conn *pgx.Conn) error {
 	}
 	if len(rows.refRef) > 0 {
 		c := newCopyBuf(len(rows.refRef) * 64)
-		for i := range rows.refRef {
+		for _, i := range sortedPerm(len(rows.refRef), func(i, j int) int { return strings.Compare(rows.refRef[i], rows.refRef[j]) }) {
 			c.row(3)
 			c.int8(ledgerID)
 			c.text(rows.refRef[i])
@@ -848,6 +864,31 @@ func (st *batchState) copyRows(ctx context.Context, conn *pgx.Conn) error {
 		}
 	}
 	return nil
+}
+
+// sortedPerm returns the indexes 0..n-1 ordered by cmp. Rows are written in
+// the order of the index they go into: measured on the batch scenario, a
+// B-tree probe or insert that follows its neighbour touches pages that
+// are already in the CPU's caches and TLB, where request order (random
+// keys, random accounts) makes every one of them a cold walk from the root.
+func sortedPerm(n int, cmp func(i, j int) int) []int {
+	p := make([]int, n)
+	for i := range p {
+		p[i] = i
+	}
+	slices.SortFunc(p, cmp)
+	return p
+}
+
+// sortKeys puts the idempotency outcomes in key order.
+func (r *batchRows) sortKeys() {
+	p := sortedPerm(len(r.ikKey), func(i, j int) int { return strings.Compare(r.ikKey[i], r.ikKey[j]) })
+	key, hash, status := make([]string, len(p)), make([][]byte, len(p)), make([]int16, len(p))
+	tx, problem := make([]pgtype.UUID, len(p)), make([]*string, len(p))
+	for to, from := range p {
+		key[to], hash[to], status[to], tx[to], problem[to] = r.ikKey[from], r.ikHash[from], r.ikStatus[from], r.ikTx[from], r.ikProblem[from]
+	}
+	r.ikKey, r.ikHash, r.ikStatus, r.ikTx, r.ikProblem = key, hash, status, tx, problem
 }
 
 func isKeyTakenErr(err error) bool {
