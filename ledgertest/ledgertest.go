@@ -102,7 +102,24 @@ func randHex(n int) string {
 // when the test ends.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
+	return newDatabase(t, "") // the template is known only after setup
+}
+
+// NewEmptyDatabase returns the URL of a new database without any schema,
+// dropped when the test ends: for tests that apply migrations step by step.
+func NewEmptyDatabase(t testing.TB) string {
+	t.Helper()
+	// template0 rather than template1: nothing a server's admin added to
+	// template1 can leak into the schema under test.
+	return newDatabase(t, "template0")
+}
+
+func newDatabase(t testing.TB, from string) string {
+	t.Helper()
 	setupOnce.Do(func() { setupErr = setup() })
+	if from == "" {
+		from = template
+	}
 	if setupErr != nil {
 		if os.Getenv("CI") != "true" && strings.Contains(setupErr.Error(), "binaries") {
 			t.Skip(setupErr)
@@ -117,7 +134,7 @@ func NewDatabase(t testing.TB) string {
 	}
 	defer conn.Close(ctx)
 	for i := 0; ; i++ {
-		_, err = conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+template)
+		_, err = conn.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+from)
 		if err == nil || i == 50 || !strings.Contains(err.Error(), "being accessed") {
 			break
 		}

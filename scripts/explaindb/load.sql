@@ -11,6 +11,11 @@
 --    last {{DAYS}} days, sequence 1…{{TX}}, created_at nondecreasing along
 --    the sequence, ids UUIDv7 whose first 48 bits are created_at in Unix ms
 --    (newTxID), so every row lands in its month's partition;
+--  * ledger_commits: one row per distinct created_at with its sequence
+--    range, as migration 00002 backfills it. The generated times are all
+--    distinct, so every transaction is a commit of its own: the most rows
+--    the table can hold for this many transactions (real batches share
+--    one created_at and one row);
 --  * a reference on every second transaction, metadata on every fourth;
 --  * every 100th transaction of the last 30 days is a pending hold expiring
 --    30 days after its creation (about 3,300 holds waiting);
@@ -80,6 +85,9 @@ SELECT id, 1, seq, CASE WHEN pending THEN 'pending' ELSE 'posted' END,
        ts,
        CASE WHEN pending THEN ts + interval '30 days' END
 FROM gen ORDER BY seq;
+
+INSERT INTO ledger_commits (ledger_id, first_sequence, last_sequence, created_at)
+SELECT 1, min(seq), max(seq), ts FROM gen GROUP BY ts ORDER BY min(seq);
 
 -- Two legs per posting, source first, with the running posted balance and
 -- version after each (what Book.Apply computes; a hold moves no posted

@@ -230,19 +230,20 @@ func describe(ctx context.Context, conn *pgx.Conn) (dbFacts, error) {
 		return f, err
 	}
 	f.version = strings.Fields(ver)[0]
-	var acc, tx, en, refs, keys, parts int64
+	var acc, tx, en, commits, refs, keys, parts int64
 	var txSize, enSize string
 	err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM accounts), (SELECT count(*) FROM transactions),
-		(SELECT count(*) FROM entries), (SELECT count(*) FROM transaction_references), (SELECT count(*) FROM idempotency_keys),
+		(SELECT count(*) FROM entries), (SELECT count(*) FROM ledger_commits), (SELECT count(*) FROM transaction_references),
+		(SELECT count(*) FROM idempotency_keys),
 		(SELECT count(*) FROM pg_inherits WHERE inhparent = 'transactions'::regclass),
 		pg_size_pretty((SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits WHERE inhparent = 'transactions'::regclass)),
 		pg_size_pretty((SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits WHERE inhparent = 'entries'::regclass))`).
-		Scan(&acc, &tx, &en, &refs, &keys, &parts, &txSize, &enSize)
+		Scan(&acc, &tx, &en, &commits, &refs, &keys, &parts, &txSize, &enSize)
 	if err != nil {
 		return f, err
 	}
-	f.summary = fmt.Sprintf("%d accounts, %d transactions (%s with indexes), %d entries (%s), %d references, %d idempotency keys; "+
-		"%d monthly partitions per partitioned table.", acc, tx, txSize, en, enSize, refs, keys, parts)
+	f.summary = fmt.Sprintf("%d accounts, %d transactions (%s with indexes), %d entries (%s), %d commits, %d references, "+
+		"%d idempotency keys; %d monthly partitions per partitioned table.", acc, tx, txSize, en, enSize, commits, refs, keys, parts)
 	return f, nil
 }
 
@@ -313,8 +314,8 @@ func pickValues(ctx context.Context, conn *pgx.Conn, nTx, nAcc int) (*values, er
 		t   time.Time
 		seq *int64
 	}{{v.from, &v.fromSeq}, {v.to, &v.toSeq}} {
-		err := conn.QueryRow(ctx, `SELECT sequence FROM transactions WHERE ledger_id = 1 AND created_at >= $1
-			ORDER BY created_at, sequence LIMIT 1`, b.t).Scan(b.seq)
+		err := conn.QueryRow(ctx, `SELECT first_sequence FROM ledger_commits WHERE ledger_id = 1 AND created_at >= $1
+			ORDER BY created_at, last_sequence LIMIT 1`, b.t).Scan(b.seq)
 		if err != nil {
 			return nil, fmt.Errorf("sequence at %s: %w", b.t, err)
 		}

@@ -186,10 +186,11 @@ func queries() []query {
 			name: "Time range: first sequence at or after a moment", where: "postgres/transactions.go (*DB).ListTransactions",
 			route: "`GET /v1/ledgers/{ledger}/transactions?from=…&to=…` (run once for `from` and once for `to`)",
 			note: "created_at never decreases along the sequence, so a time range is a sequence range: " +
-				"`transactions_created (ledger_id, created_at, sequence)` finds each end with one probe per partition (Merge Append, LIMIT 1); " +
-				"the page itself is then the sequence-range scan above.",
-			sql: `SELECT sequence FROM transactions WHERE ledger_id = $1 AND created_at >= $2
-			ORDER BY created_at, sequence LIMIT 1`,
+				"`ledger_commits_created (ledger_id, created_at, last_sequence)` finds each end with one probe (LIMIT 1) and one " +
+				"heap fetch for `first_sequence`; `ledger_commits` is not partitioned, so the cost does not grow with the months " +
+				"kept online. The page itself is then the sequence-range scan above.",
+			sql: `SELECT coalesce((SELECT first_sequence FROM ledger_commits WHERE ledger_id = $1 AND created_at >= $2
+	ORDER BY created_at, last_sequence LIMIT 1), 9223372036854775807)`,
 			args: func(v *values) []any { return []any{v.ledgerID, v.from} },
 		},
 		{
@@ -258,7 +259,8 @@ func queries() []query {
 			name: "Batch write: insert transactions", where: "postgres/write.go (*DB).WriteBatch",
 			route: "every transaction write (per batch: 1,000 rows in one statement)",
 			note: "Set-based: one INSERT from `unnest` of column arrays; tuple routing sends every row to its month's partition. " +
-				"The cost is index maintenance (primary key, `transactions_sequence`, `transactions_created`).",
+				"The cost is index maintenance (primary key, `transactions_sequence`); the time → sequence map costs one " +
+				"`ledger_commits` row per batch instead of a third index entry per transaction.",
 			sql: `INSERT INTO transactions (id, ledger_id, sequence, status, postings, metadata, reference, created_at, expires_at, pending_id, reverses)
 			SELECT u.id, $1, u.seq, u.status, u.postings::json, u.metadata::json, u.reference, $2, u.expires_at, u.pending_id, u.reverses
 			FROM unnest($3::uuid[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::uuid[], $11::uuid[])
@@ -304,6 +306,18 @@ func queries() []query {
 			note:    "The locked ledger row, by primary key.",
 			sql:     `UPDATE ledgers SET last_sequence = $2, last_created_at = $3 WHERE id = $1`,
 			args:    func(v *values) []any { return []any{v.ledgerID, v.lastSeq + 1000, v.batch.now} },
+			batchTx: true,
+		},
+		{
+			name: "Batch write: record the commit", where: "postgres/write.go (*DB).WriteBatch",
+			route: "every transaction write (once per batch)",
+			note: "One row per batch: every transaction of the batch shares its created_at, so the batch's sequence range is " +
+				"all the time-range, balance-as-of and statement lookups need. Two B-tree inserts (`ledger_commits_pkey`, " +
+				"`ledger_commits_created`), both at the right edge.",
+			sql: `INSERT INTO ledger_commits (ledger_id, first_sequence, last_sequence, created_at) VALUES ($1, $2, $3, $4)`,
+			args: func(v *values) []any {
+				return []any{v.ledgerID, v.lastSeq + 1, v.lastSeq + 1000, v.batch.now}
+			},
 			batchTx: true,
 		},
 		{
@@ -371,9 +385,10 @@ func queries() []query {
 		{
 			name: "Balance as of: last sequence at or before a moment", where: "postgres/history.go (*DB).BalanceAt",
 			route: "`GET /v1/ledgers/{ledger}/accounts/{account}/balance?at=…`",
-			note:  "`transactions_created (ledger_id, created_at, sequence)` read backwards from `at`: one probe per partition, LIMIT 1.",
-			sql: `SELECT coalesce((SELECT sequence FROM transactions WHERE ledger_id = $1 AND created_at <= $2
-	ORDER BY created_at DESC, sequence DESC LIMIT 1), 0)`,
+			note: "`ledger_commits_created (ledger_id, created_at, last_sequence)` read backwards from `at`: one probe (LIMIT 1), " +
+				"index-only since the index carries `last_sequence`.",
+			sql: `SELECT coalesce((SELECT last_sequence FROM ledger_commits WHERE ledger_id = $1 AND created_at <= $2
+	ORDER BY created_at DESC, last_sequence DESC LIMIT 1), 0)`,
 			args: func(v *values) []any { return []any{v.ledgerID, v.from} },
 		},
 		{
@@ -388,9 +403,9 @@ func queries() []query {
 		{
 			name: "Statement: first sequence at or after a moment", where: "postgres/history.go (*DB).Statement",
 			route: "`GET …/accounts/{account}/entries?from=…&to=…` (once for `from`, once for `to`)",
-			note:  "`transactions_created`, forwards: one probe per partition, LIMIT 1.",
-			sql: `SELECT coalesce((SELECT sequence FROM transactions WHERE ledger_id = $1 AND created_at >= $2
-	ORDER BY created_at, sequence LIMIT 1), 9223372036854775807)`,
+			note:  "`ledger_commits_created`, forwards: one probe (LIMIT 1) and one heap fetch for `first_sequence`.",
+			sql: `SELECT coalesce((SELECT first_sequence FROM ledger_commits WHERE ledger_id = $1 AND created_at >= $2
+	ORDER BY created_at, last_sequence LIMIT 1), 9223372036854775807)`,
 			args: func(v *values) []any { return []any{v.ledgerID, v.from} },
 		},
 		{
