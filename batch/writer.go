@@ -40,6 +40,10 @@ type Config struct {
 	MaxQueued int
 	// FlushTimeout bounds one batch's database work.
 	FlushTimeout time.Duration
+	// Pipeline, with a Store that is a Preparer, sends the next batch's
+	// first round trip while the previous batch commits (see Preparer).
+	// Off, the writer writes one batch at a time.
+	Pipeline bool
 }
 
 func (c *Config) defaults() {
@@ -158,16 +162,49 @@ func (w *Writer) Close() {
 	w.wg.Wait()
 }
 
+// Preparer is implemented by a Store that can split WriteBatch into its
+// steps (postgres.DB does). The writer then sends a batch's first round
+// trip — the ordering lock and the reads — while the previous batch of the
+// ledger commits, instead of after: PostgreSQL queues the lock request and
+// runs the reads the moment the previous commit releases the lock.
+type Preparer interface {
+	PrepareBatch(ctx context.Context, ledgerID int64, units []*ledgerd.WriteUnit, cache *postgres.AccountCache) (*postgres.PreparedBatch, error)
+}
+
+// flight is a batch whose Commit runs in the background.
+type flight struct {
+	batch  []*submission
+	n      int
+	start  time.Time
+	done   chan error
+	cancel context.CancelFunc
+}
+
 // run is one ledger's writer loop. It takes whatever is queued (up to
-// MaxItems) the moment the previous flush returns.
+// MaxItems) the moment the previous flush returns — or, with a Preparer,
+// the moment the previous batch starts committing.
 func (w *Writer) run(q *queue) {
 	defer w.wg.Done()
-	var carry *submission
+	pre, _ := w.store.(Preparer)
+	if !w.cfg.Pipeline {
+		pre = nil
+	}
+	var carry []*submission
+	var inflight *flight
 	for {
 		var first *submission
-		if carry != nil {
-			first, carry = carry, nil
-		} else {
+		switch {
+		case len(carry) > 0:
+			first, carry = carry[0], carry[1:]
+		case inflight != nil:
+			select {
+			case first = <-q.ch:
+			case err := <-inflight.done:
+				w.land(q, inflight, err)
+				inflight = nil
+				continue
+			}
+		default:
 			select {
 			case first = <-q.ch:
 			case <-w.stopping:
@@ -178,46 +215,125 @@ func (w *Writer) run(q *queue) {
 				}
 			}
 		}
-		batch := []*submission{first}
-		n := len(first.unit.Items)
-		var timer <-chan time.Time
-		if w.cfg.Window > 0 {
-			timer = time.After(w.cfg.Window)
+		var batch []*submission
+		var n int
+		batch, n, carry = w.gather(q, first, carry)
+		if pre == nil {
+			w.flush(q, batch, n)
+			continue
 		}
-	gather:
-		for n < w.cfg.MaxItems {
-			var s *submission
-			if timer == nil {
-				select {
-				case s = <-q.ch:
-				default:
-					break gather
-				}
-			} else {
-				select {
-				case s = <-q.ch:
-				case <-timer:
-					break gather
-				}
-			}
-			if n+len(s.unit.Items) > w.cfg.MaxItems {
-				carry = s
-				break
-			}
-			batch = append(batch, s)
-			n += len(s.unit.Items)
-		}
-		w.flush(q, batch, n)
+		inflight, carry = w.pipeline(q, pre, inflight, batch, n, carry)
 	}
 }
 
-func (w *Writer) flush(q *queue, batch []*submission, n int) {
+// gather fills a batch after first: from carry (submissions put back by
+// an earlier round) before the queue, up to MaxItems. It returns what is
+// left to carry into the next batch.
+func (w *Writer) gather(q *queue, first *submission, carry []*submission) ([]*submission, int, []*submission) {
+	batch := []*submission{first}
+	n := len(first.unit.Items)
+	var timer <-chan time.Time
+	if w.cfg.Window > 0 {
+		timer = time.After(w.cfg.Window)
+	}
+	for n < w.cfg.MaxItems {
+		var s *submission
+		switch {
+		case len(carry) > 0:
+			s, carry = carry[0], carry[1:]
+		case timer == nil:
+			select {
+			case s = <-q.ch:
+			default:
+				return batch, n, carry
+			}
+		default:
+			select {
+			case s = <-q.ch:
+			case <-timer:
+				return batch, n, carry
+			}
+		}
+		if n+len(s.unit.Items) > w.cfg.MaxItems {
+			return batch, n, append([]*submission{s}, carry...)
+		}
+		batch = append(batch, s)
+		n += len(s.unit.Items)
+	}
+	return batch, n, carry
+}
+
+// pipeline prepares batch while inflight (if any) commits, lands inflight,
+// then applies batch and starts its commit. It returns the new flight (nil
+// when batch was settled another way) and what to carry.
+func (w *Writer) pipeline(q *queue, pre Preparer, inflight *flight, batch []*submission, n int, carry []*submission) (*flight, []*submission) {
+	units := unitsOf(batch)
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.FlushTimeout)
+	start := time.Now()
+	p, perr := pre.PrepareBatch(ctx, q.ledgerID, units, q.cache)
+	if inflight != nil {
+		if err := <-inflight.done; err != nil {
+			// The batch ahead did not commit, or nobody knows yet. Give up
+			// this one before anything else: its lock request would
+			// otherwise hold the ledger against the item-by-item retry.
+			if p != nil {
+				p.Abort()
+			}
+			cancel()
+			w.land(q, inflight, err)
+			return nil, append(batch, carry...)
+		}
+		w.land(q, inflight, nil)
+		if perr != nil {
+			// Most likely no second connection in the pool; the one the
+			// previous batch used is free now.
+			cancel()
+			w.flush(q, batch, n)
+			return nil, carry
+		}
+	}
+	if perr != nil {
+		cancel()
+		w.finish(q, batch, n, start, w.resolve(q, perr))
+		return nil, carry
+	}
+	if err := p.Apply(); err != nil {
+		p.Abort()
+		cancel()
+		q.cache.Invalidate()
+		w.finish(q, batch, n, start, w.resolve(q, err))
+		return nil, carry
+	}
+	f := &flight{batch: batch, n: n, start: start, done: make(chan error, 1), cancel: cancel}
+	go func() { f.done <- p.Commit() }()
+	return f, carry
+}
+
+// land answers a flight once its Commit has returned.
+func (w *Writer) land(q *queue, f *flight, err error) {
+	f.cancel()
+	if err != nil {
+		q.cache.Invalidate()
+		err = w.resolve(q, err)
+	}
+	w.finish(q, f.batch, f.n, f.start, err)
+}
+
+func unitsOf(batch []*submission) []*ledgerd.WriteUnit {
 	units := make([]*ledgerd.WriteUnit, len(batch))
 	for i, s := range batch {
 		units[i] = s.unit
 	}
+	return units
+}
+
+func (w *Writer) flush(q *queue, batch []*submission, n int) {
 	start := time.Now()
-	err := w.write(q, units)
+	w.finish(q, batch, n, start, w.write(q, unitsOf(batch)))
+}
+
+// finish answers a batch's submitters with its outcome.
+func (w *Writer) finish(q *queue, batch []*submission, n int, start time.Time, err error) {
 	if w.observe != nil {
 		w.observe(q.ledgerID, n, time.Since(start), err)
 	}
@@ -243,13 +359,21 @@ func (w *Writer) flush(q *queue, batch []*submission, n int) {
 // write runs one WriteBatch and turns its failure modes into ErrOverloaded
 // (nothing knowably written) or a known rollback (returned as is).
 func (w *Writer) write(q *queue, units []*ledgerd.WriteUnit) error {
-	ledgerID := q.ledgerID
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.FlushTimeout)
 	defer cancel()
-	err := w.store.WriteBatch(ctx, ledgerID, units, q.cache)
+	err := w.store.WriteBatch(ctx, q.ledgerID, units, q.cache)
 	if err == nil {
 		return nil
 	}
+	return w.resolve(q, err)
+}
+
+// resolve turns a failed batch's error into what its submitters are told:
+// nil when a commit of unknown outcome turns out to be in the database,
+// ErrOverloaded when nothing is knowably written, or the error itself
+// for a known rollback.
+func (w *Writer) resolve(q *queue, err error) error {
+	ledgerID := q.ledgerID
 	var cu *postgres.CommitUnknownError
 	if errors.As(err, &cu) {
 		// Ask a fresh connection whether the batch's first transaction is

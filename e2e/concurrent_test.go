@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ledgerd/ledgerd/batch"
 	"github.com/ledgerd/ledgerd/ledgertest"
 )
 
@@ -25,13 +26,23 @@ func TestConcurrentTransfers(t *testing.T) {
 	testConcurrentTransfers(t, []string{env.URL})
 }
 
+// TestConcurrentTransfersPipelined is TestConcurrentTransfers with the
+// commit pipeline on (LEDGERD_COMMIT_PIPELINE): the next batch waits for
+// the ordering lock while the previous one commits.
+func TestConcurrentTransfersPipelined(t *testing.T) {
+	env := ledgertest.Start(t, ledgertest.Options{DatabaseURL: ledgertest.NewDatabase(t), Commit: batch.Config{Pipeline: true}})
+	testConcurrentTransfers(t, []string{env.URL})
+}
+
 // TestConcurrentTransfersTwoNodes is TestConcurrentTransfers with two
 // `ledgerd serve` processes on one database and the clients spread over
-// both: the ordering lock, not a process, must serialise the ledger.
+// both: the ordering lock, not a process, must serialise the ledger. One
+// node runs the commit pipeline, so its queued lock requests interleave
+// with the other node's batches.
 func TestConcurrentTransfersTwoNodes(t *testing.T) {
 	db := ledgertest.NewDatabase(t)
 	bin := buildLedgerd(t)
-	a := startNode(t, bin, "node-a", db)
+	a := startNode(t, bin, "node-a", db, "LEDGERD_COMMIT_PIPELINE=true")
 	b := startNode(t, bin, "node-b", db)
 	testConcurrentTransfers(t, []string{a.URL(), b.URL()})
 }

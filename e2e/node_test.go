@@ -82,8 +82,9 @@ type node struct {
 
 // startNode runs `ledgerd serve` against dbURL on a free loopback port and
 // waits until it is ready. The node is stopped (SIGTERM, then SIGKILL) when
-// the test ends, and its log is checked for data races.
-func startNode(t *testing.T, bin, name, dbURL string) *node {
+// the test ends, and its log is checked for data races. env adds
+// variables (NAME=value) to the node's environment.
+func startNode(t *testing.T, bin, name, dbURL string, env ...string) *node {
 	t.Helper()
 	n := &node{t: t, name: name, bin: bin, addr: freeAddr(t), logPath: filepath.Join(t.TempDir(), name+".log")}
 	n.env = append(os.Environ(),
@@ -95,6 +96,7 @@ func startNode(t *testing.T, bin, name, dbURL string) *node {
 		"LEDGERD_RATE_LIMIT=0",
 		"GORACE=halt_on_error=0",
 	)
+	n.env = append(n.env, env...)
 	t.Cleanup(n.cleanup)
 	n.start()
 	return n

@@ -34,7 +34,12 @@ func NewAccountCache() *AccountCache {
 
 func (c *AccountCache) usable() bool { return c != nil && c.valid && !c.missed }
 
-func (c *AccountCache) invalidate() {
+func (c *AccountCache) invalidate() { c.Invalidate() }
+
+// Invalidate drops the cache's claim to be current: the next batch reads
+// its accounts from the database. Needed after a batch that updated the
+// cache in Apply fails to commit.
+func (c *AccountCache) Invalidate() {
 	if c != nil {
 		c.valid = false
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/ledgerd/ledgerd"
 )
 
@@ -208,12 +209,61 @@ func (st *batchState) queueLoadAccounts(b *pgx.Batch, ids []string) {
 // cache, when not nil, is the ledger writer's AccountCache: accounts it
 // holds are not read back while it is valid, and it is refreshed after a
 // commit and dropped after any failure.
+//
+// WriteBatch is PrepareBatch, Apply and Commit in a row; the ledger
+// writer runs those steps itself so that the next batch's first round
+// trip overlaps the current batch's commit.
 func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.WriteUnit, cache *AccountCache) (err error) {
 	defer func() {
 		if err != nil {
 			cache.invalidate()
 		}
 	}()
+	p, err := db.PrepareBatch(ctx, ledgerID, units, cache)
+	if err != nil {
+		return err
+	}
+	if err := p.Apply(); err != nil {
+		p.Abort()
+		return err
+	}
+	return p.Commit()
+}
+
+// PreparedBatch is a WriteBatch split into its steps. PrepareBatch sends
+// the first pipeline (BEGIN, the ordering lock, the reads) and returns
+// without waiting: when another batch of the ledger holds the lock,
+// PostgreSQL queues this one behind it and runs its reads the moment that
+// batch commits, with no round trip in between. Apply then reads the
+// answers and decides every item in memory; Commit writes and commits.
+// Abort gives up (before Commit). Every PreparedBatch ends with exactly
+// one Commit or Abort, which releases its connection.
+//
+// The cache is read by PrepareBatch and written only by Apply (and by the
+// caller's invalidate after a failure), so a PrepareBatch may run while an
+// earlier batch of the same cache is between Apply and Commit; Apply must
+// not run before that earlier batch's Commit has returned.
+type PreparedBatch struct {
+	db         *DB
+	ctx        context.Context
+	ledgerID   int64
+	units      []*ledgerd.WriteUnit
+	cache      *AccountCache
+	conn       *pgxpool.Conn
+	results    pgx.BatchResults
+	st         *batchState
+	nItems     int
+	keys, refs []string
+	cached     []string
+	optimistic bool
+	lastAt     time.Time
+	clock      time.Time
+	epoch      int64
+	released   bool
+}
+
+// PrepareBatch acquires a connection and sends the batch's first pipeline.
+func (db *DB) PrepareBatch(ctx context.Context, ledgerID int64, units []*ledgerd.WriteUnit, cache *AccountCache) (*PreparedBatch, error) {
 	accountSet := map[string]struct{}{}
 	var keys, refs []string
 	var targetIDs []pgtype.UUID
@@ -240,29 +290,15 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 
 	conn, err := db.acquire(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer conn.Release()
-	// The transaction is driven by hand rather than with pgx.Tx so that
-	// BEGIN travels in the first pipeline and COMMIT in the second: a
-	// batch costs two round trips. Whatever happens, the connection goes
-	// back to the pool outside a transaction.
-	pc := conn.Conn().PgConn()
-	defer func() {
-		if pc.TxStatus() != 'I' && !pc.IsClosed() {
-			if _, err := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
-				pc.Close(context.WithoutCancel(ctx))
-			}
-		}
-	}()
-
 	nItems := 0
 	for _, u := range units {
 		nItems += len(u.Items)
 	}
 	st := &batchState{ledgerID: ledgerID, book: ledgerd.NewBook(len(accountIDs)), idem: make(map[string]*idemState, len(keys)),
 		refTaken: map[string]string{}, targets: map[string]*targetState{}}
-
+	pb := &PreparedBatch{db: db, ctx: ctx, ledgerID: ledgerID, units: units, cache: cache, conn: conn, st: st, nItems: nItems}
 	// One round trip: the ordering lock first (statements of a pipeline run
 	// in order), then everything the in-memory apply needs.
 	var b pgx.Batch
@@ -277,10 +313,8 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 	b.Queue("SET LOCAL enable_seqscan = off")
 	b.Queue("SET LOCAL enable_hashjoin = off")
 	b.Queue("SET LOCAL enable_mergejoin = off")
-	var lastAt, clock time.Time
-	var epoch int64
 	b.Queue(`SELECT last_sequence, last_created_at, accounts_epoch FROM ledgers WHERE id = $1 FOR UPDATE`, ledgerID).
-		QueryRow(func(r pgx.Row) error { return r.Scan(&st.seq, &lastAt, &epoch) })
+		QueryRow(func(r pgx.Row) error { return r.Scan(&st.seq, &pb.lastAt, &pb.epoch) })
 	if len(targetIDs) > 0 {
 		// No row locks: only batch writers change a transaction's status
 		// and links, and they hold the ledger's ordering lock.
@@ -380,10 +414,51 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 	}
 	// The batch's time is read after the accounts, so it is never earlier
 	// than the creation of an account the batch can see.
-	b.Queue(`SELECT clock_timestamp()`).QueryRow(func(r pgx.Row) error { return r.Scan(&clock) })
-	if err := conn.SendBatch(ctx, &b).Close(); err != nil {
+	b.Queue(`SELECT clock_timestamp()`).QueryRow(func(r pgx.Row) error { return r.Scan(&pb.clock) })
+	pb.keys, pb.refs, pb.cached, pb.optimistic = keys, refs, cached, optimistic
+	pb.results = conn.SendBatch(ctx, &b)
+	return pb, nil
+}
+
+// release hands the connection back outside a transaction: the
+// transaction is driven by hand rather than with pgx.Tx so that BEGIN
+// travels in the first pipeline and COMMIT in the second (two round trips
+// a batch), and whatever happened, nothing may leak into the next user.
+func (pb *PreparedBatch) release() {
+	if pb.released {
+		return
+	}
+	pb.released = true
+	if pb.results != nil {
+		_ = pb.results.Close()
+		pb.results = nil
+	}
+	pc := pb.conn.Conn().PgConn()
+	if pc.TxStatus() != 'I' && !pc.IsClosed() {
+		if _, err := pb.conn.Exec(context.WithoutCancel(pb.ctx), "ROLLBACK"); err != nil {
+			pc.Close(context.WithoutCancel(pb.ctx))
+		}
+	}
+	pb.conn.Release()
+}
+
+// Abort rolls the batch back and releases its connection. Nothing of it
+// is written; its items' outcomes are meaningless.
+func (pb *PreparedBatch) Abort() { pb.release() }
+
+// Apply waits for the first pipeline's answers (the ordering lock is then
+// held), loads what the cache could not vouch for, and decides every item
+// in memory. The cache is updated as if the batch will commit: a later
+// batch prepared meanwhile reads fewer accounts, and a failed Commit must
+// be followed by invalidating the cache (WriteBatch and the writer do).
+func (pb *PreparedBatch) Apply() error {
+	ctx, conn, st, cache := pb.ctx, pb.conn, pb.st, pb.cache
+	err := pb.results.Close()
+	pb.results = nil
+	if err != nil {
 		return fmt.Errorf("load batch state: %w", err)
 	}
+	optimistic, cached, epoch := pb.optimistic, pb.cached, pb.epoch
 
 	if cache != nil {
 		fresh := cache.valid && cache.seq == st.seq && cache.epoch == epoch
@@ -433,21 +508,28 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 		}
 	}
 
-	st.rows.grow(nItems, len(keys), len(refs))
+	st.rows.grow(pb.nItems, len(pb.keys), len(pb.refs))
 	st.firstSeq = st.seq + 1
-	st.at = clock.UTC().Truncate(time.Microsecond)
-	if lastAt.After(st.at) {
-		st.at = lastAt.UTC()
+	st.at = pb.clock.UTC().Truncate(time.Microsecond)
+	if pb.lastAt.After(st.at) {
+		st.at = pb.lastAt.UTC()
 	}
-	for _, u := range units {
+	for _, u := range pb.units {
 		st.applyUnit(u)
 	}
+	cache.remember(st.book, st.seq, epoch)
+	return nil
+}
+
+// Commit writes the batch's rows, updates the touched accounts and
+// commits, then releases the connection. Its error means what
+// WriteBatch's does; the caller must then invalidate the cache.
+func (pb *PreparedBatch) Commit() error {
+	defer pb.release()
+	ctx, conn, st, ledgerID, db := pb.ctx, pb.conn, pb.st, pb.ledgerID, pb.db
 	if len(st.rows.txID) == 0 && len(st.rows.ikKey) == 0 {
-		if _, err := conn.Exec(ctx, "COMMIT"); err != nil { // nothing to write; releases the locks
-			return err
-		}
-		cache.remember(st.book, st.seq, epoch)
-		return nil
+		_, err := conn.Exec(ctx, "COMMIT") // nothing to write; releases the locks
+		return err
 	}
 	// Large batches insert their rows with COPY: PostgreSQL then writes
 	// them with multi-row heap inserts (one WAL record per page rather
@@ -474,7 +556,6 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 		}
 		return fmt.Errorf("write batch: %w", err)
 	}
-	cache.remember(st.book, st.seq, epoch)
 	return nil
 }
 

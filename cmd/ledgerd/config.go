@@ -23,6 +23,7 @@ type config struct {
 	PoolAcquireTimeout time.Duration
 	CommitMaxItems     int
 	CommitWindow       time.Duration
+	CommitPipeline     bool
 	IdempotencyTTL     time.Duration
 	AccessLog          bool
 	ExpiryInterval     time.Duration
@@ -120,6 +121,7 @@ func (c *config) bindServe(b *binder, withDB bool) {
 	b.dur(&c.PoolAcquireTimeout, "pool-acquire-timeout", "LEDGERD_POOL_ACQUIRE_TIMEOUT", 2*time.Second, "longest wait for a database connection before answering 503")
 	b.int(&c.CommitMaxItems, "commit-max-items", "LEDGERD_COMMIT_MAX_ITEMS", 10000, "group commit: most transactions in one database transaction (several queued requests are merged up to it)")
 	b.dur(&c.CommitWindow, "commit-window", "LEDGERD_COMMIT_WINDOW", 0, "group commit: extra wait to gather a batch (0: flush as soon as the previous commit returns)")
+	b.boolean(&c.CommitPipeline, "commit-pipeline", "LEDGERD_COMMIT_PIPELINE", false, "group commit: send the next batch's lock request and reads while the previous batch commits (a second connection per busy ledger; for a database across a network, see docs/configuration.md)")
 	b.dur(&c.IdempotencyTTL, "idempotency-ttl", "LEDGERD_IDEMPOTENCY_TTL", 7*24*time.Hour, "how long idempotency outcomes are kept (at least 24h)")
 	b.dur(&c.ExpiryInterval, "expiry-interval", "LEDGERD_EXPIRY_INTERVAL", 500*time.Millisecond, "how often this node looks for holds past their deadline")
 	b.boolean(&c.AccessLog, "access-log", "LEDGERD_ACCESS_LOG", true, "log one JSON line per request")
