@@ -3,6 +3,7 @@ package httpapi
 import (
 	"crypto/sha256"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -80,6 +81,43 @@ func canonicalAccount(method, path string, a *ledgerd.NewAccount) []byte {
 		b = strconv.AppendInt(b, *a.MinBalance, 10)
 	}
 	b = ledgerd.AppendMetadataJSON(b, a.Metadata)
+	h := sha256.Sum256(b)
+	return h[:]
+}
+
+// canonicalPatch binds a PATCH to its key: method, path, and the patch
+// with metadata keys in order (member order and white space ignored).
+func canonicalPatch(method, path string, p *postgres.AccountPatch) []byte {
+	b := make([]byte, 0, 256)
+	b = append(b, method...)
+	b = append(b, ' ')
+	b = append(b, path...)
+	b = append(b, '\n')
+	keys := make([]string, 0, len(p.Metadata))
+	for k := range p.Metadata {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for _, k := range keys {
+		b = ledgerd.AppendJSONString(b, k)
+		b = append(b, ':')
+		if v := p.Metadata[k]; v == nil {
+			b = append(b, "null"...)
+		} else {
+			b = ledgerd.AppendJSONString(b, *v)
+		}
+		b = append(b, ',')
+	}
+	b = append(b, '}')
+	switch {
+	case !p.SetMinBalance:
+		b = append(b, '-')
+	case p.MinBalance == nil:
+		b = append(b, "null"...)
+	default:
+		b = strconv.AppendInt(b, *p.MinBalance, 10)
+	}
 	h := sha256.Sum256(b)
 	return h[:]
 }
@@ -268,15 +306,25 @@ func (s *Server) patchAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	}) {
 		return
 	}
+	key, kerr := idempotencyKey(r)
+	if kerr != nil {
+		writeProblem(w, kerr)
+		return
+	}
 	if p.SetMinBalance && rc.p.Role < RoleAdmin {
 		writeProblem(w, ledgerd.Errorf(ledgerd.CodeForbidden, "changing min_balance needs an admin key"))
 		return
 	}
 	id := r.PathValue("account")
 	var a *ledgerd.Account
+	var replayed bool
 	if ledgerd.ValidAccountID(id) {
+		var idem *postgres.Idempotency
+		if key != "" {
+			idem = &postgres.Idempotency{Key: key, Hash: canonicalPatch(r.Method, r.URL.Path, &p)}
+		}
 		var err error
-		if a, err = s.db.PatchAccount(r.Context(), rc.ledger.ID, id, &p); err != nil {
+		if a, replayed, err = s.db.PatchAccount(r.Context(), rc.ledger.ID, id, &p, idem); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -284,6 +332,9 @@ func (s *Server) patchAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	if a == nil {
 		writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "no account %q", id))
 		return
+	}
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	writeJSON(w, http.StatusOK, func(e *jx.Encoder) { encodeAccount(e, a) })
 }

@@ -561,3 +561,48 @@ func TestAccountCreationRace(t *testing.T) {
 		}
 	}
 }
+
+// TestPatchIdempotency: PATCH shares the ledger's key namespace (SPEC §2):
+// a retry replays the account as it is now, anything else with the key is
+// idempotency_key_reused, and a 404 or 422 leaves the key free.
+func TestPatchIdempotency(t *testing.T) {
+	t.Parallel()
+	c := setup(t, ledgertest.Options{})
+	l := c.ledger("patchidem")
+	c.account(l, "p", "USD", nil)
+	path := accountsPath(l) + "/p"
+	body := `{"metadata":{"a":"1","gone":null},"min_balance":-50}`
+	r1 := c.expect(200, "", "PATCH", path, admin, body, "Idempotency-Key", "patch-1")
+	if r1.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("first answer is marked replayed")
+	}
+	c.fund(l, c.worldFor(l), "p", 7, "USD")
+	// The same patch again (other member order, white space): a replay with
+	// the account as it is now, and the epoch of the ledger is not moved.
+	r2 := c.expect(200, "", "PATCH", path, admin, " {\"min_balance\":-50, \"metadata\":{\"gone\":null,\"a\":\"1\"}}", "Idempotency-Key", "patch-1")
+	if r2.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("replay without Idempotent-Replayed: %v", r2.Header)
+	}
+	if num(t, r2.JSON()["balance"].(map[string]any)["posted"]) != 7 || str(r2.JSON()["metadata"].(map[string]any), "a") != "1" {
+		t.Fatalf("replay does not show the account as it is now: %s", r2.Body)
+	}
+	before := c.snapshot(l, "p")
+	// Another body, another account, another method or route: reused.
+	c.expect(422, "idempotency_key_reused", "PATCH", path, admin, `{"metadata":{"a":"2"}}`, "Idempotency-Key", "patch-1")
+	c.account(l, "q", "USD", nil)
+	c.expect(422, "idempotency_key_reused", "PATCH", accountsPath(l)+"/q", admin, body, "Idempotency-Key", "patch-1")
+	c.expect(422, "idempotency_key_reused", "POST", txPath(l), admin, tx(posting(c.worldFor(l), "p", 1, "USD")), "Idempotency-Key", "patch-1")
+	c.expect(422, "idempotency_key_reused", "POST", accountsPath(l), admin, `{"id":"r","asset":"USD"}`, "Idempotency-Key", "patch-1")
+	c.unchanged(l, before)
+	// …and the other way round: a transaction's key cannot patch.
+	c.expect(201, "", "POST", txPath(l), admin, tx(posting(c.worldFor(l), "p", 1, "USD")), "Idempotency-Key", "tx-1")
+	c.expect(422, "idempotency_key_reused", "PATCH", path, admin, body, "Idempotency-Key", "tx-1")
+	// A 404 and a 422 are not stored: the key stays free for the real patch.
+	c.expect(404, "not_found", "PATCH", accountsPath(l)+"/missing", admin, body, "Idempotency-Key", "patch-2")
+	c.expect(422, "validation_failed", "PATCH", path, admin, `{"metadata":{"":"x"}}`, "Idempotency-Key", "patch-2")
+	c.expect(422, "validation_failed", "PATCH", path, admin, body, "Idempotency-Key", "")
+	r3 := c.expect(200, "", "PATCH", path, admin, `{"metadata":{"b":"2"}}`, "Idempotency-Key", "patch-2")
+	if r3.Header.Get("Idempotent-Replayed") != "" || str(r3.JSON()["metadata"].(map[string]any), "b") != "2" {
+		t.Fatalf("patch after a 404 with the same key: %v %s", r3.Header, r3.Body)
+	}
+}

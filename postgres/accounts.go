@@ -162,10 +162,39 @@ type AccountPatch struct {
 	MinBalance    *int64
 }
 
-// PatchAccount applies a patch; nil, nil when the account does not exist.
-func (db *DB) PatchAccount(ctx context.Context, ledgerID int64, id string, p *AccountPatch) (*ledgerd.Account, error) {
-	var out *ledgerd.Account
-	err := db.beginFunc(ctx, func(tx pgx.Tx) error {
+// errNoAccount rolls back a patch of an account that does not exist, so
+// that an idempotency key it claimed stays free (404 is not stored).
+var errNoAccount = errors.New("no such account")
+
+// PatchAccount applies a patch; nil, false, nil when the account does not
+// exist. With idem, the key is claimed first (a duplicate in flight is
+// waited for, at most 5 s) and a success is stored: a retry replays the
+// account as it is now, any other request with the key is
+// idempotency_key_reused.
+func (db *DB) PatchAccount(ctx context.Context, ledgerID int64, id string, p *AccountPatch, idem *Idempotency) (out *ledgerd.Account, replayed bool, err error) {
+	err = db.beginFunc(ctx, func(tx pgx.Tx) error {
+		if idem != nil {
+			// The key before the ledger lock: waiting for a duplicate must
+			// not hold the ledger's batch writers up.
+			if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '5s'"); err != nil {
+				return err
+			}
+			rec, err := db.claimKey(ctx, tx, ledgerID, idem)
+			if err != nil {
+				return err
+			}
+			if rec != nil {
+				if rec.AccountID == nil || string(rec.Hash) != string(idem.Hash) {
+					return reusedKey()
+				}
+				a, err := scanAccount(tx.QueryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE ledger_id = $1 AND id = $2`, ledgerID, *rec.AccountID))
+				if err != nil {
+					return err
+				}
+				out, replayed = a, true
+				return nil
+			}
+		}
 		// The ledger's ordering lock, as every writer of account rows
 		// takes it: batches then read accounts without row locks, and a
 		// new min_balance applies from the next batch on. Moving the
@@ -175,7 +204,7 @@ func (db *DB) PatchAccount(ctx context.Context, ledgerID int64, id string, p *Ac
 		}
 		a, err := scanAccount(tx.QueryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE ledger_id = $1 AND id = $2`, ledgerID, id))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
+			return errNoAccount
 		}
 		if err != nil {
 			return err
@@ -200,9 +229,23 @@ func (db *DB) PatchAccount(ctx context.Context, ledgerID int64, id string, p *Ac
 		}
 		out, err = scanAccount(tx.QueryRow(ctx, `UPDATE accounts SET metadata = $3, min_balance = $4 WHERE ledger_id = $1 AND id = $2 RETURNING `+accountCols,
 			ledgerID, id, metadataJSON(md), minb))
+		if err != nil || idem == nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE idempotency_keys SET status = 200, account_id = $3 WHERE ledger_id = $1 AND key = $2`, ledgerID, idem.Key, id)
 		return err
 	})
-	return out, err
+	switch {
+	case errors.Is(err, errNoAccount):
+		return nil, false, nil
+	case pgCode(err) == "55P03", pgCode(err) == "40P01":
+		// Waited 5 s for a duplicate in flight, or a request with the same
+		// key in a batch and this patch waited for each other.
+		return nil, false, ledgerd.Errorf(ledgerd.CodeIdempotencyInProgress, "a request with this Idempotency-Key is still in progress; retry later")
+	case err != nil:
+		return nil, false, err
+	}
+	return out, replayed, nil
 }
 
 // AccountFilter selects accounts for a list.
