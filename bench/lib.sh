@@ -98,6 +98,7 @@ HELLO_RPS=""
 HELLO_CLIENTS=""
 RSS_MIB=""
 CPU_NOTE=""
+PROFILES_TO_REPORT=() # profiles to render once the load is over
 
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 die() {
@@ -657,8 +658,10 @@ profile_during_run() {
 	if curl -fsS --max-time $((secs + 30)) -o "$pprof" "$DEBUG_URL/debug/pprof/profile?seconds=$secs"; then
 		cpu_window_end "${LT_PIDS[@]}"
 		log "CPU profile: $pprof (go tool pprof -http : $LEDGERD_BIN $pprof)"
-		go tool pprof -top -nodecount=30 "$LEDGERD_BIN" "$pprof" 2>/dev/null | sed 's/^/  pprof | /' || log "go tool pprof -top failed"
-		go tool pprof -top -cum -nodecount=40 "$LEDGERD_BIN" "$pprof" 2>/dev/null | sed -n '6,$p' | sed 's/^/  pprof cum | /' || true
+		# Rendered by scenario_end, once the load is over: `go tool pprof`
+		# takes seconds of CPU, which inside the measured window showed as
+		# a latency spike and a dip in throughput of every scenario.
+		PROFILES_TO_REPORT+=("$pprof")
 	else
 		cpu_window_end "${LT_PIDS[@]}"
 		log "WARNING: no CPU profile (curl failed)"
@@ -805,6 +808,17 @@ scenario_end() {
 	read_rss
 	metrics_snapshot
 	ledgerd_stop
+	profile_report
+}
+
+# profile_report: the top of each profile taken during the run, in the log.
+profile_report() {
+	local pprof
+	for pprof in "${PROFILES_TO_REPORT[@]}"; do
+		go tool pprof -top -nodecount=30 "$LEDGERD_BIN" "$pprof" 2>/dev/null | sed 's/^/  pprof | /' || log "go tool pprof -top failed"
+		go tool pprof -top -cum -nodecount=40 "$LEDGERD_BIN" "$pprof" 2>/dev/null | sed -n '6,$p' | sed 's/^/  pprof cum | /' || true
+	done
+	PROFILES_TO_REPORT=()
 }
 
 # latency_note NAME: "p50 a ms, p99 b ms" of a report.
