@@ -68,11 +68,7 @@ func decodeAccount(d *jx.Decoder, v *ledgerd.Validation, path string, a *ledgerd
 }
 
 func canonicalAccount(method, path string, a *ledgerd.NewAccount) []byte {
-	b := make([]byte, 0, 256)
-	b = append(b, method...)
-	b = append(b, ' ')
-	b = append(b, path...)
-	b = append(b, '\n')
+	b := hashStart(method, path)
 	b = ledgerd.AppendJSONString(b, a.ID)
 	b = ledgerd.AppendJSONString(b, a.Asset)
 	if a.MinBalance == nil {
@@ -88,11 +84,7 @@ func canonicalAccount(method, path string, a *ledgerd.NewAccount) []byte {
 // canonicalPatch binds a PATCH to its key: method, path, and the patch
 // with metadata keys in order (member order and white space ignored).
 func canonicalPatch(method, path string, p *postgres.AccountPatch) []byte {
-	b := make([]byte, 0, 256)
-	b = append(b, method...)
-	b = append(b, ' ')
-	b = append(b, path...)
-	b = append(b, '\n')
+	b := hashStart(method, path)
 	keys := make([]string, 0, len(p.Metadata))
 	for k := range p.Metadata {
 		keys = append(keys, k)

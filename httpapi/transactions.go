@@ -10,15 +10,21 @@ import (
 	"github.com/ledgerd/ledgerd/postgres"
 )
 
-// requestHash (after req.Encode) binds an Idempotency-Key to the method, the concrete path and
-// the decoded body: member order, white space and null-for-absent make no
-// difference. A batch item hashes as if it were posted alone.
-func requestHash(method, path string, req *ledgerd.TransactionRequest) []byte {
+// hashStart begins a request's canonical form: what every Idempotency-Key
+// is bound to before the body.
+func hashStart(method, path string) []byte {
 	b := make([]byte, 0, 256)
 	b = append(b, method...)
 	b = append(b, ' ')
 	b = append(b, path...)
-	b = append(b, '\n')
+	return append(b, '\n')
+}
+
+// requestHash (after req.Encode) binds an Idempotency-Key to the method, the concrete path and
+// the decoded body: member order, white space and null-for-absent make no
+// difference. A batch item hashes as if it were posted alone.
+func requestHash(method, path string, req *ledgerd.TransactionRequest) []byte {
+	b := hashStart(method, path)
 	b = append(b, req.EncodedPostings...)
 	b = append(b, req.EncodedMetadata...)
 	b = ledgerd.AppendJSONString(b, req.Reference)
