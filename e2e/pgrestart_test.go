@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ledgerd/ledgerd/batch"
 	"github.com/ledgerd/ledgerd/ledgertest"
 )
 
@@ -22,13 +23,23 @@ import (
 //
 // It restarts the cluster that the whole test binary shares, which is safe
 // because no test of this package runs in parallel (see main_test.go).
-func TestPostgresImmediateRestart(t *testing.T) {
+func TestPostgresImmediateRestart(t *testing.T) { testPostgresImmediateRestart(t, batch.Config{}) }
+
+// TestPostgresImmediateRestartPipelined is the same with the commit
+// pipeline on: a batch is prepared behind the one whose commit the restart
+// cuts off, and must be given up and redone, never answered from the
+// failed batch's balances.
+func TestPostgresImmediateRestartPipelined(t *testing.T) {
+	testPostgresImmediateRestart(t, batch.Config{Pipeline: true})
+}
+
+func testPostgresImmediateRestart(t *testing.T, commit batch.Config) {
 	db := ledgertest.NewDatabase(t)
 	cluster := ledgertest.Cluster(t)
 	if cluster == nil {
 		t.Skip("DATABASE_URL is set: no cluster of our own to restart")
 	}
-	env := ledgertest.Start(t, ledgertest.Options{DatabaseURL: db})
+	env := ledgertest.Start(t, ledgertest.Options{DatabaseURL: db, Commit: commit})
 	fx := newFixture(t, env.URL, "pgrestart", loadAccounts, 1_000_000_000)
 	c := &client{base: env.URL, key: fx.writeKey, hc: newHTTPClient(t)}
 	ef := &errorf{t: t}
