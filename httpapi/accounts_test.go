@@ -606,3 +606,49 @@ func TestPatchIdempotency(t *testing.T) {
 		t.Fatalf("patch after a 404 with the same key: %v %s", r3.Header, r3.Body)
 	}
 }
+
+// TestPatchIdempotencyRace: duplicates of a PATCH in flight wait for the
+// first and replay it; exactly one of them applies the patch.
+func TestPatchIdempotencyRace(t *testing.T) {
+	t.Parallel()
+	c := setup(t, ledgertest.Options{})
+	l := c.ledger("patchrace")
+	c.account(l, "p", "USD", nil)
+	const n = 8
+	var wg sync.WaitGroup
+	replayed := make(chan bool, n)
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := c.e.TryDo("PATCH", accountsPath(l)+"/p", admin, `{"metadata":{"k":"v"}}`, "Idempotency-Key", "race")
+			if err == nil {
+				err = checkAnswer(r)
+			}
+			if err == nil && r.Status != 200 {
+				err = fmt.Errorf("status %d: %s", r.Status, r.Body)
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+			replayed <- r.Header.Get("Idempotent-Replayed") == "true"
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	close(replayed)
+	for err := range errs {
+		t.Error(err)
+	}
+	fresh := 0
+	for r := range replayed {
+		if !r {
+			fresh++
+		}
+	}
+	if fresh != 1 {
+		t.Fatalf("%d of %d duplicates applied the patch, want exactly 1", fresh, n)
+	}
+}

@@ -194,6 +194,11 @@ func (db *DB) PatchAccount(ctx context.Context, ledgerID int64, id string, p *Ac
 				out, replayed = a, true
 				return nil
 			}
+			// The 5 s bound is for the key only: waiting for the ledger
+			// lock behind a large batch is not "a duplicate in flight".
+			if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = 0"); err != nil {
+				return err
+			}
 		}
 		// The ledger's ordering lock, as every writer of account rows
 		// takes it: batches then read accounts without row locks, and a
@@ -239,8 +244,9 @@ func (db *DB) PatchAccount(ctx context.Context, ledgerID int64, id string, p *Ac
 	case errors.Is(err, errNoAccount):
 		return nil, false, nil
 	case pgCode(err) == "55P03", pgCode(err) == "40P01":
-		// Waited 5 s for a duplicate in flight, or a request with the same
-		// key in a batch and this patch waited for each other.
+		// Waited 5 s for a duplicate in flight (only the claim has that
+		// bound), or a request with the same key in a batch and this patch
+		// waited for each other.
 		return nil, false, ledgerd.Errorf(ledgerd.CodeIdempotencyInProgress, "a request with this Idempotency-Key is still in progress; retry later")
 	case err != nil:
 		return nil, false, err
