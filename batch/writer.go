@@ -181,8 +181,9 @@ type flight struct {
 }
 
 // run is one ledger's writer loop. It takes whatever is queued (up to
-// MaxItems) the moment the previous flush returns — or, with a Preparer,
-// the moment the previous batch starts committing.
+// MaxItems) the moment the previous flush returns — or, with
+// Config.Pipeline and a Preparer, the moment the previous batch starts
+// committing.
 func (w *Writer) run(q *queue) {
 	defer w.wg.Done()
 	pre, _ := w.store.(Preparer)

@@ -34,8 +34,6 @@ func NewAccountCache() *AccountCache {
 
 func (c *AccountCache) usable() bool { return c != nil && c.valid && !c.missed }
 
-func (c *AccountCache) invalidate() { c.Invalidate() }
-
 // Invalidate drops the cache's claim to be current: the next batch reads
 // its accounts from the database. Needed after a batch that updated the
 // cache in Apply fails to commit.

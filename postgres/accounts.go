@@ -63,26 +63,11 @@ func (db *DB) CreateAccount(ctx context.Context, ledgerID int64, na *ledgerd.New
 	}
 	defer tx.Rollback(ctx)
 	if idem != nil {
-		// A duplicate of a creation still in flight waits for it on the
-		// key's row, at most 5 s (SPEC §2), then idempotency_in_progress.
-		if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '5s'"); err != nil {
-			return nil, false, err
-		}
-		rec, err := db.claimKey(ctx, tx, ledgerID, idem)
-		if pgCode(err) == "55P03" {
-			return nil, false, ledgerd.Errorf(ledgerd.CodeIdempotencyInProgress, "a request with this Idempotency-Key is still in progress; retry later")
-		}
+		a, err := db.claimAccountKey(ctx, tx, ledgerID, idem)
 		if err != nil {
 			return nil, false, err
 		}
-		if rec != nil {
-			if rec.AccountID == nil || string(rec.Hash) != string(idem.Hash) {
-				return nil, false, reusedKey()
-			}
-			a, err := scanAccount(tx.QueryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE ledger_id = $1 AND id = $2`, ledgerID, *rec.AccountID))
-			if err != nil {
-				return nil, false, err
-			}
+		if a != nil {
 			return a, true, tx.Commit(ctx)
 		}
 	}
@@ -162,6 +147,33 @@ type AccountPatch struct {
 	MinBalance    *int64
 }
 
+// claimAccountKey claims an account request's key in tx (SPEC §2: a
+// duplicate in flight is waited for, at most 5 s, then
+// idempotency_in_progress). It returns nil, nil when the caller now owns
+// the key, the account as it is now when the key holds the same request's
+// success (a replay), and idempotency_key_reused when it holds anything
+// else.
+func (db *DB) claimAccountKey(ctx context.Context, tx pgx.Tx, ledgerID int64, idem *Idempotency) (*ledgerd.Account, error) {
+	if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '5s'"); err != nil {
+		return nil, err
+	}
+	rec, err := db.claimKey(ctx, tx, ledgerID, idem)
+	if pgCode(err) == "55P03" {
+		return nil, inProgress()
+	}
+	if err != nil || rec == nil {
+		return nil, err
+	}
+	if rec.AccountID == nil || string(rec.Hash) != string(idem.Hash) {
+		return nil, reusedKey()
+	}
+	return scanAccount(tx.QueryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE ledger_id = $1 AND id = $2`, ledgerID, *rec.AccountID))
+}
+
+func inProgress() *ledgerd.Error {
+	return ledgerd.Errorf(ledgerd.CodeIdempotencyInProgress, "a request with this Idempotency-Key is still in progress; retry later")
+}
+
 // errNoAccount rolls back a patch of an account that does not exist, so
 // that an idempotency key it claimed stays free (404 is not stored).
 var errNoAccount = errors.New("no such account")
@@ -176,23 +188,10 @@ func (db *DB) PatchAccount(ctx context.Context, ledgerID int64, id string, p *Ac
 		if idem != nil {
 			// The key before the ledger lock: waiting for a duplicate must
 			// not hold the ledger's batch writers up.
-			if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '5s'"); err != nil {
+			a, err := db.claimAccountKey(ctx, tx, ledgerID, idem)
+			if err != nil || a != nil {
+				out, replayed = a, a != nil
 				return err
-			}
-			rec, err := db.claimKey(ctx, tx, ledgerID, idem)
-			if err != nil {
-				return err
-			}
-			if rec != nil {
-				if rec.AccountID == nil || string(rec.Hash) != string(idem.Hash) {
-					return reusedKey()
-				}
-				a, err := scanAccount(tx.QueryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE ledger_id = $1 AND id = $2`, ledgerID, *rec.AccountID))
-				if err != nil {
-					return err
-				}
-				out, replayed = a, true
-				return nil
 			}
 			// The 5 s bound is for the key only: waiting for the ledger
 			// lock behind a large batch is not "a duplicate in flight".
@@ -243,11 +242,10 @@ func (db *DB) PatchAccount(ctx context.Context, ledgerID int64, id string, p *Ac
 	switch {
 	case errors.Is(err, errNoAccount):
 		return nil, false, nil
-	case pgCode(err) == "55P03", pgCode(err) == "40P01":
-		// Waited 5 s for a duplicate in flight (only the claim has that
-		// bound), or a request with the same key in a batch and this patch
-		// waited for each other.
-		return nil, false, ledgerd.Errorf(ledgerd.CodeIdempotencyInProgress, "a request with this Idempotency-Key is still in progress; retry later")
+	case pgCode(err) == "40P01":
+		// A request with the same key in a batch and this patch waited for
+		// each other.
+		return nil, false, inProgress()
 	case err != nil:
 		return nil, false, err
 	}

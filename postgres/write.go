@@ -216,7 +216,7 @@ func (st *batchState) queueLoadAccounts(b *pgx.Batch, ids []string) {
 func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.WriteUnit, cache *AccountCache) (err error) {
 	defer func() {
 		if err != nil {
-			cache.invalidate()
+			cache.Invalidate()
 		}
 	}()
 	p, err := db.PrepareBatch(ctx, ledgerID, units, cache)
@@ -246,14 +246,14 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 type PreparedBatch struct {
 	db         *DB
 	ctx        context.Context
-	ledgerID   int64
 	units      []*ledgerd.WriteUnit
 	cache      *AccountCache
 	conn       *pgxpool.Conn
 	results    pgx.BatchResults
 	st         *batchState
 	nItems     int
-	keys, refs []string
+	nKeys      int
+	nRefs      int
 	cached     []string
 	optimistic bool
 	lastAt     time.Time
@@ -298,7 +298,7 @@ func (db *DB) PrepareBatch(ctx context.Context, ledgerID int64, units []*ledgerd
 	}
 	st := &batchState{ledgerID: ledgerID, book: ledgerd.NewBook(len(accountIDs)), idem: make(map[string]*idemState, len(keys)),
 		refTaken: map[string]string{}, targets: map[string]*targetState{}}
-	pb := &PreparedBatch{db: db, ctx: ctx, ledgerID: ledgerID, units: units, cache: cache, conn: conn, st: st, nItems: nItems}
+	pb := &PreparedBatch{db: db, ctx: ctx, units: units, cache: cache, conn: conn, st: st, nItems: nItems}
 	// One round trip: the ordering lock first (statements of a pipeline run
 	// in order), then everything the in-memory apply needs.
 	var b pgx.Batch
@@ -420,7 +420,7 @@ func (db *DB) PrepareBatch(ctx context.Context, ledgerID int64, units []*ledgerd
 	// The batch's time is read after the accounts, so it is never earlier
 	// than the creation of an account the batch can see.
 	b.Queue(`SELECT clock_timestamp()`).QueryRow(func(r pgx.Row) error { return r.Scan(&pb.clock) })
-	pb.keys, pb.refs, pb.cached, pb.optimistic = keys, refs, cached, optimistic
+	pb.nKeys, pb.nRefs, pb.cached, pb.optimistic = len(keys), len(refs), cached, optimistic
 	pb.results = conn.SendBatch(ctx, &b)
 	return pb, nil
 }
@@ -513,7 +513,7 @@ func (pb *PreparedBatch) Apply() error {
 		}
 	}
 
-	st.rows.grow(pb.nItems, len(pb.keys), len(pb.refs))
+	st.rows.grow(pb.nItems, pb.nKeys, pb.nRefs)
 	st.firstSeq = st.seq + 1
 	st.at = pb.clock.UTC().Truncate(time.Microsecond)
 	if pb.lastAt.After(st.at) {
@@ -531,7 +531,7 @@ func (pb *PreparedBatch) Apply() error {
 // WriteBatch's does; the caller must then invalidate the cache.
 func (pb *PreparedBatch) Commit() error {
 	defer pb.release()
-	ctx, conn, st, ledgerID, db := pb.ctx, pb.conn, pb.st, pb.ledgerID, pb.db
+	ctx, conn, st, ledgerID, db := pb.ctx, pb.conn, pb.st, pb.st.ledgerID, pb.db
 	if len(st.rows.txID) == 0 && len(st.rows.ikKey) == 0 {
 		_, err := conn.Exec(ctx, "COMMIT") // nothing to write; releases the locks
 		return err
