@@ -44,6 +44,11 @@ type Config struct {
 	// first round trip while the previous batch commits (see Preparer).
 	// Off, the writer writes one batch at a time.
 	Pipeline bool
+	// OverlapMin is the fewest transactions a batch must hold to be
+	// written while the batch ahead of it commits (with a Store that is a
+	// FastPreparer). Smaller batches wait and take in what arrives
+	// meanwhile: overlapping them would only make batches smaller.
+	OverlapMin int
 }
 
 func (c *Config) defaults() {
@@ -55,6 +60,9 @@ func (c *Config) defaults() {
 	}
 	if c.FlushTimeout <= 0 {
 		c.FlushTimeout = 30 * time.Second
+	}
+	if c.OverlapMin <= 0 {
+		c.OverlapMin = 256
 	}
 }
 
@@ -171,6 +179,16 @@ type Preparer interface {
 	PrepareBatch(ctx context.Context, ledgerID int64, units []*ledgerd.WriteUnit, cache *postgres.AccountCache) (*postgres.PreparedBatch, error)
 }
 
+// FastPreparer is implemented by a Store that can apply a batch on the
+// writer's cached state before touching the database (postgres.DB does,
+// see postgres/fastpath.go). Such a batch's Commit inserts its rows before
+// it takes the ledger's lock, so the writer starts it while the batch
+// ahead still commits: two PostgreSQL backends work on the ledger at once,
+// one inserting, one finishing.
+type FastPreparer interface {
+	PrepareFast(ledgerID int64, units []*ledgerd.WriteUnit, cache *postgres.AccountCache) *postgres.FastBatch
+}
+
 // flight is a batch whose Commit runs in the background.
 type flight struct {
 	batch  []*submission
@@ -178,6 +196,9 @@ type flight struct {
 	start  time.Time
 	done   chan error
 	cancel context.CancelFunc
+	// locked is closed once a fast batch holds the ledger's lock, or its
+	// Commit has returned.
+	locked chan struct{}
 }
 
 // run is one ledger's writer loop. It takes whatever is queued (up to
@@ -189,6 +210,10 @@ func (w *Writer) run(q *queue) {
 	pre, _ := w.store.(Preparer)
 	if !w.cfg.Pipeline {
 		pre = nil
+	}
+	if fast, ok := w.store.(FastPreparer); ok && pre == nil {
+		w.runFast(q, fast)
+		return
 	}
 	var carry []*submission
 	var inflight *flight
@@ -225,6 +250,111 @@ func (w *Writer) run(q *queue) {
 		}
 		inflight, carry = w.pipeline(q, pre, inflight, batch, n, carry)
 	}
+}
+
+// runFast is run for a Store that is a FastPreparer. Each batch is
+// applied on the cache and committed in the background; the next one, if
+// it is large enough, is prepared and starts inserting at once, and takes
+// the lock after the one ahead has taken it. Batches are answered in
+// order, and a batch that was prepared on the outcome of a failed one is
+// settled before the failed one is retried.
+func (w *Writer) runFast(q *queue, fast FastPreparer) {
+	var carry []*submission
+	var inflight *flight
+	for {
+		var first *submission
+		switch {
+		case len(carry) > 0:
+			first, carry = carry[0], carry[1:]
+		case inflight != nil:
+			select {
+			case first = <-q.ch:
+			case err := <-inflight.done:
+				w.landFast(q, inflight, err)
+				inflight = nil
+				continue
+			}
+		default:
+			select {
+			case first = <-q.ch:
+			case <-w.stopping:
+				select {
+				case first = <-q.ch: // drain before leaving
+				default:
+					return
+				}
+			}
+		}
+		var batch []*submission
+		var n int
+		batch, n, carry = w.gather(q, first, carry)
+		if inflight != nil && n < w.cfg.OverlapMin {
+			carry = append(batch, carry...)
+			w.landFast(q, inflight, <-inflight.done)
+			inflight = nil
+			continue
+		}
+		fb := fast.PrepareFast(q.ledgerID, unitsOf(batch), q.cache)
+		if fb == nil {
+			if inflight != nil {
+				w.landFast(q, inflight, <-inflight.done)
+				inflight = nil
+			}
+			w.flush(q, batch, n)
+			continue
+		}
+		var after <-chan struct{}
+		if inflight != nil {
+			after = inflight.locked
+		}
+		f := w.startFast(fb, batch, n, after)
+		if inflight != nil {
+			if err := <-inflight.done; err != nil {
+				// f was applied on inflight's outcome: it fails its guard
+				// (or commits, if inflight wrote no transaction). Settle
+				// it before inflight is retried.
+				ferr := <-f.done
+				w.landFast(q, inflight, err)
+				w.landFast(q, f, ferr)
+				inflight = nil
+				continue
+			}
+			w.landFast(q, inflight, nil)
+		}
+		inflight = f
+	}
+}
+
+// startFast runs a fast batch's Commit in the background. Its guard waits
+// for after (the batch ahead holds the lock, or has finished).
+func (w *Writer) startFast(fb *postgres.FastBatch, batch []*submission, n int, after <-chan struct{}) *flight {
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.FlushTimeout)
+	f := &flight{batch: batch, n: n, start: time.Now(), done: make(chan error, 1), cancel: cancel, locked: make(chan struct{})}
+	var once sync.Once
+	open := func() { once.Do(func() { close(f.locked) }) }
+	go func() {
+		err := fb.Commit(ctx, after, open)
+		open() // also when it failed: the batch behind must not wait for ever
+		f.done <- err
+	}()
+	return f
+}
+
+// landFast answers a fast batch once its Commit has returned; a batch the
+// fast path rolled back is written again on the slow path first.
+func (w *Writer) landFast(q *queue, f *flight, err error) {
+	f.cancel()
+	if err == nil {
+		q.cache.FastCommitted()
+	} else {
+		q.cache.Invalidate()
+		if postgres.IsFastPathRetry(err) {
+			err = w.write(q, unitsOf(f.batch))
+		} else {
+			err = w.resolve(q, err)
+		}
+	}
+	w.finish(q, f.batch, f.n, f.start, err)
 }
 
 // gather fills a batch after first: from carry (submissions put back by

@@ -34,6 +34,17 @@ func TestConcurrentTransfersPipelined(t *testing.T) {
 	testConcurrentTransfers(t, []string{env.URL})
 }
 
+// TestConcurrentTransfersOverlapped is TestConcurrentTransfers with every
+// batch overlapped with the one ahead (batch.Config.OverlapMin 1; by
+// default only batches of 256 and more are): it is applied on the
+// outcome of the batch still committing and inserts its rows before it
+// takes the ordering lock (postgres/fastpath.go), so a refused atomic
+// batch or a failed commit ahead must take it down too.
+func TestConcurrentTransfersOverlapped(t *testing.T) {
+	env := ledgertest.Start(t, ledgertest.Options{DatabaseURL: ledgertest.NewDatabase(t), Commit: batch.Config{OverlapMin: 1}})
+	testConcurrentTransfers(t, []string{env.URL})
+}
+
 // TestConcurrentTransfersTwoNodes is TestConcurrentTransfers with two
 // `ledgerd serve` processes on one database and the clients spread over
 // both: the ordering lock, not a process, must serialise the ledger. One

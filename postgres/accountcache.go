@@ -1,6 +1,10 @@
 package postgres
 
-import "github.com/ledgerd/ledgerd"
+import (
+	"time"
+
+	"github.com/ledgerd/ledgerd"
+)
 
 // AccountCache is a ledger writer's memory of the accounts it last wrote,
 // so that a batch need not read them back: with one writer per ledger the
@@ -22,6 +26,15 @@ type AccountCache struct {
 	// writers take turns): the next batch then reads every account in its
 	// first round trip instead of paying a second one.
 	missed bool
+	// lastAt is the created_at of the last commit, where the fast path's
+	// clock continues from.
+	lastAt time.Time
+	// fastOff counts down the batches that take the slow path after a
+	// failure; fastBackoff is the count the next failure sets, doubled by
+	// every failure until a fast commit succeeds again, so that a ledger
+	// written by several nodes (where the guard fails) seldom wastes a
+	// fast attempt.
+	fastOff, fastBackoff int
 }
 
 // maxCachedAccounts bounds a cache; past it, the cache starts over.
@@ -36,15 +49,26 @@ func (c *AccountCache) usable() bool { return c != nil && c.valid && !c.missed }
 
 // Invalidate drops the cache's claim to be current: the next batch reads
 // its accounts from the database. Needed after a batch that updated the
-// cache in Apply fails to commit.
+// cache (Apply, PrepareFast) fails to commit. The fast path then stays
+// off for a few batches: a failure there is most often a retried key.
 func (c *AccountCache) Invalidate() {
+	if c == nil {
+		return
+	}
+	c.valid = false
+	c.fastBackoff = min(max(2*c.fastBackoff, fastPathCooldown), maxFastPathCooldown)
+	c.fastOff = c.fastBackoff
+}
+
+// FastCommitted records that a FastBatch of this cache committed.
+func (c *AccountCache) FastCommitted() {
 	if c != nil {
-		c.valid = false
+		c.fastBackoff = 0
 	}
 }
 
-// remember records the book's accounts as committed at (seq, epoch).
-func (c *AccountCache) remember(book *ledgerd.Book, seq, epoch int64) {
+// remember records the book's accounts as committed at (seq, epoch), at time at.
+func (c *AccountCache) remember(book *ledgerd.Book, seq, epoch int64, at time.Time) {
 	if c == nil {
 		return
 	}
@@ -56,7 +80,7 @@ func (c *AccountCache) remember(book *ledgerd.Book, seq, epoch int64) {
 		v.Touched = false
 		c.accounts[id] = v
 	})
-	c.valid, c.seq, c.epoch = true, seq, epoch
+	c.valid, c.seq, c.epoch, c.lastAt = true, seq, epoch, at
 }
 
 // lookup returns a cached account while the cache is valid.

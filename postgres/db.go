@@ -35,6 +35,7 @@ type DB struct {
 	// 24 h; default DefaultIdempotencyTTL).
 	IdempotencyTTL time.Duration
 	acquireTimeout time.Duration
+	fastPath       fastPathStats
 }
 
 // ErrUnavailable marks failures where the database could not be reached or

@@ -219,6 +219,17 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 			cache.Invalidate()
 		}
 	}()
+	if fb := db.PrepareFast(ledgerID, units, cache); fb != nil {
+		err := fb.Commit(ctx, nil, nil)
+		if err == nil {
+			cache.FastCommitted()
+			return nil
+		}
+		if !IsFastPathRetry(err) {
+			return err // the deferred Invalidate runs
+		}
+		cache.Invalidate()
+	}
 	p, err := db.PrepareBatch(ctx, ledgerID, units, cache)
 	if err != nil {
 		return err
@@ -244,22 +255,23 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 // earlier batch of the same cache is between Apply and Commit; Apply must
 // not run before that earlier batch's Commit has returned.
 type PreparedBatch struct {
-	db         *DB
-	ctx        context.Context
-	units      []*ledgerd.WriteUnit
-	cache      *AccountCache
-	conn       *pgxpool.Conn
-	results    pgx.BatchResults
-	st         *batchState
-	nItems     int
-	nKeys      int
-	nRefs      int
-	cached     []string
-	optimistic bool
-	lastAt     time.Time
-	clock      time.Time
-	epoch      int64
-	released   bool
+	db            *DB
+	ctx           context.Context
+	units         []*ledgerd.WriteUnit
+	cache         *AccountCache
+	conn          *pgxpool.Conn
+	results       pgx.BatchResults
+	st            *batchState
+	nItems        int
+	nKeys         int
+	nRefs         int
+	cached        []string
+	optimistic    bool
+	lastAt        time.Time
+	clock         time.Time
+	epoch         int64
+	released      bool
+	tReads, tCopy time.Time
 }
 
 // PrepareBatch acquires a connection and sends the batch's first pipeline.
@@ -314,10 +326,7 @@ func (db *DB) PrepareBatch(ctx context.Context, ledgerID int64, units []*ledgerd
 	// re-planning every statement with the arrays' actual values (a
 	// profile of one-transfer batches: a quarter of the backend's CPU in
 	// the planner, ~4.5 → ~2 ms of backend CPU per commit without it).
-	b.Queue("SET LOCAL enable_seqscan = off")
-	b.Queue("SET LOCAL enable_hashjoin = off")
-	b.Queue("SET LOCAL enable_mergejoin = off")
-	b.Queue("SET LOCAL plan_cache_mode = force_generic_plan")
+	b.Queue(batchSettingsSQL)
 	b.Queue(`SELECT last_sequence, last_created_at, accounts_epoch FROM ledgers WHERE id = $1 FOR UPDATE`, ledgerID).
 		QueryRow(func(r pgx.Row) error { return r.Scan(&st.seq, &pb.lastAt, &pb.epoch) })
 	if len(targetIDs) > 0 {
@@ -522,7 +531,7 @@ func (pb *PreparedBatch) Apply() error {
 	for _, u := range pb.units {
 		st.applyUnit(u)
 	}
-	cache.remember(st.book, st.seq, epoch)
+	cache.remember(st.book, st.seq, epoch, st.at)
 	return nil
 }
 
@@ -798,36 +807,62 @@ func parseID(s string) pgtype.UUID {
 // statement, then COMMIT.
 func (st *batchState) queueWrites(ttl time.Duration, copied bool) *pgx.Batch {
 	w := &pgx.Batch{}
-	rows, ledgerID, at := &st.rows, st.ledgerID, st.at
-	if len(rows.txID) > 0 {
-		var ua struct {
-			id                    []string
-			posted, pd, pc, verse []int64
-		}
-		var touched []string
-		st.book.Accounts(func(id string, a *ledgerd.BookAccount) {
-			if a.Touched {
-				touched = append(touched, id)
-			}
-		})
-		slices.Sort(touched)
-		for _, id := range touched {
-			a := st.book.Get(id)
-			ua.id, ua.posted, ua.pd, ua.pc, ua.verse = append(ua.id, id), append(ua.posted, a.Balance.Posted),
-				append(ua.pd, a.Balance.PendingDebits), append(ua.pc, a.Balance.PendingCredits), append(ua.verse, a.Version)
-		}
+	if len(st.rows.txID) > 0 {
 		if !copied {
 			st.queueInserts(w)
 		}
-		w.Queue(`UPDATE accounts a SET posted = u.posted, pending_debits = u.pd, pending_credits = u.pc, version = u.version
-			FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u(ledger_id, id, posted, pd, pc, version)
-			WHERE a.ledger_id = u.ledger_id AND a.id = u.id`, repeat(ledgerID, len(ua.id)), ua.id, ua.posted, ua.pd, ua.pc, ua.verse)
-		w.Queue(`UPDATE ledgers SET last_sequence = $2, last_created_at = $3 WHERE id = $1`, ledgerID, st.seq, at)
-		// Every transaction of the batch has created_at = at: one row maps
-		// that time to the batch's sequence range (see ledger_commits).
-		w.Queue(`INSERT INTO ledger_commits (ledger_id, first_sequence, last_sequence, created_at) VALUES ($1, $2, $3, $4)`,
-			ledgerID, st.firstSeq, st.seq, at)
+		st.queueAccountUpdate(w)
+		st.queueLedgerUpdate(w)
 	}
+	st.queueTargetUpdate(w)
+	if !copied {
+		st.queueRefInsert(w)
+	}
+	if len(st.expiredKeys) > 0 {
+		w.Queue(`DELETE FROM idempotency_keys k USING unnest($1::bigint[], $2::text[]) AS u(ledger_id, key)
+			WHERE k.ledger_id = u.ledger_id AND k.key = u.key AND k.expires_at <= clock_timestamp()`,
+			repeat(st.ledgerID, len(st.expiredKeys)), st.expiredKeys)
+	}
+	st.queueKeyInsert(w, ttl)
+	w.Queue("COMMIT")
+	return w
+}
+
+// queueAccountUpdate writes each touched account once, in id order.
+func (st *batchState) queueAccountUpdate(w *pgx.Batch) {
+	var ua struct {
+		id                    []string
+		posted, pd, pc, verse []int64
+	}
+	var touched []string
+	st.book.Accounts(func(id string, a *ledgerd.BookAccount) {
+		if a.Touched {
+			touched = append(touched, id)
+		}
+	})
+	slices.Sort(touched)
+	for _, id := range touched {
+		a := st.book.Get(id)
+		ua.id, ua.posted, ua.pd, ua.pc, ua.verse = append(ua.id, id), append(ua.posted, a.Balance.Posted),
+			append(ua.pd, a.Balance.PendingDebits), append(ua.pc, a.Balance.PendingCredits), append(ua.verse, a.Version)
+	}
+	w.Queue(`UPDATE accounts a SET posted = u.posted, pending_debits = u.pd, pending_credits = u.pc, version = u.version
+		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u(ledger_id, id, posted, pd, pc, version)
+		WHERE a.ledger_id = u.ledger_id AND a.id = u.id`, repeat(st.ledgerID, len(ua.id)), ua.id, ua.posted, ua.pd, ua.pc, ua.verse)
+}
+
+// queueLedgerUpdate moves the ledger row on and records the commit.
+func (st *batchState) queueLedgerUpdate(w *pgx.Batch) {
+	w.Queue(`UPDATE ledgers SET last_sequence = $2, last_created_at = $3 WHERE id = $1`, st.ledgerID, st.seq, st.at)
+	// Every transaction of the batch has created_at = at: one row maps
+	// that time to the batch's sequence range (see ledger_commits).
+	w.Queue(`INSERT INTO ledger_commits (ledger_id, first_sequence, last_sequence, created_at) VALUES ($1, $2, $3, $4)`,
+		st.ledgerID, st.firstSeq, st.seq, st.at)
+}
+
+// queueTargetUpdate writes the new status and links of the existing
+// transactions the batch's actions changed.
+func (st *batchState) queueTargetUpdate(w *pgx.Batch) {
 	var tID, tResolved, tReversed []pgtype.UUID
 	var tStatus []string
 	for _, ts := range st.targets {
@@ -840,31 +875,36 @@ func (st *batchState) queueWrites(ttl time.Duration, copied bool) *pgx.Batch {
 	if len(tID) > 0 {
 		w.Queue(`UPDATE transactions t SET status = u.status, resolved_by = u.resolved_by, reversed_by = u.reversed_by
 			FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[]) AS u(id, status, resolved_by, reversed_by)
-			WHERE t.id = u.id AND t.ledger_id = $5`, tID, tStatus, tResolved, tReversed, ledgerID)
+			WHERE t.id = u.id AND t.ledger_id = $5`, tID, tStatus, tResolved, tReversed, st.ledgerID)
 	}
-	if len(rows.refRef) > 0 && !copied {
+}
+
+// queueRefInsert inserts the batch's references (small batches; large
+// ones COPY them).
+func (st *batchState) queueRefInsert(w *pgx.Batch) {
+	rows := &st.rows
+	if len(rows.refRef) > 0 {
 		w.Queue(`INSERT INTO transaction_references (ledger_id, reference, transaction_id)
-			SELECT $1, u.ref, u.tx FROM unnest($2::text[], $3::uuid[]) AS u(ref, tx)`, ledgerID, rows.refRef, rows.refTx)
+			SELECT $1, u.ref, u.tx FROM unnest($2::text[], $3::uuid[]) AS u(ref, tx)`, st.ledgerID, rows.refRef, rows.refTx)
 	}
-	if len(st.expiredKeys) > 0 {
-		w.Queue(`DELETE FROM idempotency_keys k USING unnest($1::bigint[], $2::text[]) AS u(ledger_id, key)
-			WHERE k.ledger_id = u.ledger_id AND k.key = u.key AND k.expires_at <= clock_timestamp()`,
-			repeat(ledgerID, len(st.expiredKeys)), st.expiredKeys)
+}
+
+// queueKeyInsert stores the batch's idempotency outcomes.
+func (st *batchState) queueKeyInsert(w *pgx.Batch, ttl time.Duration) {
+	rows, at := &st.rows, st.at
+	if len(rows.ikKey) == 0 {
+		return
 	}
-	if len(rows.ikKey) > 0 {
-		rows.sortKeys()
-		// A plain INSERT: under the ordering lock no other batch can hold
-		// these keys. Only an account creation (outside that lock) could
-		// have taken one meanwhile; the unique violation then rolls the
-		// batch back, and the item-by-item retry answers that item
-		// idempotency_key_reused.
-		w.Queue(`INSERT INTO idempotency_keys (ledger_id, key, request_hash, status, transaction_id, problem, created_at, expires_at)
-			SELECT $1, u.key, u.hash, u.status, u.tx, u.problem::json, $2, $3
-			FROM unnest($4::text[], $5::bytea[], $6::smallint[], $7::uuid[], $8::text[]) AS u(key, hash, status, tx, problem)`,
-			ledgerID, at, at.Add(ttl), rows.ikKey, rows.ikHash, rows.ikStatus, rows.ikTx, rows.ikProblem)
-	}
-	w.Queue("COMMIT")
-	return w
+	rows.sortKeys()
+	// A plain INSERT: under the ordering lock no other batch can hold
+	// these keys. Only an account creation (outside that lock) could
+	// have taken one meanwhile; the unique violation then rolls the
+	// batch back, and the item-by-item retry answers that item
+	// idempotency_key_reused.
+	w.Queue(`INSERT INTO idempotency_keys (ledger_id, key, request_hash, status, transaction_id, problem, created_at, expires_at)
+		SELECT $1, u.key, u.hash, u.status, u.tx, u.problem::json, $2, $3
+		FROM unnest($4::text[], $5::bytea[], $6::smallint[], $7::uuid[], $8::text[]) AS u(key, hash, status, tx, problem)`,
+		st.ledgerID, at, at.Add(ttl), rows.ikKey, rows.ikHash, rows.ikStatus, rows.ikTx, rows.ikProblem)
 }
 
 // queueInserts queues the row inserts of a small batch.

@@ -24,6 +24,7 @@ type config struct {
 	CommitMaxItems     int
 	CommitWindow       time.Duration
 	CommitPipeline     bool
+	CommitOverlapMin   int
 	IdempotencyTTL     time.Duration
 	AccessLog          bool
 	ExpiryInterval     time.Duration
@@ -122,6 +123,7 @@ func (c *config) bindServe(b *binder, withDB bool) {
 	b.int(&c.CommitMaxItems, "commit-max-items", "LEDGERD_COMMIT_MAX_ITEMS", 10000, "group commit: most transactions in one database transaction (several queued requests are merged up to it)")
 	b.dur(&c.CommitWindow, "commit-window", "LEDGERD_COMMIT_WINDOW", 0, "group commit: extra wait to gather a batch (0: flush as soon as the previous commit returns)")
 	b.boolean(&c.CommitPipeline, "commit-pipeline", "LEDGERD_COMMIT_PIPELINE", false, "group commit: send the next batch's lock request and reads while the previous batch commits (a second connection per busy ledger; for a database across a network, see docs/configuration.md)")
+	b.int(&c.CommitOverlapMin, "commit-overlap-min", "LEDGERD_COMMIT_OVERLAP_MIN", 256, "group commit: fewest transactions a batch needs to start inserting while the batch ahead still commits (see docs/configuration.md)")
 	b.dur(&c.IdempotencyTTL, "idempotency-ttl", "LEDGERD_IDEMPOTENCY_TTL", 7*24*time.Hour, "how long idempotency outcomes are kept (at least 24h)")
 	b.dur(&c.ExpiryInterval, "expiry-interval", "LEDGERD_EXPIRY_INTERVAL", 500*time.Millisecond, "how often this node looks for holds past their deadline")
 	b.boolean(&c.AccessLog, "access-log", "LEDGERD_ACCESS_LOG", true, "log one JSON line per request")

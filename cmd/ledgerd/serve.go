@@ -66,7 +66,8 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	db.RegisterMetrics(reg)
-	writer := batch.New(db, batch.Config{MaxItems: c.CommitMaxItems, Window: c.CommitWindow, Pipeline: c.CommitPipeline}, log,
+	writer := batch.New(db, batch.Config{MaxItems: c.CommitMaxItems, Window: c.CommitWindow, Pipeline: c.CommitPipeline,
+		OverlapMin: c.CommitOverlapMin}, log,
 		batch.NewMetrics(reg).Observer(), encodeForDeadLetter)
 	accessLog := log
 	if !c.AccessLog {
