@@ -38,7 +38,7 @@ if [[ -z "${BENCH_NO_BUILD:-}" ]]; then
 fi
 
 duration_s="$(dur_seconds "$BENCH_DURATION")"
-warmup_s="$(dur_seconds "$BENCH_WARMUP")"
+warmup_s=$(($(dur_seconds "$BENCH_WARMUP") + ${BENCH_PROFILE_SECONDS:-10} + 2))
 # Generous bound per scenario: setup, references, two load runs (zipf run
 # alone), shutdown.
 limit=$((240 + BENCH_PGBENCH_SECONDS + 2 * (duration_s + warmup_s)))
