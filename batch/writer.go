@@ -218,16 +218,36 @@ func (w *Writer) run(q *queue) {
 	var carry []*submission
 	var inflight *flight
 	for {
+		batch, n, ok := w.nextBatch(q, &carry, &inflight, w.land)
+		if !ok {
+			return
+		}
+		if pre == nil {
+			w.flush(q, batch, n)
+			continue
+		}
+		inflight, carry = w.pipeline(q, pre, inflight, batch, n, carry)
+	}
+}
+
+// nextBatch waits for the next batch and gathers it: the head of carry,
+// else the queue, then what else is waiting. While a flight is in the
+// air, a landing that comes first is handled on the way (land; *inflight
+// becomes nil). ok is false when the writer is closing and nothing is left
+// to write.
+func (w *Writer) nextBatch(q *queue, carry *[]*submission, inflight **flight,
+	land func(*queue, *flight, error)) (batch []*submission, n int, ok bool) {
+	for {
 		var first *submission
 		switch {
-		case len(carry) > 0:
-			first, carry = carry[0], carry[1:]
-		case inflight != nil:
+		case len(*carry) > 0:
+			first, *carry = (*carry)[0], (*carry)[1:]
+		case *inflight != nil:
 			select {
 			case first = <-q.ch:
-			case err := <-inflight.done:
-				w.land(q, inflight, err)
-				inflight = nil
+			case err := <-(*inflight).done:
+				land(q, *inflight, err)
+				*inflight = nil
 				continue
 			}
 		default:
@@ -237,18 +257,12 @@ func (w *Writer) run(q *queue) {
 				select {
 				case first = <-q.ch: // drain before leaving
 				default:
-					return
+					return nil, 0, false
 				}
 			}
 		}
-		var batch []*submission
-		var n int
-		batch, n, carry = w.gather(q, first, carry)
-		if pre == nil {
-			w.flush(q, batch, n)
-			continue
-		}
-		inflight, carry = w.pipeline(q, pre, inflight, batch, n, carry)
+		batch, n, *carry = w.gather(q, first, *carry)
+		return batch, n, true
 	}
 }
 
@@ -262,32 +276,10 @@ func (w *Writer) runFast(q *queue, fast FastPreparer) {
 	var carry []*submission
 	var inflight *flight
 	for {
-		var first *submission
-		switch {
-		case len(carry) > 0:
-			first, carry = carry[0], carry[1:]
-		case inflight != nil:
-			select {
-			case first = <-q.ch:
-			case err := <-inflight.done:
-				w.landFast(q, inflight, err)
-				inflight = nil
-				continue
-			}
-		default:
-			select {
-			case first = <-q.ch:
-			case <-w.stopping:
-				select {
-				case first = <-q.ch: // drain before leaving
-				default:
-					return
-				}
-			}
+		batch, n, ok := w.nextBatch(q, &carry, &inflight, w.landFast)
+		if !ok {
+			return
 		}
-		var batch []*submission
-		var n int
-		batch, n, carry = w.gather(q, first, carry)
 		if inflight != nil && n < w.cfg.OverlapMin {
 			carry = append(batch, carry...)
 			w.landFast(q, inflight, <-inflight.done)

@@ -255,23 +255,22 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 // earlier batch of the same cache is between Apply and Commit; Apply must
 // not run before that earlier batch's Commit has returned.
 type PreparedBatch struct {
-	db            *DB
-	ctx           context.Context
-	units         []*ledgerd.WriteUnit
-	cache         *AccountCache
-	conn          *pgxpool.Conn
-	results       pgx.BatchResults
-	st            *batchState
-	nItems        int
-	nKeys         int
-	nRefs         int
-	cached        []string
-	optimistic    bool
-	lastAt        time.Time
-	clock         time.Time
-	epoch         int64
-	released      bool
-	tReads, tCopy time.Time
+	db         *DB
+	ctx        context.Context
+	units      []*ledgerd.WriteUnit
+	cache      *AccountCache
+	conn       *pgxpool.Conn
+	results    pgx.BatchResults
+	st         *batchState
+	nItems     int
+	nKeys      int
+	nRefs      int
+	cached     []string
+	optimistic bool
+	lastAt     time.Time
+	clock      time.Time
+	epoch      int64
+	released   bool
 }
 
 // PrepareBatch acquires a connection and sends the batch's first pipeline.
