@@ -77,10 +77,18 @@ const (
 // in doubt (same key, same body) settle them exactly once — a 200 replay of
 // the stored transaction when it had been committed — and stored outcomes
 // replay after the restart.
-func TestKill9(t *testing.T) {
+func TestKill9(t *testing.T) { testKill9(t) }
+
+// TestKill9Overlapped is TestKill9 with every batch overlapped with the one
+// ahead (LEDGERD_COMMIT_OVERLAP_MIN=1), so that the node dies with two
+// batches of a ledger in flight on two connections: one committing, one
+// inserting behind it and queued on the ordering lock.
+func TestKill9Overlapped(t *testing.T) { testKill9(t, "LEDGERD_COMMIT_OVERLAP_MIN=1") }
+
+func testKill9(t *testing.T, env ...string) {
 	db := ledgertest.NewDatabase(t)
 	bin := buildLedgerd(t)
-	n := startNode(t, bin, "node", db)
+	n := startNode(t, bin, "node", db, env...)
 	fx := newFixture(t, n.URL(), "kill9", loadAccounts, 1_000_000_000)
 	c := &client{base: n.URL(), key: fx.writeKey, hc: newHTTPClient(t)}
 	admin := &client{base: n.URL(), key: ledgertest.AdminKey, hc: c.hc}
