@@ -33,6 +33,15 @@ func TestPostgresImmediateRestartPipelined(t *testing.T) {
 	testPostgresImmediateRestart(t, batch.Config{Pipeline: true})
 }
 
+// TestPostgresImmediateRestartOverlapped is the same with every batch
+// overlapped with the one ahead (OverlapMin 1): the restart cuts off two
+// batches of a ledger, one committing and one applied on its outcome and
+// inserting behind it; neither may be answered unless it is in the
+// database.
+func TestPostgresImmediateRestartOverlapped(t *testing.T) {
+	testPostgresImmediateRestart(t, batch.Config{OverlapMin: 1})
+}
+
 func testPostgresImmediateRestart(t *testing.T, commit batch.Config) {
 	db := ledgertest.NewDatabase(t)
 	cluster := ledgertest.Cluster(t)
