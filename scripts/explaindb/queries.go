@@ -205,8 +205,18 @@ func queries() []query {
 			name: "Batch write: ordering lock", where: "postgres/write.go (*DB).WriteBatch",
 			route:   "every transaction write (one per group-commit batch, not per request)",
 			note:    "The ledger's row by primary key, `FOR UPDATE`: the per-ledger ordering lock, held until COMMIT.",
-			sql:     `SELECT last_sequence, last_created_at FROM ledgers WHERE id = $1 FOR UPDATE`,
+			sql:     `SELECT last_sequence, last_created_at, accounts_epoch FROM ledgers WHERE id = $1 FOR UPDATE`,
 			args:    func(v *values) []any { return []any{v.ledgerID} },
+			batchTx: true,
+		},
+		{
+			name: "Batch write, fast path: the guard", where: "postgres/fastpath.go (*FastBatch).Commit",
+			route: "every transaction write on the fast path (once per batch, after its inserts)",
+			note: "The ordering lock as above, taken in the CTE, and a division that fails the transaction unless the ledger " +
+				"row still holds the sequence and accounts epoch the writer's cache was taken at (docs/architecture.md §3a).",
+			sql: `WITH l AS (SELECT last_sequence, accounts_epoch FROM ledgers WHERE id = $1 FOR UPDATE)
+	SELECT 1 / (l.last_sequence = $2 AND l.accounts_epoch = $3)::int FROM l`,
+			args:    func(v *values) []any { return []any{v.ledgerID, v.lastSeq, 0} },
 			batchTx: true,
 		},
 		{
