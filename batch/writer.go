@@ -181,7 +181,7 @@ type Preparer interface {
 
 // FastPreparer is implemented by a Store that can apply a batch on the
 // writer's cached state before touching the database (postgres.DB does,
-// see postgres/fastpath.go). Such a batch's Commit inserts its rows before
+// see postgres/fastpath.go). Such a batch's Commit inserts its transactions and entries before
 // it takes the ledger's lock, so the writer starts it while the batch
 // ahead still commits: two PostgreSQL backends work on the ledger at once,
 // one inserting, one finishing.

@@ -17,8 +17,8 @@ import (
 // touches is in the writer's AccountCache, no item resolves or reverses
 // an existing transaction, and the batch's idempotency keys and
 // references are assumed to be new. The batch is then applied in memory
-// before the database is asked anything, and the ordering lock, a guard,
-// the writes and COMMIT travel in one pipeline.
+// before the database is asked anything, and the writes, a guard that
+// takes the ordering lock, and COMMIT travel in one pipeline.
 //
 // Nothing is trusted that is not checked inside that transaction:
 //   - the guard, run under the ordering lock, fails the transaction unless
@@ -162,9 +162,10 @@ func (db *DB) PrepareFast(ledgerID int64, units []*ledgerd.WriteUnit, cache *Acc
 }
 
 // Commit writes the batch: BEGIN, the rows no other writer can conflict
-// with (transactions, entries, references, idempotency keys), then — once
-// after is closed — the guard under the ordering lock, the account and
-// ledger updates, and COMMIT. Inserting before taking the lock lets a
+// with (transactions and entries: no unique key another batch could
+// hold), then — once after is closed — the guard under the ordering lock,
+// the references and idempotency outcomes, the account and ledger updates,
+// and COMMIT. Inserting before taking the lock lets a
 // batch insert its rows while the batch ahead of it still holds the lock
 // on another connection; after (nil: do not wait) is that batch's signal
 // that it holds the lock, so that this batch's guard queues behind it
@@ -211,26 +212,16 @@ func (fb *FastBatch) Commit(ctx context.Context, after <-chan struct{}, locked f
 	b.Queue("BEGIN")
 	b.Queue(batchSettingsSQL)
 	if len(st.rows.enTx) >= copyMinRows {
-		// COPY cannot join a pipeline: BEGIN first, then the COPYs and
-		// the keys, then the rest.
+		// COPY cannot join a pipeline: BEGIN first, then the COPYs.
 		if err := conn.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		if err := st.copyRows(ctx, conn.Conn()); err != nil {
+		if err := st.copyRows(ctx, conn.Conn(), false); err != nil {
 			return err
-		}
-		b = &pgx.Batch{}
-		st.queueKeyInsert(b, db.ttl())
-		if b.Len() > 0 {
-			if err := conn.SendBatch(ctx, b).Close(); err != nil {
-				return err
-			}
 		}
 		b = &pgx.Batch{}
 	} else {
 		st.queueInserts(b)
-		st.queueRefInsert(b)
-		st.queueKeyInsert(b, db.ttl())
 	}
 	if err := wait(); err != nil {
 		return err
@@ -241,6 +232,13 @@ func (fb *FastBatch) Commit(ctx context.Context, after <-chan struct{}, locked f
 		}
 		return nil
 	})
+	// References and idempotency keys only under the lock: a unique insert
+	// that meets an uncommitted equal key waits for its transaction, and
+	// if that transaction (another node's batch) holds the ordering lock
+	// this one is queued on, the two deadlock. Seen: two nodes racing
+	// duplicates of one key, 40P01 and a 503.
+	st.queueRefInsert(b)
+	st.queueKeyInsert(b, db.ttl())
 	st.queueAccountUpdate(b)
 	st.queueLedgerUpdate(b)
 	b.Queue("COMMIT")

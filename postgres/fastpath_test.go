@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/ledgerd/ledgerd"
@@ -180,12 +181,12 @@ func TestFastPathOverlap(t *testing.T) {
 			t.Fatal("not eligible for the fast path")
 		}
 		locked := make(chan struct{})
+		var once sync.Once
+		open := func() { once.Do(func() { close(locked) }) }
 		errs := make(chan error, 1)
 		go func() {
-			err := fb1.Commit(e.ctx, nil, func() { close(locked) })
-			if err != nil {
-				close(locked)
-			}
+			err := fb1.Commit(e.ctx, nil, open)
+			open() // as the writer does: also when it failed, possibly after locking
 			errs <- err
 		}()
 		err2 := fb2.Commit(e.ctx, locked, nil)
@@ -205,8 +206,9 @@ func TestFastPathOverlap(t *testing.T) {
 		t.Fatalf("balances a=%d c=%d, want 30 71", a, c)
 	}
 
-	// The first batch reuses a stored reference: its insert fails. The
-	// second was applied on its outcome and must not commit.
+	// The first batch reuses a stored reference: its insert fails (under
+	// the lock, after its guard). The second was applied on its outcome
+	// and must not commit.
 	p, q := item("b", "c", 10, "p", "taken"), item("b", "c", 20, "q", "")
 	err1, err2 := commitPair(units(p), units(q))
 	if !postgres.IsFastPathRetry(err1) || !postgres.IsFastPathRetry(err2) {
