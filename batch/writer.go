@@ -335,18 +335,16 @@ func (w *Writer) startFast(fb *postgres.FastBatch, batch []*submission, n int, a
 // landFast answers a fast batch once its Commit has returned; a batch the
 // fast path rolled back is written again on the slow path first.
 func (w *Writer) landFast(q *queue, f *flight, err error) {
-	f.cancel()
-	if err == nil {
+	switch {
+	case err == nil:
 		q.cache.FastCommitted()
-	} else {
+	case postgres.IsFastPathRetry(err):
+		f.cancel()
 		q.cache.Invalidate()
-		if postgres.IsFastPathRetry(err) {
-			err = w.write(q, unitsOf(f.batch))
-		} else {
-			err = w.resolve(q, err)
-		}
+		w.finish(q, f.batch, f.n, f.start, w.write(q, unitsOf(f.batch)))
+		return
 	}
-	w.finish(q, f.batch, f.n, f.start, err)
+	w.land(q, f, err)
 }
 
 // gather fills a batch after first: from carry (submissions put back by

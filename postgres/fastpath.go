@@ -68,33 +68,6 @@ type fastPathStats struct {
 // path settles: the guard failed, or a key or reference already existed.
 var errFastPathRetry = errors.New("fast path rolled back")
 
-// fastEligible reports whether the batch may take the fast path.
-func fastEligible(units []*ledgerd.WriteUnit, cache *AccountCache) bool {
-	if !cache.usable() {
-		return false
-	}
-	if cache.fastOff > 0 {
-		cache.fastOff--
-		return false
-	}
-	for _, u := range units {
-		for _, it := range u.Items {
-			if it.Action != nil {
-				return false
-			}
-			for _, p := range it.Request.Postings {
-				if _, ok := cache.accounts[p.Source]; !ok {
-					return false
-				}
-				if _, ok := cache.accounts[p.Destination]; !ok {
-					return false
-				}
-			}
-		}
-	}
-	return true
-}
-
 // FastBatch is a batch applied in memory on its writer's cached state,
 // ready to be written by Commit.
 type FastBatch struct {
@@ -109,35 +82,43 @@ type FastBatch struct {
 // holds the batch's outcome, so that the next batch can be prepared while
 // this one commits; if Commit fails the cache is invalidated.
 func (db *DB) PrepareFast(ledgerID int64, units []*ledgerd.WriteUnit, cache *AccountCache) *FastBatch {
-	if !fastEligible(units, cache) {
+	if !cache.usable() || cache.fastOff > 0 { // fastOff is counted down by the slow path's Apply
 		return nil
 	}
+	// One pass: every account from the cache (else the batch is not
+	// eligible), no action, and the sizes of the batch's rows.
 	nItems, nKeys, nRefs := 0, 0, 0
 	for _, u := range units {
 		nItems += len(u.Items)
+	}
+	book := ledgerd.NewBook(2 * nItems)
+	for _, u := range units {
 		for _, it := range u.Items {
+			if it.Action != nil {
+				return nil
+			}
 			if it.IdempotencyKey != "" {
 				nKeys++
 			}
 			if it.Request.Reference != "" {
 				nRefs++
 			}
-		}
-	}
-	st := &batchState{ledgerID: ledgerID, book: ledgerd.NewBook(2 * nItems), idem: make(map[string]*idemState, nKeys),
-		refTaken: map[string]string{}, targets: map[string]*targetState{}}
-	for _, u := range units {
-		for _, it := range u.Items {
 			for _, p := range it.Request.Postings {
 				for _, id := range [2]string{p.Source, p.Destination} {
-					if st.book.Get(id) == nil {
-						a := cache.accounts[id]
-						st.book.Put(id, &a)
+					if book.Get(id) != nil {
+						continue
 					}
+					a, ok := cache.accounts[id]
+					if !ok {
+						return nil
+					}
+					book.Put(id, &a)
 				}
 			}
 		}
 	}
+	st := &batchState{ledgerID: ledgerID, book: book, idem: make(map[string]*idemState, nKeys),
+		refTaken: map[string]string{}, targets: map[string]*targetState{}}
 	st.seq = cache.seq
 	st.firstSeq = st.seq + 1
 	// The ledger's time is max(previous, clock) as on the slow path; the

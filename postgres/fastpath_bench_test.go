@@ -26,24 +26,12 @@ func BenchmarkPrepareFast(b *testing.B) {
 	seq := 0
 	batches := make([][]*ledgerd.WriteUnit, 8)
 	for k := range batches {
-		units := make([]*ledgerd.WriteUnit, 1)
 		u := &ledgerd.WriteUnit{}
 		for range size {
 			seq++
-			src, dst := r.IntN(n), r.IntN(n-1)
-			if dst >= src {
-				dst++
-			}
-			req := &ledgerd.TransactionRequest{Postings: []ledgerd.Posting{{
-				Source: fmt.Sprintf("acct:%06d", src), Destination: fmt.Sprintf("acct:%06d", dst), Amount: 1, Asset: "USD"}}}
-			if seq%2 == 0 {
-				req.Reference = fmt.Sprintf("ref-%d", seq)
-			}
-			req.EncodedPostings = ledgerd.AppendPostingsJSON(nil, req.Postings)
-			u.Items = append(u.Items, &ledgerd.WriteItem{Request: req, IdempotencyKey: fmt.Sprintf("k-%d", seq), RequestHash: []byte{byte(seq)}})
+			u.Items = append(u.Items, BenchTransfer(r, n, seq))
 		}
-		units[0] = u
-		batches[k] = units
+		batches[k] = []*ledgerd.WriteUnit{u}
 	}
 	b.ReportAllocs()
 	b.ResetTimer()

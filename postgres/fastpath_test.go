@@ -133,7 +133,8 @@ func TestFastPathCommitsReplaysAndRefusesDuplicates(t *testing.T) {
 	}
 	e.sequences(6)
 
-	// The stored rejection replays on the fast path's next attempt too.
+	// The stored rejection replays on the next attempt (slow path: the fast
+	// path is cooling down after its rollback).
 	over2 := item("c", "world", 7, "k6", "")
 	e.write(cache, over2)
 	if !over2.Replayed || over2.Err == nil || over2.Err.Code != ledgerd.CodeInsufficientFunds {

@@ -474,6 +474,9 @@ func (pb *PreparedBatch) Apply() error {
 	optimistic, cached, epoch := pb.optimistic, pb.cached, pb.epoch
 
 	if cache != nil {
+		if cache.fastOff > 0 {
+			cache.fastOff-- // one more batch on the slow path
+		}
 		fresh := cache.valid && cache.seq == st.seq && cache.epoch == epoch
 		cache.missed = !fresh
 		if optimistic && !fresh && len(cached) > 0 {

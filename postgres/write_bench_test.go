@@ -50,19 +50,9 @@ func BenchmarkWriteBatch(b *testing.B) {
 				units := make([]*ledgerd.WriteUnit, size)
 				for i := range units {
 					seq++
-					src, dst := r.IntN(n), r.IntN(n-1)
-					if dst >= src {
-						dst++
-					}
-					req := &ledgerd.TransactionRequest{Postings: []ledgerd.Posting{{
-						Source: fmt.Sprintf("acct:%06d", src), Destination: fmt.Sprintf("acct:%06d", dst), Amount: 1, Asset: "USD"}}}
-					if seq%2 == 0 {
-						req.Reference = fmt.Sprintf("ref-%d", seq)
-					}
 					// The accounts are unbounded (no min_balance), so every
 					// transfer is accepted and the full write path is measured.
-					units[i] = &ledgerd.WriteUnit{Items: []*ledgerd.WriteItem{{Request: req,
-						IdempotencyKey: fmt.Sprintf("k-%d", seq), RequestHash: []byte{byte(seq)}}}}
+					units[i] = &ledgerd.WriteUnit{Items: []*ledgerd.WriteItem{postgres.BenchTransfer(r, n, seq)}}
 				}
 				if err := db.WriteBatch(ctx, l.ID, units, cache); err != nil {
 					b.Fatal(err)
