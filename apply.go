@@ -48,7 +48,12 @@ type Leg struct {
 	// Pending legs move only pending totals: holds, voids, expiries.
 	Pending     bool
 	PostedAfter int64
-	Version     int64
+	// PendingDebitsAfter and PendingCreditsAfter are the account's pending
+	// totals after the whole transaction, and Version its version then:
+	// with PostedAfter of its last leg in the transaction, the account's
+	// balance as that transaction left it.
+	PendingDebitsAfter, PendingCreditsAfter int64
+	Version                                 int64
 }
 
 // Snapshot is the state of the accounts an Apply may change, so that an
@@ -195,11 +200,11 @@ func (b *Book) ApplyMoves(moves []Move, checkMin bool, legs []Leg) ([]Leg, *Erro
 		di, _ := idx(m.Destination)
 		src, dst := &ts[si], &ts[di]
 		src.running -= m.Posted
-		legs = append(legs, Leg{Account: m.Source, PostingIndex: i, Amount: -amt, Pending: pending,
-			PostedAfter: src.running, Version: src.a.Version})
+		legs = append(legs, Leg{Account: m.Source, PostingIndex: i, Amount: -amt, Pending: pending, PostedAfter: src.running,
+			PendingDebitsAfter: src.a.Balance.PendingDebits, PendingCreditsAfter: src.a.Balance.PendingCredits, Version: src.a.Version})
 		dst.running += m.Posted
-		legs = append(legs, Leg{Account: m.Destination, PostingIndex: i, Amount: amt, Pending: pending,
-			PostedAfter: dst.running, Version: dst.a.Version})
+		legs = append(legs, Leg{Account: m.Destination, PostingIndex: i, Amount: amt, Pending: pending, PostedAfter: dst.running,
+			PendingDebitsAfter: dst.a.Balance.PendingDebits, PendingCreditsAfter: dst.a.Balance.PendingCredits, Version: dst.a.Version})
 	}
 	return legs, nil
 }

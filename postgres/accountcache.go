@@ -35,6 +35,12 @@ type AccountCache struct {
 	// written by several nodes (where the guard fails) seldom wastes a
 	// fast attempt.
 	fastOff, fastBackoff int
+	// dirty holds the accounts whose row may be behind their entries;
+	// round, those of the checkpoint round under way, begun at roundAt
+	// (see planCheckpoint).
+	dirty   map[string]struct{}
+	round   []string
+	roundAt time.Time
 }
 
 // maxCachedAccounts bounds a cache; past it, the cache starts over.
@@ -56,6 +62,10 @@ func (c *AccountCache) Invalidate() {
 		return
 	}
 	c.valid = false
+	// The cached states go too, so the rows of dirty accounts are no
+	// longer known: they are found behind again when a batch reads them.
+	clear(c.dirty)
+	c.round = nil
 	c.fastBackoff = min(max(2*c.fastBackoff, fastPathCooldown), maxFastPathCooldown)
 	c.fastOff = c.fastBackoff
 }

@@ -12,7 +12,11 @@ import (
 	"github.com/ledgerd/ledgerd"
 )
 
-const accountCols = `id, asset, min_balance, metadata, posted, pending_debits, pending_credits, version, created_at`
+// accountByIDSQL reads one account with its balance (see accountHead).
+var accountByIDSQL = `SELECT ` + accountCols + ` FROM ` + accountHead(`accounts a`) + ` WHERE a.ledger_id = $1 AND a.id = $2`
+
+// newAccountCols is a row just inserted: no entry can be newer.
+const newAccountCols = `id, asset, min_balance, metadata, posted, pending_debits, pending_credits, version, created_at`
 
 func scanAccount(row pgx.Row) (*ledgerd.Account, error) {
 	a := &ledgerd.Account{}
@@ -36,7 +40,7 @@ func metadataJSON(m map[string]string) string {
 
 // Account returns an account, or nil when there is none.
 func (db *DB) Account(ctx context.Context, ledgerID int64, id string) (*ledgerd.Account, error) {
-	a, err := scanAccount(db.queryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE ledger_id = $1 AND id = $2`, ledgerID, id))
+	a, err := scanAccount(db.queryRow(ctx, accountByIDSQL, ledgerID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -72,7 +76,7 @@ func (db *DB) CreateAccount(ctx context.Context, ledgerID int64, na *ledgerd.New
 		}
 	}
 	a, err = scanAccount(tx.QueryRow(ctx, `INSERT INTO accounts (ledger_id, id, asset, min_balance, metadata) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (ledger_id, id) DO NOTHING RETURNING `+accountCols, ledgerID, na.ID, na.Asset, na.MinBalance, metadataJSON(na.Metadata)))
+		ON CONFLICT (ledger_id, id) DO NOTHING RETURNING `+newAccountCols, ledgerID, na.ID, na.Asset, na.MinBalance, metadataJSON(na.Metadata)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, false, ledgerd.Errorf(ledgerd.CodeDuplicateAccount, "account %s already exists", na.ID)
 	}
@@ -111,7 +115,7 @@ func (db *DB) CreateAccounts(ctx context.Context, ledgerID int64, nas []ledgerd.
 		      FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY AS t(id, asset, min_balance, metadata, ord)
 		      ORDER BY id, ord) u
 		ORDER BY u.ord
-		ON CONFLICT (ledger_id, id) DO NOTHING RETURNING `+accountCols, ledgerID, ids, assets, mins, mds)
+		ON CONFLICT (ledger_id, id) DO NOTHING RETURNING `+newAccountCols, ledgerID, ids, assets, mins, mds)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +171,7 @@ func (db *DB) claimAccountKey(ctx context.Context, tx pgx.Tx, ledgerID int64, id
 	if rec.AccountID == nil || string(rec.Hash) != string(idem.Hash) {
 		return nil, reusedKey()
 	}
-	return scanAccount(tx.QueryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE ledger_id = $1 AND id = $2`, ledgerID, *rec.AccountID))
+	return scanAccount(tx.QueryRow(ctx, accountByIDSQL, ledgerID, *rec.AccountID))
 }
 
 func inProgress() *ledgerd.Error {
@@ -206,7 +210,7 @@ func (db *DB) PatchAccount(ctx context.Context, ledgerID int64, id string, p *Ac
 		if _, err := tx.Exec(ctx, `UPDATE ledgers SET accounts_epoch = accounts_epoch + 1 WHERE id = $1`, ledgerID); err != nil {
 			return err
 		}
-		a, err := scanAccount(tx.QueryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE ledger_id = $1 AND id = $2`, ledgerID, id))
+		a, err := scanAccount(tx.QueryRow(ctx, accountByIDSQL, ledgerID, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errNoAccount
 		}
@@ -231,7 +235,8 @@ func (db *DB) PatchAccount(ctx context.Context, ledgerID int64, id string, p *Ac
 		if p.SetMinBalance {
 			minb = p.MinBalance
 		}
-		out, err = scanAccount(tx.QueryRow(ctx, `UPDATE accounts SET metadata = $3, min_balance = $4 WHERE ledger_id = $1 AND id = $2 RETURNING `+accountCols,
+		out, err = scanAccount(tx.QueryRow(ctx, `WITH a AS (UPDATE accounts SET metadata = $3, min_balance = $4 WHERE ledger_id = $1 AND id = $2 RETURNING *)
+			SELECT `+accountCols+` FROM `+accountHead("a"),
 			ledgerID, id, metadataJSON(md), minb))
 		if err != nil || idem == nil {
 			return err
@@ -266,7 +271,7 @@ func (db *DB) ListAccounts(ctx context.Context, ledgerID int64, f AccountFilter)
 		return nil, nil
 	}
 	args := []any{ledgerID, f.After, f.Limit}
-	q := `SELECT ` + accountCols + ` FROM accounts WHERE ledger_id = $1 AND id > $2`
+	q := `SELECT * FROM accounts WHERE ledger_id = $1 AND id > $2`
 	if f.Prefix != "" {
 		// A literal prefix is a range on the C-collated primary key: no LIKE,
 		// so '_' and '%' in a prefix mean themselves.
@@ -281,7 +286,8 @@ func (db *DB) ListAccounts(ctx context.Context, ledgerID int64, f AccountFilter)
 		args = append(args, metadataJSON(f.Metadata))
 		q += fmt.Sprintf(` AND metadata @> $%d::jsonb`, len(args))
 	}
-	q += ` ORDER BY id LIMIT $3`
+	// The newest entries are looked up for the page only.
+	q = `SELECT ` + accountCols + ` FROM ` + accountHead(`(`+q+` ORDER BY id LIMIT $3) a`) + ` ORDER BY a.id`
 	// Planned for each execution with its values (an unnamed statement):
 	// a cached generic plan cannot tell a selective metadata filter from a
 	// common one and settles on scanning the ledger's accounts.

@@ -34,8 +34,12 @@ type DB struct {
 	// IdempotencyTTL is how long idempotency outcomes are kept (at least
 	// 24 h; default DefaultIdempotencyTTL).
 	IdempotencyTTL time.Duration
-	acquireTimeout time.Duration
-	fastPath       fastPathStats
+	// BalanceCheckpoint is how often a ledger writer brings the account
+	// rows it has moved up to date (default DefaultBalanceCheckpoint); a
+	// negative value writes them in every commit. See checkpoint.go.
+	BalanceCheckpoint time.Duration
+	acquireTimeout    time.Duration
+	fastPath          fastPathStats
 }
 
 // ErrUnavailable marks failures where the database could not be reached or

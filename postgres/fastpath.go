@@ -139,6 +139,7 @@ func (db *DB) PrepareFast(ledgerID int64, units []*ledgerd.WriteUnit, cache *Acc
 	}
 	fb := &FastBatch{db: db, st: st, epoch: cache.epoch}
 	cache.remember(st.book, st.seq, fb.epoch, st.at)
+	st.planCheckpoint(cache, db.balanceCheckpoint(), time.Now())
 	return fb
 }
 

@@ -93,6 +93,7 @@ type batchRows struct {
 	enTx                                []pgtype.UUID
 	enAccount                           []string
 	enSeq, enAmount, enAfter, enVersion []int64
+	enPD, enPC                          []int64 // pending totals after the transaction
 	enIndex                             []int16
 	enPending                           []bool
 	// references
@@ -117,6 +118,7 @@ func (r *batchRows) grow(n, keys, refs int) {
 	e := 2 * n
 	r.enTx, r.enAccount, r.enSeq, r.enAmount = make([]pgtype.UUID, 0, e), make([]string, 0, e), make([]int64, 0, e), make([]int64, 0, e)
 	r.enAfter, r.enVersion, r.enIndex, r.enPending = make([]int64, 0, e), make([]int64, 0, e), make([]int16, 0, e), make([]bool, 0, e)
+	r.enPD, r.enPC = make([]int64, 0, e), make([]int64, 0, e)
 	r.refRef, r.refTx = make([]string, 0, refs), make([]pgtype.UUID, 0, refs)
 	r.ikKey, r.ikHash, r.ikStatus = make([]string, 0, keys), make([][]byte, 0, keys), make([]int16, 0, keys)
 	r.ikTx, r.ikProblem = make([]pgtype.UUID, 0, keys), make([]*string, 0, keys)
@@ -132,6 +134,7 @@ func (r *batchRows) truncate(m rowsMark) {
 	r.txPendingID, r.txReverses = r.txPendingID[:m.tx], r.txReverses[:m.tx]
 	r.enTx, r.enAccount, r.enSeq, r.enAmount = r.enTx[:m.en], r.enAccount[:m.en], r.enSeq[:m.en], r.enAmount[:m.en]
 	r.enAfter, r.enVersion, r.enIndex, r.enPending = r.enAfter[:m.en], r.enVersion[:m.en], r.enIndex[:m.en], r.enPending[:m.en]
+	r.enPD, r.enPC = r.enPD[:m.en], r.enPC[:m.en]
 	r.refRef, r.refTx = r.refRef[:m.ref], r.refTx[:m.ref]
 	r.ikKey, r.ikHash, r.ikStatus, r.ikTx, r.ikProblem = r.ikKey[:m.ik], r.ikHash[:m.ik], r.ikStatus[:m.ik], r.ikTx[:m.ik], r.ikProblem[:m.ik]
 }
@@ -168,6 +171,10 @@ type batchState struct {
 	rows     batchRows
 	firstID  pgtype.UUID
 	legs     []ledgerd.Leg
+	// ckpt is the account rows the commit writes (planCheckpoint);
+	// behind, the accounts read whose row lags behind their entries.
+	ckpt   checkpointRows
+	behind []string
 }
 
 // loadAccountsSQL reads the accounts a batch touches. It takes no row
@@ -176,18 +183,25 @@ type batchState struct {
 // rows cannot change under the batch. A FOR UPDATE here would only add a
 // WAL record per account per batch (measured with pg_stat_statements: the
 // locking read was the costliest statement of a batch, ~18 µs a row).
-const loadAccountsSQL = `SELECT a.id, a.asset, a.min_balance, a.posted, a.pending_debits, a.pending_credits, a.version
-	FROM unnest($1::bigint[], $2::text[]) AS u(ledger_id, id)
-	JOIN accounts a ON a.ledger_id = u.ledger_id AND a.id = u.id`
+//
+// Balances come from the row or the account's newest entry (accountHead);
+// the row's own version tells whether its checkpoint is behind.
+var loadAccountsSQL = `SELECT a.id, a.asset, a.min_balance, ` + headBalanceCols + `, a.version
+	FROM ` + accountHead(`unnest($1::bigint[], $2::text[]) AS u(ledger_id, id)
+	JOIN accounts a ON a.ledger_id = u.ledger_id AND a.id = u.id`)
 
 func (st *batchState) queueLoadAccounts(b *pgx.Batch, ids []string) {
 	b.Queue(loadAccountsSQL, repeat(st.ledgerID, len(ids)), ids).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var id string
+			var rowVersion int64
 			a := &ledgerd.BookAccount{}
 			if err := rows.Scan(&id, &a.Asset, &a.MinBalance, &a.Balance.Posted, &a.Balance.PendingDebits,
-				&a.Balance.PendingCredits, &a.Version); err != nil {
+				&a.Balance.PendingCredits, &a.Version, &rowVersion); err != nil {
 				return err
+			}
+			if rowVersion < a.Version {
+				st.behind = append(st.behind, id)
 			}
 			st.book.Put(id, a)
 		}
@@ -534,6 +548,7 @@ func (pb *PreparedBatch) Apply() error {
 		st.applyUnit(u)
 	}
 	cache.remember(st.book, st.seq, epoch, st.at)
+	st.planCheckpoint(cache, pb.db.balanceCheckpoint(), time.Now())
 	return nil
 }
 
@@ -791,6 +806,7 @@ func (r *batchRows) addTx(id pgtype.UUID, t *ledgerd.Transaction, legs []ledgerd
 		r.enTx, r.enAccount, r.enSeq = append(r.enTx, id), append(r.enAccount, l.Account), append(r.enSeq, t.Sequence)
 		r.enIndex, r.enAmount, r.enPending = append(r.enIndex, int16(l.PostingIndex)), append(r.enAmount, l.Amount), append(r.enPending, l.Pending)
 		r.enAfter, r.enVersion = append(r.enAfter, l.PostedAfter), append(r.enVersion, l.Version)
+		r.enPD, r.enPC = append(r.enPD, l.PendingDebitsAfter), append(r.enPC, l.PendingCreditsAfter)
 	}
 }
 
@@ -828,29 +844,6 @@ func (st *batchState) queueWrites(ttl time.Duration, copied bool) *pgx.Batch {
 	st.queueKeyInsert(w, ttl)
 	w.Queue("COMMIT")
 	return w
-}
-
-// queueAccountUpdate writes each touched account once, in id order.
-func (st *batchState) queueAccountUpdate(w *pgx.Batch) {
-	var ua struct {
-		id                    []string
-		posted, pd, pc, verse []int64
-	}
-	var touched []string
-	st.book.Accounts(func(id string, a *ledgerd.BookAccount) {
-		if a.Touched {
-			touched = append(touched, id)
-		}
-	})
-	slices.Sort(touched)
-	for _, id := range touched {
-		a := st.book.Get(id)
-		ua.id, ua.posted, ua.pd, ua.pc, ua.verse = append(ua.id, id), append(ua.posted, a.Balance.Posted),
-			append(ua.pd, a.Balance.PendingDebits), append(ua.pc, a.Balance.PendingCredits), append(ua.verse, a.Version)
-	}
-	w.Queue(`UPDATE accounts a SET posted = u.posted, pending_debits = u.pd, pending_credits = u.pc, version = u.version
-		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u(ledger_id, id, posted, pd, pc, version)
-		WHERE a.ledger_id = u.ledger_id AND a.id = u.id`, repeat(st.ledgerID, len(ua.id)), ua.id, ua.posted, ua.pd, ua.pc, ua.verse)
 }
 
 // queueLedgerUpdate moves the ledger row on and records the commit.
@@ -918,11 +911,14 @@ func (st *batchState) queueInserts(w *pgx.Batch) {
 			AS u(id, seq, status, postings, metadata, reference, expires_at, pending_id, reverses)`,
 		ledgerID, at, rows.txID, rows.txSeq, rows.txStatus, rows.txPostings, rows.txMetadata, rows.txRef, rows.txExpires,
 		rows.txPendingID, rows.txReverses)
-	w.Queue(`INSERT INTO entries (transaction_id, ledger_id, account_id, sequence, posting_index, amount, pending, posted_after, version, created_at)
-		SELECT u.tx, $1, u.account, u.seq, u.idx, u.amount, u.pending, u.after, u.version, $2
-		FROM unnest($3::uuid[], $4::text[], $5::bigint[], $6::smallint[], $7::bigint[], $8::bool[], $9::bigint[], $10::bigint[])
-			AS u(tx, account, seq, idx, amount, pending, after, version)`,
-		ledgerID, at, rows.enTx, rows.enAccount, rows.enSeq, rows.enIndex, rows.enAmount, rows.enPending, rows.enAfter, rows.enVersion)
+	w.Queue(`INSERT INTO entries (transaction_id, ledger_id, account_id, sequence, posting_index, amount, pending, posted_after,
+			pending_debits_after, pending_credits_after, version, created_at)
+		SELECT u.tx, $1, u.account, u.seq, u.idx, u.amount, u.pending, u.after, u.pd, u.pc, u.version, $2
+		FROM unnest($3::uuid[], $4::text[], $5::bigint[], $6::smallint[], $7::bigint[], $8::bool[], $9::bigint[], $10::bigint[],
+			$11::bigint[], $12::bigint[])
+			AS u(tx, account, seq, idx, amount, pending, after, version, pd, pc)`,
+		ledgerID, at, rows.enTx, rows.enAccount, rows.enSeq, rows.enIndex, rows.enAmount, rows.enPending, rows.enAfter, rows.enVersion,
+		rows.enPD, rows.enPC)
 }
 
 // copyMinRows is the number of entry rows from which a batch's inserts use
@@ -956,12 +952,12 @@ func (st *batchState) copyRows(ctx context.Context, conn *pgx.Conn, refs bool) e
 			metadata, reference, created_at, expires_at, pending_id, reverses) FROM STDIN (FORMAT binary)`); err != nil {
 			return err
 		}
-		c = newCopyBuf(len(rows.enTx) * 110)
+		c = newCopyBuf(len(rows.enTx) * 134)
 		for _, i := range sortedPerm(len(rows.enTx), func(i, j int) int {
 			return cmp.Or(strings.Compare(rows.enAccount[i], rows.enAccount[j]), cmp.Compare(rows.enSeq[i], rows.enSeq[j]),
 				cmp.Compare(rows.enIndex[i], rows.enIndex[j]))
 		}) {
-			c.row(10)
+			c.row(12)
 			c.uuid(rows.enTx[i])
 			c.int8(ledgerID)
 			c.text(rows.enAccount[i])
@@ -970,11 +966,14 @@ func (st *batchState) copyRows(ctx context.Context, conn *pgx.Conn, refs bool) e
 			c.int8(rows.enAmount[i])
 			c.boolean(rows.enPending[i])
 			c.int8(rows.enAfter[i])
+			c.int8(rows.enPD[i])
+			c.int8(rows.enPC[i])
 			c.int8(rows.enVersion[i])
 			c.timestamptz(at)
 		}
 		if _, err := pc.CopyFrom(ctx, bytes.NewReader(c.bytes()), `COPY entries (transaction_id, ledger_id, account_id, sequence,
-			posting_index, amount, pending, posted_after, version, created_at) FROM STDIN (FORMAT binary)`); err != nil {
+			posting_index, amount, pending, posted_after, pending_debits_after, pending_credits_after, version, created_at)
+			FROM STDIN (FORMAT binary)`); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/ledgerd/ledgerd/postgres"
 )
 
 // config is what serve (and dev) take from flags and the environment.
@@ -26,6 +28,7 @@ type config struct {
 	CommitPipeline     bool
 	CommitOverlapMin   int
 	IdempotencyTTL     time.Duration
+	BalanceCheckpoint  time.Duration
 	AccessLog          bool
 	ExpiryInterval     time.Duration
 }
@@ -125,6 +128,7 @@ func (c *config) bindServe(b *binder, withDB bool) {
 	b.boolean(&c.CommitPipeline, "commit-pipeline", "LEDGERD_COMMIT_PIPELINE", false, "group commit: send the next batch's lock request and reads while the previous batch commits (a second connection per busy ledger; for a database across a network, see docs/configuration.md)")
 	b.int(&c.CommitOverlapMin, "commit-overlap-min", "LEDGERD_COMMIT_OVERLAP_MIN", 256, "group commit: fewest transactions a batch needs to start inserting while the batch ahead still commits (see docs/configuration.md)")
 	b.dur(&c.IdempotencyTTL, "idempotency-ttl", "LEDGERD_IDEMPOTENCY_TTL", 7*24*time.Hour, "how long idempotency outcomes are kept (at least 24h)")
+	b.dur(&c.BalanceCheckpoint, "balance-checkpoint", "LEDGERD_BALANCE_CHECKPOINT", postgres.DefaultBalanceCheckpoint, "how often a ledger's writer brings the account rows it moved up to date; reads take the newest entry meanwhile (0: in every commit, needed while nodes older than schema 3 still run; see docs/configuration.md)")
 	b.dur(&c.ExpiryInterval, "expiry-interval", "LEDGERD_EXPIRY_INTERVAL", 500*time.Millisecond, "how often this node looks for holds past their deadline")
 	b.boolean(&c.AccessLog, "access-log", "LEDGERD_ACCESS_LOG", true, "log one JSON line per request")
 }
@@ -138,6 +142,9 @@ func (c *config) validate() error {
 	}
 	if c.BatchMaxItems < 1 || c.BatchMaxItems > 10000 {
 		return fmt.Errorf("LEDGERD_BATCH_MAX_ITEMS must be between 1 and 10000")
+	}
+	if c.BalanceCheckpoint < 0 {
+		return fmt.Errorf("LEDGERD_BALANCE_CHECKPOINT must not be negative")
 	}
 	if c.IdempotencyTTL < 24*time.Hour {
 		return fmt.Errorf("LEDGERD_IDEMPOTENCY_TTL must be at least 24h")

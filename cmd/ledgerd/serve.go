@@ -56,6 +56,10 @@ func openDB(ctx context.Context, c *config) (*postgres.DB, error) {
 		return nil, err
 	}
 	db.IdempotencyTTL = c.IdempotencyTTL
+	db.BalanceCheckpoint = c.BalanceCheckpoint
+	if c.BalanceCheckpoint == 0 {
+		db.BalanceCheckpoint = -1 // in every commit
+	}
 	return db, nil
 }
 

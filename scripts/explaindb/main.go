@@ -383,7 +383,7 @@ func pickValues(ctx context.Context, conn *pgx.Conn, nTx, nAcc int) (*values, er
 	}
 	for a := range touched {
 		ba.accounts = append(ba.accounts, a)
-		ba.uaID, ba.uaPosted, ba.uaPD, ba.uaPC, ba.uaVersion = append(ba.uaID, a), append(ba.uaPosted, 0), append(ba.uaPD, 0), append(ba.uaPC, 0), append(ba.uaVersion, 1)
+		ba.uaID, ba.uaPosted, ba.uaPD, ba.uaPC, ba.uaVersion = append(ba.uaID, a), append(ba.uaPosted, 0), append(ba.uaPD, 0), append(ba.uaPC, 0), append(ba.uaVersion, 1<<40)
 	}
 	slices.Sort(ba.accounts)
 	// An account batch of 1,000, a tenth of them existing already.

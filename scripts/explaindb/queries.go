@@ -9,7 +9,25 @@ import (
 // The queries of the API, copied from postgres/*.go (string constants
 // expanded), with where they run and a note on the plan they should get.
 
-const accountCols = `id, asset, min_balance, metadata, posted, pending_debits, pending_credits, version, created_at`
+// newAccountCols is what an insert returns; accountCols reads balances
+// from the row or the account's newest entry (postgres/checkpoint.go).
+const newAccountCols = `id, asset, min_balance, metadata, posted, pending_debits, pending_credits, version, created_at`
+
+const headBalanceCols = `coalesce(e.posted_after, a.posted), coalesce(e.pending_debits_after, a.pending_debits),
+	coalesce(e.pending_credits_after, a.pending_credits), coalesce(e.version, a.version)`
+
+const accountCols = `a.id, a.asset, a.min_balance, a.metadata, ` + headBalanceCols + `, a.created_at`
+
+func accountHead(src string) string {
+	return src + ` LEFT JOIN LATERAL (SELECT e.posted_after, e.pending_debits_after, e.pending_credits_after, e.version FROM entries e
+	WHERE e.ledger_id = a.ledger_id AND e.account_id = a.id ORDER BY e.sequence DESC, e.posting_index DESC LIMIT 1) e ON e.version > a.version`
+}
+
+// accountPage is ListAccounts: the page of rows, then their newest entries.
+func accountPage(where string) string {
+	return `SELECT ` + accountCols + ` FROM ` + accountHead(`(SELECT * FROM accounts WHERE ledger_id = $1 AND id > $2`+where+
+		` ORDER BY id LIMIT $3) a`) + ` ORDER BY a.id`
+}
 
 const txCols = `t.id, t.sequence, t.status, t.postings, t.metadata, t.reference, t.created_at, t.expires_at,
 	t.pending_id, t.resolved_by, t.reverses, t.reversed_by`
@@ -66,16 +84,18 @@ func queries() []query {
 		{
 			name: "Account by id", where: "postgres/accounts.go (*DB).Account",
 			route: "`GET /v1/ledgers/{ledger}/accounts/{account}`",
-			note:  "Primary key `accounts_pkey (ledger_id, id)`: one index probe and one heap fetch.",
-			sql:   `SELECT ` + accountCols + ` FROM accounts WHERE ledger_id = $1 AND id = $2`,
-			args:  func(v *values) []any { return []any{v.ledgerID, "acct:004242"} },
+			note: "Primary key `accounts_pkey (ledger_id, id)`: one index probe and one heap fetch; then the account's newest entry, " +
+				"one backward probe of `entries_account` per monthly partition (its balance wins when its version is newer than the " +
+				"row's checkpoint).",
+			sql:  `SELECT ` + accountCols + ` FROM ` + accountHead(`accounts a`) + ` WHERE a.ledger_id = $1 AND a.id = $2`,
+			args: func(v *values) []any { return []any{v.ledgerID, "acct:004242"} },
 		},
 		{
 			name: "List accounts (first page)", where: "postgres/accounts.go (*DB).ListAccounts",
 			route: "`GET /v1/ledgers/{ledger}/accounts?limit=100`",
 			note: "Keyset pagination on `accounts_pkey`: the index is in (ledger_id, id) order with the C collation, so `ORDER BY id LIMIT` " +
 				"stops after limit + 1 rows, whatever the page (the cursor is `id > $2`).",
-			sql:  `SELECT ` + accountCols + ` FROM accounts WHERE ledger_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+			sql:  accountPage(""),
 			args: func(v *values) []any { return []any{v.ledgerID, "", 101} },
 		},
 		{
@@ -83,7 +103,7 @@ func queries() []query {
 			route: "`GET /v1/ledgers/{ledger}/accounts?prefix=acct:0042`",
 			note: "The literal prefix becomes the range `id >= prefix AND id < prefixEnd(prefix)` (no LIKE): an index range on " +
 				"`accounts_pkey`, correct for `_` and `%` in ids, and bounded by the limit.",
-			sql: `SELECT ` + accountCols + ` FROM accounts WHERE ledger_id = $1 AND id > $2 AND id >= $4 AND id < $5 ORDER BY id LIMIT $3`,
+			sql: accountPage(` AND id >= $4 AND id < $5`),
 			args: func(v *values) []any {
 				return []any{v.ledgerID, "", 101, "acct:0042", "acct:0043"}
 			},
@@ -93,7 +113,7 @@ func queries() []query {
 			route: "`GET /v1/ledgers/{ledger}/accounts?metadata[owner]=user4242`",
 			note: "`metadata @> $4` can use the GIN index `accounts_metadata (jsonb_path_ops)`. Whether the planner takes it or walks " +
 				"`accounts_pkey` in order and filters depends on the estimated selectivity: see the plan.",
-			sql:  `SELECT ` + accountCols + ` FROM accounts WHERE ledger_id = $1 AND id > $2 AND metadata @> $4::jsonb ORDER BY id LIMIT $3`,
+			sql:  accountPage(` AND metadata @> $4::jsonb`),
 			args: func(v *values) []any { return []any{v.ledgerID, "", 101, `{"owner":"user4242"}`} },
 		},
 		{
@@ -101,7 +121,7 @@ func queries() []query {
 			route: "`GET /v1/ledgers/{ledger}/accounts?metadata[tier]=gold`",
 			note: "A value a tenth of the accounts hold: walking `accounts_pkey` in id order and filtering finds a page after about " +
 				"ten times the limit, cheaper than collecting every match from the GIN index and sorting.",
-			sql:  `SELECT ` + accountCols + ` FROM accounts WHERE ledger_id = $1 AND id > $2 AND metadata @> $4::jsonb ORDER BY id LIMIT $3`,
+			sql:  accountPage(` AND metadata @> $4::jsonb`),
 			args: func(v *values) []any { return []any{v.ledgerID, "", 101, `{"tier":"gold"}`} },
 		},
 		{
@@ -228,9 +248,9 @@ func queries() []query {
 				"of the ledger; and WriteBatch runs with `enable_seqscan`, `enable_hashjoin` and `enable_mergejoin` off (SET LOCAL), " +
 				"so a generic plan made while the table was small stays an index plan. One statement for the whole batch, in the " +
 				"same round trip as BEGIN, the lock and the other reads.",
-			sql: `SELECT a.id, a.asset, a.min_balance, a.posted, a.pending_debits, a.pending_credits, a.version
-	FROM unnest($1::bigint[], $2::text[]) AS u(ledger_id, id)
-	JOIN accounts a ON a.ledger_id = u.ledger_id AND a.id = u.id`,
+			sql: `SELECT a.id, a.asset, a.min_balance, ` + headBalanceCols + `, a.version
+	FROM ` + accountHead(`unnest($1::bigint[], $2::text[]) AS u(ledger_id, id)
+	JOIN accounts a ON a.ledger_id = u.ledger_id AND a.id = u.id`),
 			args:    func(v *values) []any { return []any{repeat(v.ledgerID, len(v.batch.accounts)), v.batch.accounts} },
 			batchTx: true,
 		},
@@ -286,24 +306,28 @@ func queries() []query {
 			name: "Batch write: insert entries", where: "postgres/write.go (*DB).WriteBatch",
 			route: "every transaction write (per batch: 2,000 rows in one statement)",
 			note:  "Set-based, like the transactions: one INSERT from `unnest`, maintaining `entries_account`.",
-			sql: `INSERT INTO entries (transaction_id, ledger_id, account_id, sequence, posting_index, amount, pending, posted_after, version, created_at)
-			SELECT u.tx, $1, u.account, u.seq, u.idx, u.amount, u.pending, u.after, u.version, $2
-			FROM unnest($3::uuid[], $4::text[], $5::bigint[], $6::smallint[], $7::bigint[], $8::bool[], $9::bigint[], $10::bigint[])
-				AS u(tx, account, seq, idx, amount, pending, after, version)`,
+			sql: `INSERT INTO entries (transaction_id, ledger_id, account_id, sequence, posting_index, amount, pending, posted_after,
+				pending_debits_after, pending_credits_after, version, created_at)
+			SELECT u.tx, $1, u.account, u.seq, u.idx, u.amount, u.pending, u.after, u.pd, u.pc, u.version, $2
+			FROM unnest($3::uuid[], $4::text[], $5::bigint[], $6::smallint[], $7::bigint[], $8::bool[], $9::bigint[], $10::bigint[],
+				$11::bigint[], $12::bigint[])
+				AS u(tx, account, seq, idx, amount, pending, after, version, pd, pc)`,
 			args: func(v *values) []any {
 				b := &v.batch
-				return []any{v.ledgerID, b.now, b.enTx, b.enAccount, b.enSeq, b.enIndex, b.enAmount, b.enPending, b.enAfter, b.enVersion}
+				zero := make([]int64, len(b.enAfter))
+				return []any{v.ledgerID, b.now, b.enTx, b.enAccount, b.enSeq, b.enIndex, b.enAmount, b.enPending, b.enAfter, b.enVersion,
+					zero, zero}
 			},
 			batchTx: true,
 		},
 		{
-			name: "Batch write: update balances", where: "postgres/write.go (*DB).WriteBatch",
-			route: "every transaction write (per batch: one row per touched account, however many transfers touched it)",
-			note: "Each touched account is updated once with its aggregated result: a nested loop from `unnest` into " +
-				"`accounts_pkey` (the batch's planner settings rule out a hash join over a scan of the table).",
+			name: "Batch write: balance checkpoint", where: "postgres/checkpoint.go (*batchState).queueAccountUpdate",
+			route: "a commit once per checkpoint interval (LEDGERD_BALANCE_CHECKPOINT, 10 s) per ledger, and the few after it; in every commit with the interval 0",
+			note: "Each account row behind its entries is written once with its newest state, only over an older version: a nested " +
+				"loop from `unnest` into `accounts_pkey` (the batch's planner settings rule out a hash join over a scan of the table).",
 			sql: `UPDATE accounts a SET posted = u.posted, pending_debits = u.pd, pending_credits = u.pc, version = u.version
-			FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u(ledger_id, id, posted, pd, pc, version)
-			WHERE a.ledger_id = u.ledger_id AND a.id = u.id`,
+		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u(ledger_id, id, posted, pd, pc, version)
+		WHERE a.ledger_id = u.ledger_id AND a.id = u.id AND a.version < u.version`,
 			args: func(v *values) []any {
 				b := &v.batch
 				return []any{repeat(v.ledgerID, len(b.uaID)), b.uaID, b.uaPosted, b.uaPD, b.uaPC, b.uaVersion}
@@ -476,7 +500,7 @@ func queries() []query {
 			route: "`POST /v1/ledgers/{ledger}/accounts`",
 			note:  "INSERT … ON CONFLICT DO NOTHING on `accounts_pkey` (a conflict is `duplicate_account`).",
 			sql: `INSERT INTO accounts (ledger_id, id, asset, min_balance, metadata) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (ledger_id, id) DO NOTHING RETURNING ` + accountCols,
+		ON CONFLICT (ledger_id, id) DO NOTHING RETURNING ` + newAccountCols,
 			args: func(v *values) []any { return []any{v.ledgerID, "new:alice", "USD", int64(0), `{"owner":"alice"}`} },
 		},
 		{
@@ -489,7 +513,7 @@ func queries() []query {
 		      FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY AS t(id, asset, min_balance, metadata, ord)
 		      ORDER BY id, ord) u
 		ORDER BY u.ord
-		ON CONFLICT (ledger_id, id) DO NOTHING RETURNING ` + accountCols,
+		ON CONFLICT (ledger_id, id) DO NOTHING RETURNING ` + newAccountCols,
 			args: func(v *values) []any {
 				b := &v.batch
 				return []any{v.ledgerID, b.naIDs, b.naAssets, b.naMins, b.naMetadata}
