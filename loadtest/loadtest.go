@@ -41,7 +41,10 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c := newClient(cfg.URL, cfg.Key, cfg.Timeout, max(cfg.Clients, setupParallel))
+	c, err := newClient(cfg.URL, cfg.Key, cfg.Timeout, max(cfg.Clients, setupParallel))
+	if err != nil {
+		return err
+	}
 	defer c.close()
 
 	var baseline int64
