@@ -5,46 +5,37 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
+	"fmt"
 	"net"
-	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// client talks to one ledgerd deployment. It shares a single keep-alive
-// transport across all workers so that the generator measures the server,
-// not TCP handshakes: the idle pool is as large as the number of concurrent
-// requests, every body is read to the end so that its connection returns to
-// the pool, and HTTP/2 is off so that each request has its own connection as
-// most load balancers would see it.
+// client talks to one ledgerd deployment over keep-alive HTTP/1.1
+// connections (httpconn.go), so that the generator measures the server, not
+// TCP handshakes: up to concurrency connections stay idle between requests,
+// every body is read to the end so that its connection can be reused, and
+// each request in flight has its own connection, as most load balancers
+// would see it.
 type client struct {
 	base    string
 	key     string
 	timeout time.Duration
-	http    *http.Client
+	h       *httpClient
 }
 
-func newClient(baseURL, key string, timeout time.Duration, concurrency int) *client {
-	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-	tr := &http.Transport{
-		Proxy:                 nil, // load goes straight to the deployment, not through a proxy from the environment
-		DialContext:           dialer.DialContext,
-		MaxIdleConns:          concurrency + 16,
-		MaxIdleConnsPerHost:   concurrency + 16,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
+func newClient(baseURL, key string, timeout time.Duration, concurrency int) (*client, error) {
+	h, err := newHTTPClient(baseURL, concurrency+16)
+	if err != nil {
+		return nil, fmt.Errorf("--url %q: %w", baseURL, err)
 	}
-	tr.Protocols = new(http.Protocols)
-	tr.Protocols.SetHTTP1(true)
-	return &client{base: baseURL, key: key, timeout: timeout, http: &http.Client{Transport: tr}}
+	return &client{base: baseURL, key: key, timeout: timeout, h: h}, nil
 }
 
 // close releases the idle connections.
-func (c *client) close() { c.http.CloseIdleConnections() }
+func (c *client) close() { c.h.closeIdle() }
 
 // result is what one request produced, reduced to what the statistics and
 // the in-doubt bookkeeping need.
@@ -116,62 +107,31 @@ func isDialError(err error) bool {
 }
 
 // do sends one request. body may be nil; idemKey, when set, goes into the
-// Idempotency-Key header. decode, when set, reads a 2xx body; the rest of
+// Idempotency-Key header. decode, when set, decodes a 2xx body; the rest of
 // every body is drained so the connection is reused. The request is not
 // cancelled with ctx: a run that stops lets its in-flight requests finish
 // (bounded by the per-request timeout) so that their outcome is known.
-func (c *client) do(ctx context.Context, method, path string, body []byte, idemKey string, decode func(io.Reader) error) result {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
-	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+func (c *client) do(_ context.Context, method, path string, body []byte, idemKey string, decode func([]byte) error) result {
+	req := httpRequest{method: method, path: path, auth: c.key, idemKey: idemKey, body: body}
+	resp, err := c.h.roundTrip(&req, time.Now().Add(c.timeout), decode)
 	if err != nil {
-		return result{err: err}
+		op := method[:1] + strings.ToLower(method[1:]) // "Post", as net/http names it
+		return result{err: &url.Error{Op: op, URL: c.base + path, Err: err}}
 	}
-	if c.key != "" { // --workload get may run without a key
-		req.Header.Set("Authorization", "Bearer "+c.key)
-	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if idemKey != "" {
-		req.Header.Set("Idempotency-Key", idemKey)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return result{err: err}
-	}
-	defer resp.Body.Close()
-	r := result{status: resp.StatusCode, replayed: resp.Header.Get("Idempotent-Replayed") == "true"}
-	switch {
-	case r.status >= 200 && r.status < 300:
-		if decode != nil {
-			r.err = decode(resp.Body)
-		}
-	default:
-		r.code = problemCode(resp)
-	}
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil && r.err == nil && decode != nil {
-		r.err = err
+	r := result{status: resp.status, replayed: resp.replayed, code: resp.code}
+	if is2xx(r.status) && decode != nil {
+		r.err = resp.bodyErr
 	}
 	return r
 }
 
-// problemCode reads the machine-readable code of an RFC 9457 problem body;
-// "" when the body is not one.
-func problemCode(resp *http.Response) string {
-	ct := resp.Header.Get("Content-Type")
-	if !strings.Contains(ct, "json") {
-		return ""
-	}
+// problemCode reads the machine-readable code of an RFC 9457 problem body
+// (its first MiB); "" when the body is not one.
+func problemCode(body []byte) string {
 	var p struct {
 		Code string `json:"code"`
 	}
-	if json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&p) != nil {
+	if json.NewDecoder(bytes.NewReader(body)).Decode(&p) != nil {
 		return ""
 	}
 	return sanitizeCode(p.Code)
@@ -198,17 +158,20 @@ var (
 	errNoID     = errors.New("transaction answer without an id")
 )
 
-// decodeJSON returns a decode function that fills v.
-func decodeJSON(v any) func(io.Reader) error {
-	return func(r io.Reader) error { return json.NewDecoder(r).Decode(v) }
+// decodeJSON returns a decode function that fills v from the first JSON
+// value of a body (what follows it is ignored, as json.Decoder does).
+func decodeJSON(v any) func([]byte) error {
+	return func(b []byte) error { return json.NewDecoder(bytes.NewReader(b)).Decode(v) }
 }
 
 // itemResult is one element of a batch answer; only what is counted.
 type itemResult struct {
-	Status int `json:"status"`
-	Error  *struct {
-		Code string `json:"code"`
-	} `json:"error"`
+	Status int        `json:"status"`
+	Error  *itemError `json:"error"`
+}
+
+type itemError struct {
+	Code string `json:"code"`
 }
 
 // key names an item's outcome like result.key does for a request.

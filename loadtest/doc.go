@@ -24,4 +24,11 @@
 //
 // Statistics (stats.go, report.go) live in HDR histograms and counters, so
 // memory does not grow with the length of a run.
+//
+// Requests go over the package's own keep-alive HTTP/1.1 client
+// (httpconn.go), and batch answers are decoded with go-faster/jx, reading
+// only each result's status and error code (batchjson.go): the generator
+// usually shares a machine with the server it measures, where net/http's
+// Transport and encoding/json cost two thirds or more of the generator's
+// CPU. --cpuprofile shows where the rest goes.
 package loadtest

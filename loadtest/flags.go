@@ -69,6 +69,7 @@ type config struct {
 	NoCheck        bool
 	Timeout        time.Duration
 	Seed           uint64
+	CPUProfile     string
 }
 
 // parseFlags reads args (without the subcommand name). Flags win over the
@@ -116,6 +117,7 @@ Flags:
 	fs.BoolVar(&c.NoCheck, "no-check", false, "skip the correctness check after the run")
 	fs.DurationVar(&c.Timeout, "timeout", 10*time.Second, "per-request timeout; a request that times out is retried once after the run")
 	fs.Uint64Var(&c.Seed, "seed", 0, "random seed for the workload (0 = random; the report prints the one used)")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the load generator itself (warmup and load, not setup or check) to `file`, for go tool pprof")
 
 	if err := fs.Parse(args); err != nil {
 		return c, err

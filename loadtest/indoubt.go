@@ -134,7 +134,7 @@ func (l *load) settleOne(ctx context.Context, f followUp, voids *atomic.Uint64) 
 
 	case followBatch:
 		var ans batchAnswer
-		r := l.c.do(ctx, http.MethodPost, f.path, f.body, "", decodeJSON(&ans))
+		r := l.c.do(ctx, http.MethodPost, f.path, f.body, "", decodeBatch(&ans))
 		if !r.ok() || int64(len(ans.Results)) != f.items {
 			return 0, f.possible()
 		}

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"runtime/pprof"
 	"sync"
 	"time"
 )
@@ -39,7 +41,10 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c := newClient(cfg.URL, cfg.Key, cfg.Timeout, max(cfg.Clients, setupParallel))
+	c, err := newClient(cfg.URL, cfg.Key, cfg.Timeout, max(cfg.Clients, setupParallel))
+	if err != nil {
+		return err
+	}
 	defer c.close()
 
 	var baseline int64
@@ -64,6 +69,10 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		workers[i] = l.newWorker(i, cfg.Seed)
 	}
 
+	stopProfile, err := startCPUProfile(cfg.CPUProfile)
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	var measureStart time.Time
 	var pc *pacer
@@ -85,6 +94,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	finish := time.Now()
 	stopLive()
+	profErr := stopProfile()
 
 	rep := buildReport(cfg, st, max(finish.Sub(measureStart), 0))
 	if pc != nil {
@@ -128,7 +138,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	} else {
 		err = rep.writeText(stdout)
 	}
-	return errors.Join(runErr, err)
+	return errors.Join(runErr, profErr, err)
 }
 
 // loadFailure turns a run that measured nothing useful into an error, so
@@ -228,4 +238,27 @@ func newRunID() (string, error) {
 		return "", fmt.Errorf("random run id: %w", err)
 	}
 	return hex.EncodeToString(b[:]), nil
+}
+
+// startCPUProfile profiles the load generator into path ("" = no profile)
+// until the returned function is called.
+func startCPUProfile(path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		return nil
+	}, nil
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -251,7 +253,7 @@ func TestMain_help(t *testing.T) {
 	}
 	for _, flag := range []string{"url", "key", "ledger", "reuse", "accounts", "asset", "initial", "mode", "clients", "rate",
 		"duration", "requests", "warmup", "workload", "batch-size", "zipf", "read-ratio", "reference-ratio", "reject-ratio",
-		"json", "no-check", "timeout", "seed", "path", "LEDGERD_URL", "LEDGERD_ADMIN_KEY"} {
+		"json", "no-check", "timeout", "seed", "path", "cpuprofile", "LEDGERD_URL", "LEDGERD_ADMIN_KEY"} {
 		if !strings.Contains(stderr.String(), flag) {
 			t.Errorf("--help does not mention %q", flag)
 		}
@@ -294,5 +296,23 @@ func TestMain_get(t *testing.T) {
 	}
 	if hits.Load() != 100 || other.Load() != 0 || authed.Load() != 0 {
 		t.Errorf("server saw %d GETs of the path, %d other requests, %d with Authorization", hits.Load(), other.Load(), authed.Load())
+	}
+}
+
+// --cpuprofile writes a profile of the run that go tool pprof can read.
+func TestMain_cpuprofile(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok")) }))
+	defer srv.Close()
+	path := filepath.Join(t.TempDir(), "cpu.pprof")
+	var stdout, stderr bytes.Buffer
+	err := Main(t.Context(), []string{"--url", srv.URL, "--workload", "get", "--clients", "2", "--requests", "20", "--duration", "0",
+		"--cpuprofile", path}, func(string) string { return "" }, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("%v: %s", err, stderr.String())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b { // a gzipped protobuf
+		t.Fatalf("profile %q: %v", b[:min(len(b), 8)], err)
 	}
 }

@@ -139,7 +139,7 @@ func inChunks(ctx context.Context, n int, fn func(ctx context.Context, chunk, lo
 // sendBatch posts a setup batch and requires every item to be accepted.
 func sendBatch(ctx context.Context, c *client, path string, body []byte, key string, items int, accepted func(itemResult) bool) error {
 	var ans batchAnswer
-	r, _, err := sendRetrying(ctx, c, path, body, key, decodeJSON(&ans))
+	r, _, err := sendRetrying(ctx, c, path, body, key, decodeBatch(&ans))
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func sendBatch(ctx context.Context, c *client, path string, body []byte, key str
 // key and body while the answer is in doubt, rate limited or
 // idempotency_in_progress. retried reports whether an earlier attempt may
 // have been applied. err is set only when every attempt failed that way.
-func sendRetrying(ctx context.Context, c *client, path string, body []byte, key string, decode func(io.Reader) error) (r result, retried bool, err error) {
+func sendRetrying(ctx context.Context, c *client, path string, body []byte, key string, decode func([]byte) error) (r result, retried bool, err error) {
 	for attempt := range setupAttempts {
 		if attempt > 0 {
 			if !sleepUntil(ctx, time.Now().Add(setupBackoff<<(attempt-1))) {

@@ -2,7 +2,6 @@ package loadtest
 
 import (
 	"context"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -119,21 +118,31 @@ func (l *load) newWorker(id int, seed uint64) *worker {
 
 // uniqueKey returns a key unique to this run: run id, worker, counter.
 func (w *worker) uniqueKey(prefix string) string {
+	return string(w.appendUniqueKey(make([]byte, 0, 48), prefix, w.nextSeq()))
+}
+
+// nextSeq numbers this worker's keys.
+func (w *worker) nextSeq() uint64 {
 	w.seq++
-	b := make([]byte, 0, 48)
+	return w.seq
+}
+
+// appendUniqueKey appends the key numbered seq; keys that only go into a
+// body are appended without a string of their own.
+func (w *worker) appendUniqueKey(b []byte, prefix string, seq uint64) []byte {
 	b = append(b, prefix...)
 	b = append(b, w.l.runID...)
 	b = append(b, '-')
 	b = strconv.AppendInt(b, int64(w.id), 36)
 	b = append(b, '-')
-	b = strconv.AppendUint(b, w.seq, 36)
-	return string(b)
+	return strconv.AppendUint(b, seq, 36)
 }
 
 // appendTransfer appends one single-posting transfer between two random
-// accounts. idemKey, when set, is embedded as a batch item's key. It
-// reports whether the transfer is a deliberate overdraft.
-func (w *worker) appendTransfer(b []byte, pending bool, idemKey string) ([]byte, bool) {
+// accounts. idemSeq, when not 0, numbers the key embedded as a batch
+// item's idempotency key. It reports whether the transfer is a deliberate
+// overdraft.
+func (w *worker) appendTransfer(b []byte, pending bool, idemSeq uint64) ([]byte, bool) {
 	cfg := &w.l.cfg
 	src, dst := w.ch.pair()
 	amount := int64(1 + w.r.IntN(100))
@@ -152,16 +161,16 @@ func (w *worker) appendTransfer(b []byte, pending bool, idemKey string) ([]byte,
 	b = append(b, `"}]`...)
 	if w.r.Float64() < cfg.ReferenceRatio {
 		b = append(b, `,"reference":"`...)
-		b = append(b, w.uniqueKey("ref-")...)
+		b = w.appendUniqueKey(b, "ref-", w.nextSeq())
 		b = append(b, '"')
 	}
 	if pending {
 		b = append(b, `,"pending":true,"pending_timeout_seconds":`...)
 		b = strconv.AppendInt(b, holdTimeoutSeconds, 10)
 	}
-	if idemKey != "" {
+	if idemSeq != 0 {
 		b = append(b, `,"idempotency_key":"`...)
-		b = append(b, idemKey...)
+		b = w.appendUniqueKey(b, "lt-", idemSeq)
 		b = append(b, '"')
 	}
 	return append(b, '}'), overdraft
@@ -194,10 +203,10 @@ func (w *worker) op(ctx context.Context, due time.Time, measured bool) {
 
 // transfer posts one transaction.
 func (w *worker) transfer(ctx context.Context, due time.Time, t *tally) {
-	body, overdraft := w.appendTransfer(w.buf[:0], false, "")
+	body, overdraft := w.appendTransfer(w.buf[:0], false, 0)
 	w.buf = body
 	key := w.uniqueKey("lt-")
-	var decode func(io.Reader) error
+	var decode func([]byte) error
 	var tx struct {
 		Sequence int64 `json:"sequence"`
 	}
@@ -240,7 +249,7 @@ func (w *worker) batch(ctx context.Context, due time.Time, t *tally) {
 			b = append(b, ',')
 		}
 		var od bool
-		b, od = w.appendTransfer(b, false, w.uniqueKey("lt-"))
+		b, od = w.appendTransfer(b, false, w.nextSeq())
 		w.overdraft = append(w.overdraft, od)
 		if od {
 			t.overdrafts++
@@ -249,7 +258,7 @@ func (w *worker) batch(ctx context.Context, due time.Time, t *tally) {
 	b = append(b, "]}"...)
 	w.buf = b
 	var ans batchAnswer
-	r := w.l.c.do(ctx, http.MethodPost, w.l.txPath+"/batch", b, "", decodeJSON(&ans))
+	r := w.l.c.do(ctx, http.MethodPost, w.l.txPath+"/batch", b, "", decodeBatch(&ans))
 	t.latency(time.Since(due))
 	if !r.ok() || len(ans.Results) != n {
 		if r.ok() {
@@ -293,7 +302,7 @@ func (w *worker) batch(ctx context.Context, due time.Time, t *tally) {
 // open loop the hold's latency is measured from its due time, the
 // capture's from its own start.
 func (w *worker) twoPhase(ctx context.Context, due time.Time, t *tally) {
-	body, overdraft := w.appendTransfer(w.buf[:0], true, "")
+	body, overdraft := w.appendTransfer(w.buf[:0], true, 0)
 	w.buf = body
 	key := w.uniqueKey("lt-")
 	var hold struct {

@@ -80,7 +80,7 @@ func TestAppendTransfer(t *testing.T) {
 	var refs, overdrafts int
 	const n = 4000
 	for i := range n {
-		b, overdraft := w.appendTransfer(nil, i%2 == 0, "k")
+		b, overdraft := w.appendTransfer(nil, i%2 == 0, 77)
 		var tx struct {
 			Postings []struct {
 				Source, Destination, Asset string
@@ -95,7 +95,7 @@ func TestAppendTransfer(t *testing.T) {
 			t.Fatalf("not JSON: %v: %s", err, b)
 		}
 		p := tx.Postings[0]
-		if len(tx.Postings) != 1 || p.Source == p.Destination || p.Asset != "EUR" || tx.IdempotencyKey != "k" {
+		if len(tx.Postings) != 1 || p.Source == p.Destination || p.Asset != "EUR" || tx.IdempotencyKey != "lt-run1-3-25" {
 			t.Fatalf("bad transfer %s", b)
 		}
 		switch {
