@@ -49,6 +49,10 @@ type Config struct {
 	// FastPreparer). Smaller batches wait and take in what arrives
 	// meanwhile: overlapping them would only make batches smaller.
 	OverlapMin int
+	// OverlapFlights is the most fast batches committing at once (at
+	// least 1; 1 turns overlap off). Each holds a connection; all but the
+	// oldest insert while they wait for the lock.
+	OverlapFlights int
 }
 
 func (c *Config) defaults() {
@@ -64,7 +68,13 @@ func (c *Config) defaults() {
 	if c.OverlapMin <= 0 {
 		c.OverlapMin = 256
 	}
+	if c.OverlapFlights <= 0 {
+		c.OverlapFlights = DefaultOverlapFlights
+	}
 }
+
+// DefaultOverlapFlights is Config.OverlapFlights when unset.
+const DefaultOverlapFlights = 2
 
 // Store is what the writer needs of the database.
 type Store interface {
@@ -218,7 +228,10 @@ func (w *Writer) run(q *queue) {
 	var carry []*submission
 	var inflight *flight
 	for {
-		batch, n, ok := w.nextBatch(q, &carry, &inflight, w.land)
+		batch, n, ok := w.nextBatch(q, &carry, func() *flight { return inflight }, func(err error) {
+			w.land(q, inflight, err)
+			inflight = nil
+		})
 		if !ok {
 			return
 		}
@@ -232,22 +245,23 @@ func (w *Writer) run(q *queue) {
 
 // nextBatch waits for the next batch and gathers it: the head of carry,
 // else the queue, then what else is waiting. While a flight is in the
-// air, a landing that comes first is handled on the way (land; *inflight
-// becomes nil). ok is false when the writer is closing and nothing is left
-// to write.
-func (w *Writer) nextBatch(q *queue, carry *[]*submission, inflight **flight,
-	land func(*queue, *flight, error)) (batch []*submission, n int, ok bool) {
+// air (oldest returns the one to land first, or nil), a landing that
+// comes first is handled on the way (land, which also takes it out of
+// the air). ok is false when the writer is closing and nothing is left to
+// write.
+func (w *Writer) nextBatch(q *queue, carry *[]*submission, oldest func() *flight,
+	land func(error)) (batch []*submission, n int, ok bool) {
 	for {
 		var first *submission
+		f := oldest()
 		switch {
 		case len(*carry) > 0:
 			first, *carry = (*carry)[0], (*carry)[1:]
-		case *inflight != nil:
+		case f != nil:
 			select {
 			case first = <-q.ch:
-			case err := <-(*inflight).done:
-				land(q, *inflight, err)
-				*inflight = nil
+			case err := <-f.done:
+				land(err)
 				continue
 			}
 		default:
@@ -268,53 +282,69 @@ func (w *Writer) nextBatch(q *queue, carry *[]*submission, inflight **flight,
 
 // runFast is run for a Store that is a FastPreparer. Each batch is
 // applied on the cache and committed in the background; the next one, if
-// it is large enough, is prepared and starts inserting at once, and takes
-// the lock after the one ahead has taken it. Batches are answered in
-// order, and a batch that was prepared on the outcome of a failed one is
-// settled before the failed one is retried.
+// it is large enough, is prepared on the outcome of those in the air and
+// starts inserting at once, up to OverlapFlights batches at a time, each
+// taking the lock after the one ahead has taken it. Batches are answered
+// in order, and batches prepared on the outcome of a failed one are
+// settled after it.
 func (w *Writer) runFast(q *queue, fast FastPreparer) {
 	var carry []*submission
-	var inflight *flight
+	var flights []*flight // oldest first
+	oldest := func() *flight {
+		if len(flights) == 0 {
+			return nil
+		}
+		return flights[0]
+	}
+	landOldest := func(err error) { flights = w.landOldest(q, flights, err) }
 	for {
-		batch, n, ok := w.nextBatch(q, &carry, &inflight, w.landFast)
+		batch, n, ok := w.nextBatch(q, &carry, oldest, landOldest)
 		if !ok {
 			return
 		}
-		if inflight != nil && n < w.cfg.OverlapMin {
+		if len(flights) > 0 && n < w.cfg.OverlapMin {
 			carry = append(batch, carry...)
-			w.landFast(q, inflight, <-inflight.done)
-			inflight = nil
+			landOldest(<-flights[0].done)
 			continue
 		}
 		fb := fast.PrepareFast(q.ledgerID, unitsOf(batch), q.cache)
 		if fb == nil {
-			if inflight != nil {
-				w.landFast(q, inflight, <-inflight.done)
-				inflight = nil
+			for len(flights) > 0 {
+				landOldest(<-flights[0].done)
 			}
 			w.flush(q, batch, n)
 			continue
 		}
 		var after <-chan struct{}
-		if inflight != nil {
-			after = inflight.locked
+		if len(flights) > 0 {
+			after = flights[len(flights)-1].locked
 		}
-		f := w.startFast(fb, batch, n, after)
-		if inflight != nil {
-			if err := <-inflight.done; err != nil {
-				// f was applied on inflight's outcome: it fails its guard
-				// (or commits, if inflight wrote no transaction). Settle
-				// it before inflight is retried.
-				ferr := <-f.done
-				w.landFast(q, inflight, err)
-				w.landFast(q, f, ferr)
-				inflight = nil
-				continue
-			}
-			w.landFast(q, inflight, nil)
+		flights = append(flights, w.startFast(fb, batch, n, after))
+		for len(flights) >= w.cfg.OverlapFlights {
+			landOldest(<-flights[0].done)
 		}
-		inflight = f
 	}
+}
+
+// landOldest lands flights[0], whose Commit returned err, and returns the
+// flights still in the air. When it failed, every later flight was
+// prepared on its outcome (and fails its guard, unless the outcome was
+// unknown and it did commit): they are all waited for, then settled in
+// order, so that the retries of the failed batch come first.
+func (w *Writer) landOldest(q *queue, flights []*flight, err error) []*flight {
+	if err == nil {
+		w.landFast(q, flights[0], nil)
+		return flights[1:]
+	}
+	errs := make([]error, len(flights))
+	errs[0] = err
+	for i := 1; i < len(flights); i++ {
+		errs[i] = <-flights[i].done
+	}
+	for i, f := range flights {
+		w.landFast(q, f, errs[i])
+	}
+	return nil
 }
 
 // startFast runs a fast batch's Commit in the background. Its guard waits

@@ -40,8 +40,12 @@ func TestConcurrentTransfersPipelined(t *testing.T) {
 // outcome of the batch still committing and inserts its rows before it
 // takes the ordering lock (postgres/fastpath.go), so a refused atomic
 // batch or a failed commit ahead must take it down too.
+//
+// Three batches may be in the air (OverlapFlights 3, one more than by
+// default): a failure takes down the two behind it.
 func TestConcurrentTransfersOverlapped(t *testing.T) {
-	env := ledgertest.Start(t, ledgertest.Options{DatabaseURL: ledgertest.NewDatabase(t), Commit: batch.Config{OverlapMin: 1}})
+	env := ledgertest.Start(t, ledgertest.Options{DatabaseURL: ledgertest.NewDatabase(t),
+		Commit: batch.Config{OverlapMin: 1, OverlapFlights: 3}})
 	testConcurrentTransfers(t, []string{env.URL})
 }
 

@@ -80,10 +80,13 @@ const (
 func TestKill9(t *testing.T) { testKill9(t) }
 
 // TestKill9Overlapped is TestKill9 with every batch overlapped with the one
-// ahead (LEDGERD_COMMIT_OVERLAP_MIN=1), so that the node dies with two
-// batches of a ledger in flight on two connections: one committing, one
-// inserting behind it and queued on the ordering lock.
-func TestKill9Overlapped(t *testing.T) { testKill9(t, "LEDGERD_COMMIT_OVERLAP_MIN=1") }
+// ahead (LEDGERD_COMMIT_OVERLAP_MIN=1), up to three at a time, so that the
+// node dies with several batches of a ledger in flight on their own
+// connections: one committing, the others inserting behind it and queued
+// on the ordering lock.
+func TestKill9Overlapped(t *testing.T) {
+	testKill9(t, "LEDGERD_COMMIT_OVERLAP_MIN=1", "LEDGERD_COMMIT_OVERLAP_FLIGHTS=3")
+}
 
 func testKill9(t *testing.T, env ...string) {
 	db := ledgertest.NewDatabase(t)

@@ -39,7 +39,7 @@ func TestPostgresImmediateRestartPipelined(t *testing.T) {
 // inserting behind it; neither may be answered unless it is in the
 // database.
 func TestPostgresImmediateRestartOverlapped(t *testing.T) {
-	testPostgresImmediateRestart(t, batch.Config{OverlapMin: 1})
+	testPostgresImmediateRestart(t, batch.Config{OverlapMin: 1, OverlapFlights: 3})
 }
 
 func testPostgresImmediateRestart(t *testing.T, commit batch.Config) {

@@ -71,7 +71,7 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	db.RegisterMetrics(reg)
 	writer := batch.New(db, batch.Config{MaxItems: c.CommitMaxItems, Window: c.CommitWindow, Pipeline: c.CommitPipeline,
-		OverlapMin: c.CommitOverlapMin}, log,
+		OverlapMin: c.CommitOverlapMin, OverlapFlights: c.CommitOverlapDepth}, log,
 		batch.NewMetrics(reg).Observer(), encodeForDeadLetter)
 	accessLog := log
 	if !c.AccessLog {
