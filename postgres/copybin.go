@@ -31,6 +31,16 @@ func (c *copyBuf) int8(v int64) {
 	c.b = binary.BigEndian.AppendUint64(c.b, uint64(v))
 }
 
+// int8OrNull writes 0 as NULL (columns where NULL means zero, to keep
+// rows narrow).
+func (c *copyBuf) int8OrNull(v int64) {
+	if v == 0 {
+		c.null()
+		return
+	}
+	c.int8(v)
+}
+
 func (c *copyBuf) int2(v int16) {
 	c.b = binary.BigEndian.AppendUint32(c.b, 2)
 	c.b = binary.BigEndian.AppendUint16(c.b, uint16(v))

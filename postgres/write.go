@@ -93,7 +93,7 @@ type batchRows struct {
 	enTx                                []pgtype.UUID
 	enAccount                           []string
 	enSeq, enAmount, enAfter, enVersion []int64
-	enPD, enPC                          []int64 // pending totals after the transaction
+	enPD, enPC                          []int64 // pending totals after the transaction (stored NULL when 0)
 	enIndex                             []int16
 	enPending                           []bool
 	// references
@@ -913,7 +913,7 @@ func (st *batchState) queueInserts(w *pgx.Batch) {
 		rows.txPendingID, rows.txReverses)
 	w.Queue(`INSERT INTO entries (transaction_id, ledger_id, account_id, sequence, posting_index, amount, pending, posted_after,
 			pending_debits_after, pending_credits_after, version, created_at)
-		SELECT u.tx, $1, u.account, u.seq, u.idx, u.amount, u.pending, u.after, u.pd, u.pc, u.version, $2
+		SELECT u.tx, $1, u.account, u.seq, u.idx, u.amount, u.pending, u.after, nullif(u.pd, 0), nullif(u.pc, 0), u.version, $2
 		FROM unnest($3::uuid[], $4::text[], $5::bigint[], $6::smallint[], $7::bigint[], $8::bool[], $9::bigint[], $10::bigint[],
 			$11::bigint[], $12::bigint[])
 			AS u(tx, account, seq, idx, amount, pending, after, version, pd, pc)`,
@@ -966,8 +966,8 @@ func (st *batchState) copyRows(ctx context.Context, conn *pgx.Conn, refs bool) e
 			c.int8(rows.enAmount[i])
 			c.boolean(rows.enPending[i])
 			c.int8(rows.enAfter[i])
-			c.int8(rows.enPD[i])
-			c.int8(rows.enPC[i])
+			c.int8OrNull(rows.enPD[i])
+			c.int8OrNull(rows.enPC[i])
 			c.int8(rows.enVersion[i])
 			c.timestamptz(at)
 		}
@@ -977,7 +977,16 @@ func (st *batchState) copyRows(ctx context.Context, conn *pgx.Conn, refs bool) e
 			return err
 		}
 	}
-	if refs && len(rows.refRef) > 0 {
+	if refs {
+		return st.copyRefs(ctx, pc)
+	}
+	return nil
+}
+
+// copyRefs writes the batch's references with COPY, in index order.
+func (st *batchState) copyRefs(ctx context.Context, pc *pgconn.PgConn) error {
+	rows, ledgerID := &st.rows, st.ledgerID
+	if len(rows.refRef) > 0 {
 		c := newCopyBuf(len(rows.refRef) * 64)
 		for _, i := range sortedPerm(len(rows.refRef), func(i, j int) int { return strings.Compare(rows.refRef[i], rows.refRef[j]) }) {
 			c.row(3)

@@ -7,9 +7,11 @@
 -- (LEDGERD_BALANCE_CHECKPOINT); a read takes the row, or the account's
 -- newest entry when that is newer (version).
 --
--- Expand only: nullable columns without a default, so no table rewrite,
--- and entries of older binaries (NULL here) are never newer than their
--- account row, which those binaries write in every commit.
+-- Expand only: nullable columns without a default, so no table rewrite.
+-- NULL means 0 (most entries move no pending total: a narrower row);
+-- entries of older binaries (NULL too) are never newer than their
+-- account row, which those binaries write in every commit, so they are
+-- never read for a balance.
 ALTER TABLE entries ADD COLUMN pending_debits_after bigint, ADD COLUMN pending_credits_after bigint;
 
 -- +goose Down

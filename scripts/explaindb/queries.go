@@ -19,7 +19,8 @@ const headBalanceCols = `coalesce(e.posted_after, a.posted), coalesce(e.pending_
 const accountCols = `a.id, a.asset, a.min_balance, a.metadata, ` + headBalanceCols + `, a.created_at`
 
 func accountHead(src string) string {
-	return src + ` LEFT JOIN LATERAL (SELECT e.posted_after, e.pending_debits_after, e.pending_credits_after, e.version FROM entries e
+	return src + ` LEFT JOIN LATERAL (SELECT e.posted_after, coalesce(e.pending_debits_after, 0) AS pending_debits_after,
+	coalesce(e.pending_credits_after, 0) AS pending_credits_after, e.version FROM entries e
 	WHERE e.ledger_id = a.ledger_id AND e.account_id = a.id ORDER BY e.sequence DESC, e.posting_index DESC LIMIT 1) e ON e.version > a.version`
 }
 
@@ -308,7 +309,7 @@ func queries() []query {
 			note:  "Set-based, like the transactions: one INSERT from `unnest`, maintaining `entries_account`.",
 			sql: `INSERT INTO entries (transaction_id, ledger_id, account_id, sequence, posting_index, amount, pending, posted_after,
 				pending_debits_after, pending_credits_after, version, created_at)
-			SELECT u.tx, $1, u.account, u.seq, u.idx, u.amount, u.pending, u.after, u.pd, u.pc, u.version, $2
+			SELECT u.tx, $1, u.account, u.seq, u.idx, u.amount, u.pending, u.after, nullif(u.pd, 0), nullif(u.pc, 0), u.version, $2
 			FROM unnest($3::uuid[], $4::text[], $5::bigint[], $6::smallint[], $7::bigint[], $8::bool[], $9::bigint[], $10::bigint[],
 				$11::bigint[], $12::bigint[])
 				AS u(tx, account, seq, idx, amount, pending, after, version, pd, pc)`,
