@@ -35,9 +35,11 @@ const DefaultBalanceCheckpoint = 10 * time.Second
 
 // checkpointChunkMin is the fewest rows a commit checkpoints while a
 // round is under way; a commit that touches many accounts checkpoints up
-// to twice as many, so that a round ends within a few commits without
-// making a small commit wait for a large update.
-const checkpointChunkMin = 512
+// to twice as many. Small, so that the commits of a round (and the
+// requests waiting on them) are not held up by a large update: at 2,000
+// transfers/s a round of 10,000 accounts spreads over 150 commits of a
+// few milliseconds each, in well under a second.
+const checkpointChunkMin = 64
 
 func (db *DB) balanceCheckpoint() time.Duration {
 	if db.BalanceCheckpoint == 0 {
