@@ -46,9 +46,8 @@ type Config struct {
 	Pipeline bool
 	// OverlapMin is the fewest transactions a batch must hold to be
 	// written while the batch ahead of it commits (with a Store that is a
-	// FastPreparer; default DefaultOverlapMin). Smaller batches wait and
-	// take in what arrives meanwhile: overlapping them would only make
-	// batches smaller.
+	// FastPreparer). Smaller batches wait and take in what arrives
+	// meanwhile: overlapping them would only make batches smaller.
 	OverlapMin int
 	// OverlapFlights is the most fast batches committing at once (at
 	// least 1; 1 turns overlap off). Each holds a connection; all but the
@@ -67,20 +66,12 @@ func (c *Config) defaults() {
 		c.FlushTimeout = 30 * time.Second
 	}
 	if c.OverlapMin <= 0 {
-		c.OverlapMin = DefaultOverlapMin
+		c.OverlapMin = 256
 	}
 	if c.OverlapFlights <= 0 {
 		c.OverlapFlights = DefaultOverlapFlights
 	}
 }
-
-// DefaultOverlapMin is Config.OverlapMin when unset. Measured on the
-// 2-core bench box (bench/RESULTS.md): with 256, single transfers (64
-// clients, batches of a few dozen) never overlapped and left a third of
-// the CPU idle; 16 gave 6.6 and 6.9k/s against 5.3 and 6.1k/s. Smaller
-// batches still wait: overlapping a batch of a few transfers only makes
-// the next one smaller.
-const DefaultOverlapMin = 16
 
 // DefaultOverlapFlights is Config.OverlapFlights when unset.
 const DefaultOverlapFlights = 2
