@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -495,7 +496,7 @@ func splitHeader(l []byte) (name, value []byte, ok bool) {
 	if i == 0 || i == len(l) || l[i] != ':' {
 		return nil, nil, false
 	}
-	return l[:i], trimOWS(l[i+1:]), true
+	return l[:i], bytes.Trim(l[i+1:], " \t"), true
 }
 
 func isTokenChar(c byte) bool {
@@ -512,16 +513,6 @@ func trimEOL(l []byte) []byte {
 		l = l[:len(l)-1]
 	}
 	return l
-}
-
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 func truncate(b []byte, n int) []byte { return b[:min(len(b), n)] }
@@ -547,12 +538,12 @@ func asciiEqualFold(b []byte, lower string) bool {
 func hasToken(v []byte, token string) bool {
 	for len(v) > 0 {
 		var item []byte
-		if i := indexByte(v, ','); i >= 0 {
+		if i := bytes.IndexByte(v, ','); i >= 0 {
 			item, v = v[:i], v[i+1:]
 		} else {
 			item, v = v, nil
 		}
-		if asciiEqualFold(trimOWS(item), token) {
+		if asciiEqualFold(bytes.Trim(item, " \t"), token) {
 			return true
 		}
 	}
@@ -561,28 +552,10 @@ func hasToken(v []byte, token string) bool {
 
 // lastTokenIs reports whether the last element of the list v is token.
 func lastTokenIs(v []byte, token string) bool {
-	if i := lastIndexByte(v, ','); i >= 0 {
+	if i := bytes.LastIndexByte(v, ','); i >= 0 {
 		v = v[i+1:]
 	}
-	return asciiEqualFold(trimOWS(v), token)
-}
-
-func indexByte(b []byte, c byte) int {
-	for i := range b {
-		if b[i] == c {
-			return i
-		}
-	}
-	return -1
-}
-
-func lastIndexByte(b []byte, c byte) int {
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] == c {
-			return i
-		}
-	}
-	return -1
+	return asciiEqualFold(bytes.Trim(v, " \t"), token)
 }
 
 func parseContentLength(v []byte) (int64, bool) {
@@ -691,10 +664,10 @@ func readCRLF(br *bufio.Reader) error {
 
 // parseChunkSize parses "hex[;extensions]".
 func parseChunkSize(l []byte) (int64, bool) {
-	if i := indexByte(l, ';'); i >= 0 {
+	if i := bytes.IndexByte(l, ';'); i >= 0 {
 		l = l[:i]
 	}
-	l = trimOWS(l)
+	l = bytes.Trim(l, " \t")
 	if len(l) == 0 || len(l) > 15 {
 		return 0, false
 	}

@@ -90,8 +90,13 @@ func TestBalanceCheckpoints(t *testing.T) {
 		t.Fatalf("patch: %+v %v", out, err)
 	}
 
-	// Due: the next commit writes what is behind, whoever moved it.
+	// Due: the next commit writes what is behind, whoever moved it — even
+	// a commit of a rejection only (c holds 6), which writes nothing else.
 	e.db.BalanceCheckpoint = time.Nanosecond
+	e.write(cache, item("c", "world", 1000, "", ""))
+	if b, _ := e.row("c"); b != want["c"] {
+		t.Fatalf("c's row after a due checkpoint in a batch of one rejection: %+v, want %+v", b, want["c"])
+	}
 	e.write(cache, item("world", "c", 1, "k9", ""))
 	e.write(cache, item("world", "c", 1, "k10", ""))
 	for id, w := range map[string]ledgerd.Balance{

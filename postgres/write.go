@@ -558,7 +558,7 @@ func (pb *PreparedBatch) Apply() error {
 func (pb *PreparedBatch) Commit() error {
 	defer pb.release()
 	ctx, conn, st, ledgerID, db := pb.ctx, pb.conn, pb.st, pb.st.ledgerID, pb.db
-	if len(st.rows.txID) == 0 && len(st.rows.ikKey) == 0 {
+	if len(st.rows.txID) == 0 && len(st.rows.ikKey) == 0 && len(st.ckpt.id) == 0 {
 		_, err := conn.Exec(ctx, "COMMIT") // nothing to write; releases the locks
 		return err
 	}
@@ -829,9 +829,11 @@ func (st *batchState) queueWrites(ttl time.Duration, copied bool) *pgx.Batch {
 		if !copied {
 			st.queueInserts(w)
 		}
-		st.queueAccountUpdate(w)
 		st.queueLedgerUpdate(w)
 	}
+	// Also in a batch of rejections only: the checkpoint rows planned for
+	// it have left the round.
+	st.queueAccountUpdate(w)
 	st.queueTargetUpdate(w)
 	if !copied {
 		st.queueRefInsert(w)
