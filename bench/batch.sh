@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# bench/batch.sh — SPEC §5: the batch endpoint, 1,000 transfers per
-# non-atomic request (every item with its own idempotency key, half with a
-# reference), closed loop with BENCH_BATCH_CLIENTS (default 8) concurrent
-# requests over 10k accounts. Figure: acknowledged transfers/s.
+# bench/batch.sh — target "batch" (bench/RESULTS.md#targets): the batch
+# endpoint, 1,000 transfers per non-atomic request (every item with its own
+# idempotency key, half with a reference), closed loop with
+# BENCH_BATCH_CLIENTS (default 8) concurrent requests over 10k accounts.
+# Figure: acknowledged transfers/s.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

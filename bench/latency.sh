@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# bench/latency.sh — SPEC §5: p99 latency of single transfers at 2,000
-# transfers/s offered in an open loop (constant arrival rate; latency from
-# the intended send time, so a stall is not hidden by the generator waiting
-# for it — no coordinated omission), at most 512 in flight, 10k accounts.
-# Figure: p99 in ms of the measured part. BENCH_RATE changes the rate.
+# bench/latency.sh — target "latency" (bench/RESULTS.md#targets): p99
+# latency of single transfers at 2,000 transfers/s offered in an open loop
+# (constant arrival rate; latency from the intended send time, so a stall is
+# not hidden by the generator waiting for it — no coordinated omission), at
+# most 512 in flight, 10k accounts. Figure: p99 in ms of the measured part.
+# BENCH_RATE changes the rate.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

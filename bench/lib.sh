@@ -70,8 +70,8 @@ BENCH_TMP="${BENCH_TMP:-${TMPDIR:-/tmp}}"
 LEDGERD_BIN="${LEDGERD_BIN:-$ROOT/bin/ledgerd}"
 
 # PostgreSQL settings of every scenario (also listed in RESULTS.md): durable
-# commits as SPEC §5 requires, memory and WAL sized so that no checkpoint
-# is forced during a run of a few minutes.
+# commits as the targets require (bench/RESULTS.md#targets), memory and WAL
+# sized so that no checkpoint is forced during a run of a few minutes.
 PG_SETTINGS=(
 	fsync=on
 	synchronous_commit=on
@@ -744,7 +744,8 @@ ledgerd_stop() {
 	stop_pid "$LEDGERD_PID" ledgerd TERM 35
 }
 
-# spec_verdict KIND VALUE: the SPEC §5 goal/floor verdict for a figure.
+# spec_verdict KIND VALUE: the goal/floor verdict for a figure (the targets
+# of bench/RESULTS.md#targets).
 #   throughput-single, throughput-batch: transfers/s (higher is better)
 #   zipf: percent of uniform; p99: ms (lower is better); rss: MiB (lower)
 spec_verdict() {
@@ -779,7 +780,7 @@ append_row() {
 		{
 			echo "# ledgerd benchmark results"
 			echo
-			echo "| date (UTC) | machine | commit | command | scenario | figure | SPEC §5 | ledgerd RSS | pgbench TPC-B tps | hello req/s | figure ÷ pgbench tps | notes |"
+			echo "| date (UTC) | machine | commit | command | scenario | figure | target | ledgerd RSS | pgbench TPC-B tps | hello req/s | figure ÷ pgbench tps | notes |"
 			echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 		} >"$BENCH_RESULTS"
 	fi

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# bench/rss.sh — SPEC §5: server memory at full load. One ledgerd takes the
-# single-transfer load of single.sh (64 clients) and the batch load of
-# batch.sh (BENCH_BATCH_CLIENTS × 1,000 per request) at the same time, on two
-# ledgers. Figure: the server's peak resident set, VmHWM from
-# /proc/<pid>/status at the end of the run (every other scenario records its
-# own in the "ledgerd RSS" column too).
+# bench/rss.sh — target "rss" (bench/RESULTS.md#targets): server memory at
+# full load. One ledgerd takes the single-transfer load of single.sh (64
+# clients) and the batch load of batch.sh (BENCH_BATCH_CLIENTS × 1,000 per
+# request) at the same time, on two ledgers. Figure: the server's peak
+# resident set, VmHWM from /proc/<pid>/status at the end of the run (every
+# other scenario records its own in the "ledgerd RSS" column too).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# bench/run-all.sh — `make bench`: every standard scenario of SPEC §5, one
-# after the other, each with its own PostgreSQL and ledgerd (see lib.sh),
-# each appending its row to bench/RESULTS.md. With the default 30 s
-# measurements the whole run takes about 10 minutes; a scenario that hangs
-# is stopped after a bounded time, and the run exits non-zero if any
-# scenario failed (a broken invariant included). Run a subset with
-# `bench/run-all.sh single zipf`; shorten with BENCH_DURATION=5s.
+# bench/run-all.sh — `make bench`: every standard scenario of the targets in
+# bench/RESULTS.md#targets, one after the other, each with its own
+# PostgreSQL and ledgerd (see lib.sh), each appending its row to
+# bench/RESULTS.md. With the default 30 s measurements the whole run takes
+# about 10 minutes; a scenario that hangs is stopped after a bounded time,
+# and the run exits non-zero if any scenario failed (a broken invariant
+# included). Run a subset with `bench/run-all.sh single zipf`; shorten with
+# BENCH_DURATION=5s.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# bench/single.sh — SPEC §5: the single-transfer API, closed loop, 64
-# clients, 10k accounts, uniform choice (the standard workload: one
-# Idempotency-Key per request, half with a reference, 0.5 % deliberate
-# overdrafts). Figure: acknowledged transfers/s in the measured part.
+# bench/single.sh — target "single" (bench/RESULTS.md#targets): the
+# single-transfer API, closed loop, 64 clients, 10k accounts, uniform choice
+# (the standard workload: one Idempotency-Key per request, half with a
+# reference, 0.5 % deliberate overdrafts). Figure: acknowledged transfers/s
+# in the measured part.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# bench/zipf.sh — SPEC §5: single transfers as in single.sh (64 clients,
-# closed loop, 10k accounts) with both accounts of each transfer drawn from
-# a Zipf distribution, s = 1.1 (account 0 hottest). Figure: Zipf transfers/s
-# as a percentage of the uniform figure. Under run-all the uniform figure is
-# single.sh's of the same run; run alone, this script first measures a
-# uniform run itself on the same server (a fresh ledger), then the Zipf one.
+# bench/zipf.sh — target "zipf" (bench/RESULTS.md#targets): single transfers
+# as in single.sh (64 clients, closed loop, 10k accounts) with both accounts
+# of each transfer drawn from a Zipf distribution, s = 1.1 (account 0
+# hottest). Figure: Zipf transfers/s as a percentage of the uniform figure.
+# Under run-all the uniform figure is single.sh's of the same run; run
+# alone, this script first measures a uniform run itself on the same server
+# (a fresh ledger), then the Zipf one.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
