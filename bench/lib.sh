@@ -751,11 +751,11 @@ ledgerd_stop() {
 spec_verdict() {
 	local kind="$1" v="$2" goal floor dir=up
 	case "$kind" in
-	single) goal=10000 floor=5000 ;;
-	batch) goal=50000 floor=25000 ;;
-	zipf) goal=80 floor=50 ;;
-	p99) goal=20 floor=50 dir=down ;;
-	rss) goal=256 floor=512 dir=down ;;
+	single) goal=20000 floor=5000 ;;
+	batch) goal=100000 floor=25000 ;;
+	zipf) goal=95 floor=50 ;;
+	p99) goal=5 floor=50 dir=down ;;
+	rss) goal=128 floor=512 dir=down ;;
 	*) die "spec_verdict: unknown kind $kind" ;;
 	esac
 	awk -v v="$v" -v g="$goal" -v f="$floor" -v d="$dir" 'BEGIN {
