@@ -51,8 +51,8 @@ func NewClient(o ClientOptions) *http.Client {
 		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 	}
 	return &http.Client{
-		Transport:     tr,
-		Timeout:       o.Timeout,
+		Transport: tr,
+		Timeout:   o.Timeout,
 		// Hand back a 3xx instead of following it: a redirect may point
 		// anywhere, and a receiver is expected to answer the URL it
 		// registered. Deliver counts the 3xx as a failed attempt.
