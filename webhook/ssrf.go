@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // MaxURLLen is the longest endpoint URL accepted, in bytes.
@@ -30,10 +31,16 @@ type Resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
+// lookupTimeout bounds the DNS lookup of a registration, so that a slow
+// name server answers the request with a 422 rather than holding it.
+const lookupTimeout = 5 * time.Second
+
 // ValidateURL checks an endpoint URL at registration with the system
 // resolver. See ValidateURLWith.
 func ValidateURL(raw string, allowPrivate bool) error {
-	return ValidateURLWith(context.Background(), net.DefaultResolver, raw, allowPrivate)
+	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
+	defer cancel()
+	return ValidateURLWith(ctx, net.DefaultResolver, raw, allowPrivate)
 }
 
 // ValidateURLWith checks an endpoint URL at registration: absolute http or

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -152,4 +153,39 @@ func TestValidateURLSystemResolver(t *testing.T) {
 	if err := ValidateURL("http://127.0.0.1:1/", true); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// FuzzValidateURL: registration input never panics the check, and whatever
+// it accepts without allowPrivate is an http(s) URL within the limit,
+// without credentials, whose host is not a non-public address.
+func FuzzValidateURL(f *testing.F) {
+	r := fakeResolver{"hooks.example.com": {"93.184.216.34"}, "internal.example.com": {"10.0.0.1"}}
+	for _, s := range []string{"https://hooks.example.com/x?y=z", "http://127.0.0.1/", "http://[::ffff:7f00:1]/", "http://0x7f.1/",
+		"http://internal.example.com/", "https://u:p@hooks.example.com/", "http://[fe80::1%25en0]:80/", "javascript:alert(1)", "http://%31%32%37.0.0.1/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if ValidateURLWith(t.Context(), r, raw, true) != nil {
+			if ValidateURLWith(t.Context(), r, raw, false) == nil {
+				t.Fatalf("%q refused with allowPrivate but accepted without", raw)
+			}
+			return
+		}
+		if len(raw) > MaxURLLen {
+			t.Fatalf("%d bytes accepted", len(raw))
+		}
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || u.Hostname() == "" {
+			t.Fatalf("%q accepted", raw)
+		}
+		if ValidateURLWith(t.Context(), r, raw, false) != nil {
+			return
+		}
+		if ip, err := netip.ParseAddr(u.Hostname()); err == nil && Blocked(ip) {
+			t.Fatalf("%q accepted though %s is not public", raw, ip)
+		}
+		if h := strings.ToLower(u.Hostname()); strings.Contains(h, "localhost") || h == "internal.example.com" {
+			t.Fatalf("%q accepted", raw)
+		}
+	})
 }
