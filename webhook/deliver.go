@@ -70,7 +70,9 @@ type Outcome struct {
 // Webhooks body with webhook-id = ev.ID (the same on every attempt, so the
 // receiver can de-duplicate) and webhook-timestamp = now (this attempt's
 // time, so a receiver's replay window works on retries a day later).
-// client should come from NewClient.
+// client should come from NewClient. An attempt cut short by ctx (a
+// worker shutting down) reports Retry with Err "canceled"; the caller may
+// choose not to count it against the schedule.
 func Deliver(ctx context.Context, client *http.Client, ep Endpoint, ev *ledgerd.Event) Outcome {
 	start := time.Now()
 	out := deliver(ctx, client, ep, ev, start)
@@ -79,6 +81,9 @@ func Deliver(ctx context.Context, client *http.Client, ep Endpoint, ev *ledgerd.
 }
 
 func deliver(ctx context.Context, client *http.Client, ep Endpoint, ev *ledgerd.Event, now time.Time) Outcome {
+	if len(ep.Keys) == 0 {
+		return Outcome{Err: "endpoint has no secret"} // an unsigned request would teach receivers to skip the check
+	}
 	body, err := Payload(ev.Type, ev.CreatedAt, ev.Data)
 	if err != nil {
 		return Outcome{Err: "invalid event data"}

@@ -409,7 +409,33 @@ func TestDeliverInvalidInput(t *testing.T) {
 	if out := Deliver(t.Context(), loopbackClient(0), endpoint(t, "http://[::1", secret), testEvent()); out.Result != Retry || out.Err != "invalid endpoint URL" {
 		t.Fatalf("outcome %+v", out)
 	}
+	if out := Deliver(t.Context(), loopbackClient(0), Endpoint{URL: rcv.URL}, testEvent()); out.Result != Retry || out.Err != "endpoint has no secret" {
+		t.Fatalf("outcome %+v", out)
+	}
 	if got, _ := rcv.requests(); len(got) != 0 {
 		t.Fatalf("%d requests sent for invalid input", len(got))
+	}
+}
+
+// TestDeliverUntrustedCertificate: TLS is verified; a receiver whose
+// certificate does not check out is a failed attempt, not a delivery.
+func TestDeliverUntrustedCertificate(t *testing.T) {
+	t.Parallel()
+	var hits int
+	var mu sync.Mutex
+	s := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits++
+		mu.Unlock()
+	}))
+	defer s.Close()
+	out := Deliver(t.Context(), loopbackClient(0), endpoint(t, s.URL+"/?token=s3cr3t", NewSecret()), testEvent())
+	if out.Result != Retry || out.StatusCode != 0 || !strings.Contains(out.Err, "certificate") || strings.Contains(out.Err, "s3cr3t") {
+		t.Fatalf("outcome %+v", out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if hits != 0 {
+		t.Fatalf("request reached a receiver with an untrusted certificate")
 	}
 }
