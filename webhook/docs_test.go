@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -96,7 +97,11 @@ func TestDocsGoReceiver(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, "receiver")
-	build := exec.Command("go", "build", "-o", bin, src)
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	build := exec.Command(goCmd, "build", "-o", bin, src)
 	build.Dir = dir
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("the documented receiver does not build: %v\n%s", err, out)
