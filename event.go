@@ -93,6 +93,10 @@ type Event struct {
 	ID     string
 	Type   EventType
 	Ledger string
+	// Sequence is the transaction's place in the ledger's log for a
+	// transaction event, 0 for the others: what a consumer orders
+	// transaction events by.
+	Sequence int64
 	// CreatedAt is the change's commit time as the ledger recorded it (for
 	// a transaction, its created_at), not the time the event was read or
 	// sent, so that every delivery of an event carries the same time.
@@ -100,6 +104,18 @@ type Event struct {
 	// Data is the resource as it was committed, already rendered as JSON
 	// (the transaction object with its sequence, or the account object).
 	Data []byte
+}
+
+// TransactionEvent is the event of committed transaction t in ledger,
+// data being t rendered as the API renders it. ok is false when t is none
+// of the kinds EventTypeOf knows, which would be a bug in the write path.
+func TransactionEvent(ledger string, t *Transaction, data []byte) (ev Event, ok bool) {
+	typ := EventTypeOf(t)
+	if typ == "" {
+		return Event{}, false
+	}
+	return Event{ID: TransactionEventID(t.ID), Type: typ, Ledger: ledger, Sequence: t.Sequence,
+		CreatedAt: t.CreatedAt, Data: data}, true
 }
 
 // EventIDPrefix starts every event id.

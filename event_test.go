@@ -114,3 +114,19 @@ func TestTransactionEventID(t *testing.T) {
 		}
 	}
 }
+
+func TestTransactionEvent(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 22, 10, 0, 0, 123456000, time.UTC)
+	tx := &Transaction{ID: "019aab3f-f7fb-7abc-8def-0123456789ab", Sequence: 1042, Status: StatusVoided,
+		PendingID: "019aab3f-f7fb-7abc-8def-0123456789aa", CreatedAt: at}
+	data := []byte(`{"id":"019aab3f-f7fb-7abc-8def-0123456789ab"}`)
+	ev, ok := TransactionEvent("demo", tx, data)
+	if !ok || ev.ID != "evt_"+tx.ID || ev.Type != EventTransactionVoided || ev.Ledger != "demo" ||
+		ev.Sequence != 1042 || !ev.CreatedAt.Equal(at) || string(ev.Data) != string(data) {
+		t.Fatalf("TransactionEvent = %+v, %v", ev, ok)
+	}
+	if _, ok := TransactionEvent("demo", &Transaction{ID: tx.ID, Status: "bogus"}, data); ok {
+		t.Fatal("event made for an unknown kind of transaction")
+	}
+}

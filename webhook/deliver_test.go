@@ -246,8 +246,9 @@ func TestHangingEndpointDelaysNoOther(t *testing.T) {
 	c := loopbackClient(5 * time.Second)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan Outcome, 4)
+	stuck := endpoint(t, s.URL, secret)
 	for range 4 {
-		go func() { done <- Deliver(ctx, c, endpoint(t, s.URL, secret), testEvent()) }()
+		go func() { done <- Deliver(ctx, c, stuck, testEvent()) }()
 	}
 	time.Sleep(100 * time.Millisecond)
 	start := time.Now()
