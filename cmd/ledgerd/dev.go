@@ -118,7 +118,7 @@ ledgerd dev is up
   API         %s
   admin key   %s
   ledger      demo
-  logs        %s (one line per request; warnings and errors also here)
+  logs        %s (one line per request; warnings and errors also on this terminal)
   try         curl -s -H "Authorization: Bearer %s" %s/v1/ledgers/demo
   stop        Ctrl-C
   reset data  Ctrl-C, then ledgerd dev --reset
