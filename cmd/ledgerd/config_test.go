@@ -101,3 +101,24 @@ func TestTLSSettingsGoTogether(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestDatabaseErrorsHidePassword: a database URL that cannot be parsed or
+// reached is reported without its password.
+func TestDatabaseErrorsHidePassword(t *testing.T) {
+	for _, url := range []string{
+		"postgres://u:pw-3f9a%zz@127.0.0.1:1/x",
+		"postgres://u:pw-3f9a@127.0.0.1:1/x?connect_timeout=2",
+		"host=127.0.0.1 port=1 user=u password=pw-3f9a connect_timeout=2",
+	} {
+		for _, cmd := range []string{"serve", "migrate"} {
+			var out strings.Builder
+			err := run(context.Background(), []string{cmd}, env(map[string]string{"DATABASE_URL": url}), &out, &out)
+			if err == nil {
+				t.Fatalf("%s with %s: no error", cmd, url)
+			}
+			if strings.Contains(err.Error()+out.String(), "pw-3f9a") {
+				t.Errorf("%s: the password is in %q / %q", cmd, err, out.String())
+			}
+		}
+	}
+}
