@@ -7,8 +7,13 @@ FUZZTIME ?= 10s
 
 .PHONY: run test build deps vet unit fuzz bench clean
 
+# The commit for `ledgerd version` when the go command stamps none (a git
+# worktree, GOFLAGS=-buildvcs=false); empty outside a git checkout.
+COMMIT := $(shell git rev-parse HEAD 2>/dev/null)
+DIRTY  := $(shell test -n "$$(git status --porcelain 2>/dev/null)" && echo true)
+
 build:
-	$(GO) build -o bin/ledgerd ./cmd/ledgerd
+	$(GO) build -buildvcs=auto -ldflags "-X main.commit=$(COMMIT) -X main.commitDirty=$(DIRTY)" -o bin/ledgerd ./cmd/ledgerd
 
 deps:
 	scripts/ensure-deps.sh

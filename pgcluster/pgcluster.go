@@ -3,8 +3,10 @@
 // `ledgerd dev` (a persistent data directory) and by test harnesses (a
 // throwaway cluster in a temporary directory).
 //
-// The cluster listens on 127.0.0.1 only, trusts local connections as the
-// `postgres` superuser, and keeps fsync and synchronous_commit on. When the
+// The cluster listens on 127.0.0.1 only and keeps fsync and
+// synchronous_commit on. With Options.Password every connection, TCP or
+// Unix socket, must give the `postgres` role's password (scram-sha-256);
+// without it (throwaway test clusters) local connections are trusted. When the
 // calling process runs as root, initdb and postgres (which refuse to run as
 // root) are run as the `postgres` system user.
 package pgcluster
@@ -56,6 +58,12 @@ type Options struct {
 	// next to the data directory (<parent>/<base>.log), or postgres.log in
 	// the temporary directory; see Cluster.LogPath.
 	Log io.Writer
+	// Password, when set, is the postgres role's password and the only way
+	// in: it is set, and pg_hba.conf rewritten to require it, at every
+	// start, so a cluster created without one (trust) is locked down too.
+	// ASCII only. Empty leaves the cluster's authentication as initdb
+	// made it: trust for local connections.
+	Password string
 	// Settings are extra postgresql.conf settings passed as -c name=value
 	// flags; they override the package defaults (fsync=on,
 	// synchronous_commit=on, max_connections=200).
@@ -71,6 +79,7 @@ type Cluster struct {
 	LogPath   string // server log file when Options.Log was nil, else ""
 
 	settings map[string]string
+	password string              // Options.Password
 	cred     *syscall.Credential // non-nil when running children as another user
 	tempRoot string              // removed by Stop when non-empty
 
@@ -106,7 +115,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c = &Cluster{BinDir: bin, Port: o.Port, settings: map[string]string{}}
+	c = &Cluster{BinDir: bin, Port: o.Port, settings: map[string]string{}, password: o.Password}
 	for k, v := range o.Settings {
 		c.settings[k] = v
 	}
@@ -133,6 +142,11 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err = checkPostmasterPID(c.DataDir); err != nil {
 		return c, err
 	}
+	if c.password != "" {
+		if err = c.requirePassword(ctx); err != nil {
+			return c, err
+		}
+	}
 	autoPort := c.Port == 0
 	for attempt := 1; ; attempt++ {
 		if autoPort {
@@ -151,9 +165,15 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	}
 }
 
-// URL returns a connection URL for database db as the postgres superuser.
+// URL returns a connection URL for database db as the postgres superuser
+// (with the password, when the cluster has one).
 func (c *Cluster) URL(db string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.Port, url.PathEscape(db))
+	u := url.URL{Scheme: "postgres", User: url.User("postgres"), Host: fmt.Sprintf("127.0.0.1:%d", c.Port),
+		Path: "/" + db, RawQuery: "sslmode=disable"}
+	if c.password != "" {
+		u.User = url.UserPassword("postgres", c.password)
+	}
+	return u.String()
 }
 
 // PID returns the postmaster's process id, or 0 when it is not running.
@@ -219,6 +239,27 @@ func (c *Cluster) Stop() error {
 		err = cerr
 	}
 	return err
+}
+
+// Remove deletes a stopped cluster's data directory and its log file
+// (<parent>/<base>.log, see Options.Log). It refuses while a postmaster
+// runs in the directory.
+func Remove(dataDir string) error {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return fmt.Errorf("pgcluster: data dir: %w", err)
+	}
+	if err := checkPostmasterPID(abs); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(abs); err != nil {
+		return fmt.Errorf("pgcluster: %w", err)
+	}
+	logPath := filepath.Join(filepath.Dir(abs), filepath.Base(abs)+".log")
+	if err := os.Remove(logPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("pgcluster: %w", err)
+	}
+	return nil
 }
 
 // RestartImmediate simulates a crash: it sends SIGQUIT to the postmaster

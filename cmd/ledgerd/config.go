@@ -4,7 +4,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ledgerd/ledgerd/batch"
@@ -33,6 +36,8 @@ type config struct {
 	BalanceCheckpoint  time.Duration
 	AccessLog          bool
 	ExpiryInterval     time.Duration
+	TLSCert            string
+	TLSKey             string
 }
 
 // binder registers flags whose defaults come from environment variables.
@@ -56,6 +61,56 @@ func (b *binder) str(p *string, name, env, def, help string) {
 	}
 	b.fs.StringVar(p, name, def, help+" (env "+env+")")
 }
+
+// secret binds a string flag whose value must never be printed: --help and
+// the usage shown after a mistyped flag print show(value) as its default
+// instead (the flag package prints defaults verbatim).
+func (b *binder) secret(p *string, name, env, help string, show func(string) string) {
+	*p, _ = b.lookupEnv(env)
+	b.fs.Var(&secretValue{p: p, show: show}, name, help+" (env "+env+")")
+}
+
+// secretValue is a string flag.Value that prints as a masked form.
+type secretValue struct {
+	p    *string
+	show func(string) string
+}
+
+func (v *secretValue) String() string {
+	if v == nil || v.p == nil || *v.p == "" {
+		return ""
+	}
+	return v.show(*v.p)
+}
+
+func (v *secretValue) Set(s string) error {
+	*v.p = s
+	return nil
+}
+
+// maskKey shows only that a key is set.
+func maskKey(string) string { return "(set)" }
+
+// maskURL shows a database URL with its password replaced, in either of
+// libpq's forms (URL or key=value); what it cannot parse is shown as "(set)".
+func maskURL(s string) string {
+	if strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://") {
+		u, err := url.Parse(s)
+		if err != nil {
+			return "(set)"
+		}
+		if q := u.Query(); q.Has("password") {
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+		return u.Redacted()
+	}
+	return kvPassword.ReplaceAllString(s, "${1}xxxxx")
+}
+
+// kvPassword matches the value of password= in a key=value connection
+// string, quoted or not.
+var kvPassword = regexp.MustCompile(`(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
 
 func (b *binder) int(p *int, name, env string, def int, help string) {
 	if v := b.env(env); v != "" {
@@ -114,12 +169,12 @@ func newFlagSet(name, summary string, stderr io.Writer) *flag.FlagSet {
 // bindServe registers the flags of an API node.
 func (c *config) bindServe(b *binder, withDB bool) {
 	if withDB {
-		b.str(&c.DatabaseURL, "database-url", "DATABASE_URL", "", "PostgreSQL URL of the primary")
+		b.secret(&c.DatabaseURL, "database-url", "DATABASE_URL", "PostgreSQL `URL` of the primary", maskURL)
 	}
-	b.str(&c.ReplicaURL, "replica-url", "DATABASE_REPLICA_URL", "", "PostgreSQL URL of a read replica (optional; reserved)")
+	b.secret(&c.ReplicaURL, "replica-url", "DATABASE_REPLICA_URL", "PostgreSQL `URL` of a read replica (optional; reserved)", maskURL)
 	b.str(&c.Addr, "addr", "LEDGERD_ADDR", "127.0.0.1:8080", "API listen address")
 	b.str(&c.DebugAddr, "debug-addr", "LEDGERD_DEBUG_ADDR", "127.0.0.1:9090", "metrics and pprof listen address (empty: off)")
-	b.str(&c.AdminKey, "admin-key", "LEDGERD_ADMIN_KEY", "", "bootstrap admin key, at least 32 characters")
+	b.secret(&c.AdminKey, "admin-key", "LEDGERD_ADMIN_KEY", "bootstrap admin `key`, at least 32 characters (prefer the variable: a flag shows in the process list)", maskKey)
 	b.int(&c.BatchMaxItems, "batch-max-items", "LEDGERD_BATCH_MAX_ITEMS", 1000, "most transactions in one batch request (at most 10000)")
 	b.float(&c.RateLimit, "rate-limit", "LEDGERD_RATE_LIMIT", 20000, "requests per second per API key (0: off)")
 	b.int(&c.RateBurst, "rate-burst", "LEDGERD_RATE_BURST", 40000, "rate limit burst per API key")
@@ -134,6 +189,8 @@ func (c *config) bindServe(b *binder, withDB bool) {
 	b.dur(&c.BalanceCheckpoint, "balance-checkpoint", "LEDGERD_BALANCE_CHECKPOINT", postgres.DefaultBalanceCheckpoint, "how often a ledger's writer brings the account rows it moved up to date; reads take the newest entry meanwhile (0: in every commit, needed while nodes older than schema 3 still run; see docs/configuration.md)")
 	b.dur(&c.ExpiryInterval, "expiry-interval", "LEDGERD_EXPIRY_INTERVAL", 500*time.Millisecond, "how often this node looks for holds past their deadline")
 	b.boolean(&c.AccessLog, "access-log", "LEDGERD_ACCESS_LOG", true, "log one JSON line per request")
+	b.str(&c.TLSCert, "tls-cert", "LEDGERD_TLS_CERT", "", "PEM certificate `file` (chain) to serve the API over HTTPS itself; needs --tls-key")
+	b.str(&c.TLSKey, "tls-key", "LEDGERD_TLS_KEY", "", "PEM private key `file` of --tls-cert")
 }
 
 func (c *config) validate() error {
@@ -160,6 +217,9 @@ func (c *config) validate() error {
 	}
 	if c.RateLimit < 0 || c.RateBurst < 0 {
 		return fmt.Errorf("rate limits must not be negative")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("LEDGERD_TLS_CERT and LEDGERD_TLS_KEY (or --tls-cert and --tls-key) go together: set both or neither")
 	}
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,9 +22,11 @@ func runDev(ctx context.Context, args []string, lookupEnv func(string) (string, 
 		"(unless DATABASE_URL is set), the schema, an API node and a 'demo' ledger.", stderr)
 	var c config
 	var dataDir string
+	var reset bool
 	b := &binder{fs: fs, lookupEnv: lookupEnv}
-	b.str(&dataDir, "data-dir", "LEDGERD_DATA_DIR", ".ledgerd", "where the local cluster and the admin key live")
-	b.str(&c.DatabaseURL, "database-url", "DATABASE_URL", "", "use this database instead of a local cluster")
+	b.str(&dataDir, "data-dir", "LEDGERD_DATA_DIR", ".ledgerd", "where the local cluster, its password, the admin key and the log live")
+	b.secret(&c.DatabaseURL, "database-url", "DATABASE_URL", "use the database at this `URL` instead of a local cluster", maskURL)
+	fs.BoolVar(&reset, "reset", false, "delete the local cluster's data (every ledger, account and key) before starting; keeps the admin key")
 	c.bindServe(b, false)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -39,17 +43,38 @@ func runDev(ctx context.Context, args []string, lookupEnv func(string) (string, 
 	}
 	keyFile := filepath.Join(dataDir, "admin-key")
 	if c.AdminKey == "" {
-		if c.AdminKey, err = loadOrCreateKey(keyFile); err != nil {
+		if c.AdminKey, err = loadOrCreateSecret(keyFile, "ldadmin_"); err != nil {
 			return err
 		}
 	} else {
 		keyFile = ""
 	}
-	log := newLogger(stdout)
+	pgData := filepath.Join(dataDir, "pgdata")
+	if reset {
+		if c.DatabaseURL != "" {
+			return errors.New("--reset deletes the local cluster only; with DATABASE_URL set, drop and recreate that database yourself")
+		}
+		if err := pgcluster.Remove(pgData); err != nil {
+			return err
+		}
+		fmt.Fprintln(stderr, "ledgerd dev: deleted", pgData)
+	}
+	logPath := filepath.Join(dataDir, "ledgerd.log")
+	log, closeLog, err := newDevLogger(logPath, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
 
 	if c.DatabaseURL == "" {
-		fmt.Fprintln(stderr, "ledgerd dev: starting PostgreSQL in", filepath.Join(dataDir, "pgdata"))
-		cl, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(dataDir, "pgdata")})
+		// A password, rather than trust, because every local user can
+		// reach a loopback port.
+		password, err := loadOrCreateSecret(filepath.Join(dataDir, "pg-password"), "")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stderr, "ledgerd dev: starting PostgreSQL in", pgData)
+		cl, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: pgData, Password: password})
 		if err != nil {
 			return fmt.Errorf("start PostgreSQL (install it with `make run`, or set DATABASE_URL): %w", err)
 		}
@@ -81,45 +106,68 @@ func runDev(ctx context.Context, args []string, lookupEnv func(string) (string, 
 			return err
 		}
 	}
-	return serveNode(ctx, &c, db, log, func(addr string) {
-		url := "http://" + addr
+	return serveNode(ctx, &c, db, log, func(url string) {
 		keyRef := "$LEDGERD_ADMIN_KEY"
 		where := "from LEDGERD_ADMIN_KEY"
 		if keyFile != "" {
-			rel := keyFile
-			if wd, err := os.Getwd(); err == nil {
-				if r, err := filepath.Rel(wd, keyFile); err == nil && !strings.HasPrefix(r, "..") {
-					rel = r
-				}
-			}
-			keyRef = "$(cat " + rel + ")"
-			where = rel
+			keyRef = "$(cat " + relPath(keyFile) + ")"
+			where = relPath(keyFile)
 		}
 		fmt.Fprintf(stderr, `
 ledgerd dev is up
   API         %s
   admin key   %s
   ledger      demo
+  logs        %s (one line per request; warnings and errors also on this terminal)
   try         curl -s -H "Authorization: Bearer %s" %s/v1/ledgers/demo
   stop        Ctrl-C
+  reset data  Ctrl-C, then ledgerd dev --reset
 
-`, url, where, keyRef, url)
+`, url, where, relPath(logPath), keyRef, url)
 	})
 }
 
-// loadOrCreateKey returns the admin key kept in path, creating it (mode
+// newDevLogger logs everything, request lines included, to a file
+// (truncated at start: the log of this run), and only warnings and errors
+// to the terminal, where a line per request under load would bury the
+// banner.
+func newDevLogger(path string, terminal io.Writer) (*slog.Logger, func(), error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, nil, err
+	}
+	h := slog.NewMultiHandler(
+		slog.NewJSONHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo}),
+		slog.NewTextHandler(terminal, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return slog.New(h), func() { _ = f.Close() }, nil
+}
+
+// relPath shows path relative to the working directory when it is below it.
+func relPath(path string) string {
+	if wd, err := os.Getwd(); err == nil {
+		if r, err := filepath.Rel(wd, path); err == nil && !strings.HasPrefix(r, "..") {
+			return r
+		}
+	}
+	return path
+}
+
+// loadOrCreateSecret returns the secret kept in path, creating it (mode
 // 0600) on first run so that scripts can read it with $(cat …).
-func loadOrCreateKey(path string) (string, error) {
-	if b, err := os.ReadFile(path); err == nil {
+func loadOrCreateSecret(path, prefix string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
 		if k := strings.TrimSpace(string(b)); len(k) >= 32 {
 			return k, nil
 		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
 		return "", err
 	}
-	k := "ldadmin_" + hex.EncodeToString(raw[:])
+	k := prefix + hex.EncodeToString(raw[:])
 	if err := os.WriteFile(path, []byte(k+"\n"), 0o600); err != nil {
 		return "", err
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -53,7 +54,8 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	case "loadtest":
 		return runLoadtest(ctx, args[1:], lookupEnv, stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "ledgerd", version)
+		bi, _ := debug.ReadBuildInfo()
+		fmt.Fprintln(stdout, versionLine(version, commit, commitDirty, bi))
 		return nil
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
@@ -62,5 +64,3 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])
 }
-
-var version = "dev"

@@ -2,13 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
+	"syscall"
 	"time"
 
 	"github.com/ledgerd/ledgerd"
@@ -17,7 +18,6 @@ import (
 	"github.com/ledgerd/ledgerd/postgres"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func runServe(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
@@ -35,6 +35,10 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 		return err
 	}
 	log := newLogger(stdout)
+	if c.AdminKey == "" {
+		log.Warn("no admin key: nobody can create ledgers or API keys through this node; " +
+			"set LEDGERD_ADMIN_KEY (at least 32 characters, e.g. from `openssl rand -hex 32`) unless keys were issued already")
+	}
 	db, err := openDB(ctx, &c)
 	if err != nil {
 		return err
@@ -65,8 +69,12 @@ func openDB(ctx context.Context, c *config) (*postgres.DB, error) {
 
 // serveNode runs an API node until ctx ends, then drains: it stops
 // accepting, lets in-flight requests finish (their batches commit), and
-// closes the writer. ready, when set, is told the bound address.
-func serveNode(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger, ready func(addr string)) error {
+// closes the writer. ready, when set, is told the API's base URL.
+func serveNode(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger, ready func(url string)) error {
+	tlsConfig, err := loadTLS(c)
+	if err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	db.RegisterMetrics(reg)
@@ -79,23 +87,37 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger
 	}
 	api := httpapi.NewServer(db, writer, httpapi.Config{AdminKey: c.AdminKey, RateLimit: c.RateLimit, RateBurst: c.RateBurst,
 		BatchMaxItems: c.BatchMaxItems, Logger: accessLog, Metrics: httpapi.NewMetrics(reg)})
+	// The API compares keys with the key's hash; this copy of the
+	// plaintext need not outlive the start.
+	c.AdminKey = ""
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		writer.Close()
-		return fmt.Errorf("listen %s: %w", c.Addr, err)
+		return listenError(c.Addr, "--addr", "LEDGERD_ADDR", err)
 	}
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 60 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10, TLSConfig: tlsConfig,
+		// Failed TLS handshakes and the like: the client's doing, not an
+		// error of the node's.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelInfo)}
+	scheme := "http"
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
+	if tlsConfig != nil {
+		scheme = "https"
+		// The certificate is in TLSConfig already; ServeTLS adds HTTP/2.
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 
 	var dbg *http.Server
 	if c.DebugAddr != "" {
 		dln, err := net.Listen("tcp", c.DebugAddr)
 		if err != nil {
-			log.Warn("debug listener not started", "addr", c.DebugAddr, "err", err)
+			log.Warn("debug listener not started", "addr", c.DebugAddr,
+				"err", listenError(c.DebugAddr, "--debug-addr", "LEDGERD_DEBUG_ADDR (empty: off)", err).Error())
 		} else {
-			dbg = &http.Server{Handler: debugMux(reg), ReadHeaderTimeout: 10 * time.Second}
+			dbg = debugServer(reg)
 			go func() { _ = dbg.Serve(dln) }()
 			log.Info("debug listener", "addr", dln.Addr().String())
 		}
@@ -105,9 +127,10 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger
 	go maintain(mctx, db, log)
 	go writer.ExpireHolds(mctx, db, c.ExpiryInterval, log)
 
-	log.Info("serving", "addr", ln.Addr().String(), "schema_version", postgres.SchemaVersion)
+	url := scheme + "://" + ln.Addr().String()
+	log.Info("serving", "addr", ln.Addr().String(), "url", url, "schema_version", postgres.SchemaVersion)
 	if ready != nil {
-		ready(ln.Addr().String())
+		ready(url)
 	}
 	select {
 	case <-ctx.Done():
@@ -124,19 +147,6 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger
 	}
 	writer.Close()
 	return nil
-}
-
-// debugMux serves metrics and profiles on a separate listener (loopback by
-// default), so that neither is exposed with the API.
-func debugMux(reg *prometheus.Registry) *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return mux
 }
 
 // maintain keeps partitions ahead of time and expires idempotency records.
@@ -169,6 +179,30 @@ func maintain(ctx context.Context, db *postgres.DB, log *slog.Logger) {
 	}
 }
 
+// listenError explains a listen failure; a port in use is the common one,
+// and the message names the setting that moves the listener.
+func listenError(addr, flag, env string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("listen %s: the address is in use by another process; choose another with %s or %s "+
+			"(port 0 picks a free one): %w", addr, flag, env, err)
+	}
+	return fmt.Errorf("listen %s: %w", addr, err)
+}
+
+// loadTLS reads the API's certificate when LEDGERD_TLS_CERT is set (nil
+// otherwise): at start, so that a wrong file stops the node before it
+// listens. Go's defaults otherwise (cipher suites, curves), from TLS 1.2.
+func loadTLS(c *config) (*tls.Config, error) {
+	if c.TLSCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("LEDGERD_TLS_CERT/LEDGERD_TLS_KEY: %w", err)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
+}
+
 func encodeForDeadLetter(r *ledgerd.TransactionRequest) []byte {
 	b := []byte(`{"postings":`)
 	b = ledgerd.AppendPostingsJSON(b, r.Postings)
@@ -177,31 +211,4 @@ func encodeForDeadLetter(r *ledgerd.TransactionRequest) []byte {
 	b = append(b, `,"reference":`...)
 	b = ledgerd.AppendJSONString(b, r.Reference)
 	return append(b, '}')
-}
-
-func runMigrate(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate", "Apply the embedded schema migrations and create partitions ahead.", stderr)
-	var url string
-	b := &binder{fs: fs, lookupEnv: lookupEnv}
-	b.str(&url, "database-url", "DATABASE_URL", "", "PostgreSQL URL of the primary")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if url == "" {
-		return errors.New("DATABASE_URL (or --database-url) is required")
-	}
-	db, err := postgres.Open(ctx, postgres.Config{URL: url, MaxConns: 2})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := db.Migrate(ctx); err != nil {
-		return err
-	}
-	v, err := db.CheckSchema(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "schema at version %d\n", v)
-	return nil
 }
