@@ -38,6 +38,11 @@ type Config struct {
 	Logger        *slog.Logger
 	// Metrics, when set, receives request and transaction metrics.
 	Metrics *Metrics
+	// Webhooks serves the webhook endpoints API (nil: 404).
+	Webhooks WebhookStore
+	// WebhookAllowPrivate accepts endpoint URLs on non-public addresses
+	// (LEDGERD_WEBHOOK_ALLOW_PRIVATE).
+	WebhookAllowPrivate bool
 }
 
 // Server is the API's http.Handler.

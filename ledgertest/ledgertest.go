@@ -179,6 +179,8 @@ type Options struct {
 	Tracer pgx.QueryTracer
 	// AcquireTimeout bounds the wait for a pooled connection (default 2 s).
 	AcquireTimeout time.Duration
+	// WebhookAllowPrivate lets endpoints point at loopback receivers.
+	WebhookAllowPrivate bool
 }
 
 // Env is one API node on a loopback port, with its database.
@@ -210,7 +212,7 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	w := batch.New(db, o.Commit, log, nil, func(*ledgerd.TransactionRequest) []byte { return []byte("{}") })
 	api := httpapi.NewServer(db, w, httpapi.Config{AdminKey: AdminKey, RateLimit: o.RateLimit, RateBurst: o.RateBurst,
-		BatchMaxItems: o.BatchMaxItems, Logger: log})
+		BatchMaxItems: o.BatchMaxItems, Logger: log, Webhooks: db, WebhookAllowPrivate: o.WebhookAllowPrivate})
 	ectx, ecancel := context.WithCancel(context.Background())
 	go w.ExpireHolds(ectx, db, 100*time.Millisecond, log)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

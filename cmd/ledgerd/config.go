@@ -38,6 +38,7 @@ type config struct {
 	ExpiryInterval     time.Duration
 	TLSCert            string
 	TLSKey             string
+	Tail               tailConfig
 }
 
 // binder registers flags whose defaults come from environment variables.
@@ -191,6 +192,7 @@ func (c *config) bindServe(b *binder, withDB bool) {
 	b.boolean(&c.AccessLog, "access-log", "LEDGERD_ACCESS_LOG", true, "log one JSON line per request")
 	b.str(&c.TLSCert, "tls-cert", "LEDGERD_TLS_CERT", "", "PEM certificate `file` (chain) to serve the API over HTTPS itself; needs --tls-key")
 	b.str(&c.TLSKey, "tls-key", "LEDGERD_TLS_KEY", "", "PEM private key `file` of --tls-cert")
+	c.Tail.bind(b, true, !withDB) // dev (withDB false) runs the tail by default
 }
 
 func (c *config) validate() error {
@@ -217,6 +219,9 @@ func (c *config) validate() error {
 	}
 	if c.RateLimit < 0 || c.RateBurst < 0 {
 		return fmt.Errorf("rate limits must not be negative")
+	}
+	if err := c.Tail.validate(); err != nil {
+		return err
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("LEDGERD_TLS_CERT and LEDGERD_TLS_KEY (or --tls-cert and --tls-key) go together: set both or neither")

@@ -86,7 +86,8 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger
 		accessLog = slog.New(slog.DiscardHandler)
 	}
 	api := httpapi.NewServer(db, writer, httpapi.Config{AdminKey: c.AdminKey, RateLimit: c.RateLimit, RateBurst: c.RateBurst,
-		BatchMaxItems: c.BatchMaxItems, Logger: accessLog, Metrics: httpapi.NewMetrics(reg)})
+		BatchMaxItems: c.BatchMaxItems, Logger: accessLog, Metrics: httpapi.NewMetrics(reg),
+		Webhooks: db, WebhookAllowPrivate: c.Tail.AllowPrivate})
 	// The API compares keys with the key's hash; this copy of the
 	// plaintext need not outlive the start.
 	c.AdminKey = ""
@@ -126,6 +127,12 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger
 	defer mcancel()
 	go maintain(mctx, db, log)
 	go writer.ExpireHolds(mctx, db, c.ExpiryInterval, log)
+	var tailDone <-chan struct{}
+	if c.Tail.Workers {
+		if tailDone, err = startTail(mctx, c.DatabaseURL, &c.Tail, log, reg); err != nil {
+			log.Error("tail not started", "err", err)
+		}
+	}
 
 	url := scheme + "://" + ln.Addr().String()
 	log.Info("serving", "addr", ln.Addr().String(), "url", url, "schema_version", postgres.SchemaVersion)
@@ -144,6 +151,10 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger
 	_ = srv.Shutdown(sctx)
 	if dbg != nil {
 		_ = dbg.Shutdown(sctx)
+	}
+	mcancel()
+	if tailDone != nil {
+		<-tailDone
 	}
 	writer.Close()
 	return nil
