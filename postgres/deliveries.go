@@ -103,7 +103,7 @@ func (db *DB) ClaimDeliveries(ctx context.Context, n, perEndpoint int, lease tim
 		FROM c, webhook_endpoints e, ledgers l
 		WHERE d.id = c.id AND e.id = d.endpoint_id AND l.id = d.ledger_id
 		RETURNING d.id, d.attempts, d.event_id, d.event_type, d.ledger_id, l.name, d.seq, d.event_created_at, d.data::text,
-			e.id, e.url, e.secret, coalesce(e.previous_secret, ''), coalesce(e.previous_until, '-infinity')`,
+			e.id, e.url, e.secret, coalesce(e.previous_secret, ''), coalesce(e.previous_until, 'epoch')`,
 		n, perEndpoint, lease.Milliseconds())
 	if err != nil {
 		return nil, err

@@ -18,7 +18,7 @@ const WebhookConsumer = "webhooks"
 const RotationGrace = 24 * time.Hour
 
 const endpointCols = `id, ledger_id, url, event_types, description, status, secret,
-	coalesce(previous_secret, ''), coalesce(previous_until, '-infinity'), created_at, updated_at`
+	coalesce(previous_secret, ''), coalesce(previous_until, 'epoch'), created_at, updated_at`
 
 func scanEndpoint(row pgx.Row) (*ledgerd.WebhookEndpoint, error) {
 	e := &ledgerd.WebhookEndpoint{}
