@@ -16,7 +16,7 @@ type Store interface {
 	RelayStep(ctx context.Context, consumer string, limit int, read ReadFunc) (int, error)
 	ClaimDeliveries(ctx context.Context, n, perEndpoint int, lease time.Duration) ([]ledgerd.DeliveryTask, error)
 	CompleteDeliveries(ctx context.Context, rs []ledgerd.DeliveryResult) error
-	DisableGoneEndpoint(ctx context.Context, endpointID string) error
+	DisableGoneEndpoint(ctx context.Context, endpointID string, delivery int64, attempts int) error
 	DeleteDeliveredBefore(ctx context.Context, before time.Time, limit int) (int64, error)
 	TailStats(ctx context.Context, consumer string) (postgres.TailStats, error)
 }

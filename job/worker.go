@@ -235,7 +235,7 @@ func (w *Worker) attempt(ctx context.Context, t *ledgerd.DeliveryTask) ledgerd.D
 		r.Status, r.NextAttemptAt = ledgerd.DeliveryFailed, now
 		outcome = "gone"
 		w.m.deadLetters.Inc()
-		if err := w.store.DisableGoneEndpoint(context.Background(), t.Endpoint.ID); err != nil {
+		if err := w.store.DisableGoneEndpoint(context.Background(), t.Endpoint.ID, t.ID, t.Attempts); err != nil {
 			// The delivery stays pending with its lease; the next attempt
 			// meets the 410 again and tries once more.
 			w.log.Error("disable endpoint after 410", "endpoint", t.Endpoint.ID, "err", err)

@@ -186,6 +186,13 @@ func switchStatus(ctx context.Context, tx pgx.Tx, e *ledgerd.WebhookEndpoint, st
 	} else {
 		_, err = tx.Exec(ctx, `UPDATE webhook_endpoint_periods SET end_seq = $2, end_ord = $3 WHERE endpoint_id = $1 AND end_seq IS NULL`,
 			e.ID, pos.Sequence, pos.Ordinal)
+		if err == nil {
+			// No attempt goes to a disabled endpoint: what is pending is
+			// dead-lettered (and may be retried once it is enabled again).
+			// An attempt in flight loses its outcome to this.
+			_, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET status = 'failed', locked_until = NULL,
+				last_error = 'endpoint disabled' WHERE endpoint_id = $1 AND status = 'pending'`, e.ID)
+		}
 	}
 	e.Status = status
 	return err
@@ -207,10 +214,17 @@ func (db *DB) RotateWebhookSecret(ctx context.Context, ledgerID int64, id, secre
 	return tag.RowsAffected() == 1, err
 }
 
-// DisableGoneEndpoint disables an endpoint that answered 410 and
+// DisableGoneEndpoint disables an endpoint that answered 410, which
 // dead-letters its pending deliveries, in one transaction.
-func (db *DB) DisableGoneEndpoint(ctx context.Context, id string) error {
+// The attempt that met the 410 (delivery, fenced by its attempts count)
+// is recorded first, so that the log shows the 410 rather than the
+// disable.
+func (db *DB) DisableGoneEndpoint(ctx context.Context, id string, delivery int64, attempts int) error {
 	return db.beginFunc(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = 'failed', locked_until = NULL, last_status_code = 410,
+			last_error = '410 Gone: endpoint disabled' WHERE id = $1 AND attempts = $2 AND status = 'pending'`, delivery, attempts); err != nil {
+			return err
+		}
 		e, err := scanEndpoint(tx.QueryRow(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints WHERE id = $1 FOR UPDATE`, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil // deleted meanwhile
@@ -226,9 +240,6 @@ func (db *DB) DisableGoneEndpoint(ctx context.Context, id string) error {
 				return err
 			}
 		}
-		_, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET status = 'failed', locked_until = NULL,
-			last_error = coalesce(last_error, '410 Gone: endpoint disabled')
-			WHERE endpoint_id = $1 AND status = 'pending' AND (locked_until IS NULL OR locked_until < clock_timestamp())`, id)
-		return err
+		return nil
 	})
 }
