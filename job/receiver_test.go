@@ -2,9 +2,9 @@ package job_test
 
 import (
 	"context"
-	"log/slog"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -27,8 +27,8 @@ type receiver struct {
 
 	mu       sync.Mutex
 	secrets  []string
-	status   int           // answer; 0: 200
-	hang     time.Duration // sleep before answering
+	status   int                  // answer; 0: 200
+	hang     time.Duration        // sleep before answering
 	got      map[string]int       // webhook-id → deliveries accepted
 	at       map[string]time.Time // webhook-id → first accepted
 	bodies   map[string]map[string]any
