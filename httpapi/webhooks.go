@@ -60,7 +60,7 @@ func (s *Server) webhookStore(w http.ResponseWriter) WebhookStore {
 type webhookBody struct {
 	url, description, status string
 	types                    []ledgerd.EventType
-	hasURL, hasTypes         bool
+	hasURL, urlOK, hasTypes  bool
 	hasDesc, hasStatus       bool
 }
 
@@ -83,7 +83,7 @@ func decodeWebhook(d *jx.Decoder, v *ledgerd.Validation, b *webhookBody, patch b
 		switch i {
 		case 0:
 			b.hasURL = true
-			b.url, _ = str(d, v, field)
+			b.url, b.urlOK = str(d, v, field)
 		case 1:
 			b.hasTypes = true
 			if isNull(d) {
@@ -205,7 +205,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, rc *reqCt
 	var b webhookBody
 	if !decodeBody(w, rc.body, func(d *jx.Decoder, v *ledgerd.Validation) {
 		decodeWebhook(d, v, &b, false)
-		if !v.Failed() {
+		if !b.hasURL || b.urlOK {
 			s.checkWebhookURL(v, b.url)
 		}
 	}) {
@@ -289,7 +289,7 @@ func (s *Server) patchWebhook(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	var b webhookBody
 	if !decodeBody(w, rc.body, func(d *jx.Decoder, v *ledgerd.Validation) {
 		decodeWebhook(d, v, &b, true)
-		if !v.Failed() && b.hasURL {
+		if b.urlOK {
 			s.checkWebhookURL(v, b.url)
 		}
 	}) {
