@@ -50,12 +50,20 @@ type Server struct {
 	mux     *http.ServeMux
 	ledgers sync.Map // name → *postgres.Ledger; ledgers are never deleted
 	txCache *txCache
-	// patterns lists the registered routes, for the OpenAPI consistency test.
+	// patterns lists the registered routes and queries the query
+	// parameters each takes, for the OpenAPI consistency test.
 	patterns []string
+	queries  map[string][]string
 }
 
 // Routes returns every "METHOD /path" the API serves.
 func (s *Server) Routes() []string { return append([]string(nil), s.patterns...) }
+
+// QueryParameters returns the query parameters a route takes ("metadata[]"
+// stands for every metadata[key]); any other is 422.
+func (s *Server) QueryParameters(pattern string) []string {
+	return append([]string(nil), s.queries[pattern]...)
+}
 
 // NewServer wires the API.
 func NewServer(db *postgres.DB, writer *batch.Writer, cfg Config) *Server {
@@ -105,6 +113,10 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 // without a body, by decodeBody (after 400) for a route with one.
 func (s *Server) handle(pattern string, rt route, h handlerFunc) {
 	s.patterns = append(s.patterns, pattern)
+	if s.queries == nil {
+		s.queries = map[string][]string{}
+	}
+	s.queries[pattern] = rt.query
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := &reqCtx{}
 		if rt.auth {
