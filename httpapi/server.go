@@ -169,8 +169,12 @@ func (s *Server) handle(pattern string, rt route, h handlerFunc) {
 			// An empty body is no body: the actions read it as {}, the
 			// others answer 400, whatever type it claims.
 			if len(body) > 0 && !jsonContentType(r) {
+				ct := r.Header.Get("Content-Type")
+				if len(ct) > 100 {
+					ct = ct[:100] + "…"
+				}
 				writeProblem(w, ledgerd.Errorf(ledgerd.CodeUnsupportedMediaType,
-					"the body must be sent as application/json, not %q", r.Header.Get("Content-Type")))
+					"the body must be sent as application/json, not %q", ct))
 				return
 			}
 			rc.body = body
