@@ -36,6 +36,11 @@ func TestUnsupportedMediaType(t *testing.T) {
 				// 415 is checked before the body is parsed.
 				c.expect(415, "unsupported_media_type", rt.method, rt.path, admin, `{"id":`, "Content-Type", ct)
 			}
+			// The detail echoes a bounded part of what was sent.
+			r := c.expect(415, "unsupported_media_type", rt.method, rt.path, admin, rt.body, "Content-Type", "text/"+strings.Repeat("x", 4000))
+			if d := str(r.JSON(), "detail"); len(d) > 200 {
+				t.Fatalf("detail of %d bytes echoes the whole header", len(d))
+			}
 			// What ranks before it still answers first.
 			c.expect(401, "unauthorized", rt.method, rt.path, "", rt.body, "Content-Type", "text/plain")
 			c.expect(413, "payload_too_large", rt.method, rt.path, admin, pad(rt.body, 17<<20), "Content-Type", "text/plain")
