@@ -7,7 +7,6 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -51,12 +50,20 @@ type Server struct {
 	mux     *http.ServeMux
 	ledgers sync.Map // name → *postgres.Ledger; ledgers are never deleted
 	txCache *txCache
-	// patterns lists the registered routes, for the OpenAPI consistency test.
+	// patterns lists the registered routes and queries the query
+	// parameters each takes, for the OpenAPI consistency test.
 	patterns []string
+	queries  map[string][]string
 }
 
 // Routes returns every "METHOD /path" the API serves.
 func (s *Server) Routes() []string { return append([]string(nil), s.patterns...) }
+
+// QueryParameters returns the query parameters a route takes ("metadata[]"
+// stands for every metadata[key]); any other is 422.
+func (s *Server) QueryParameters(pattern string) []string {
+	return append([]string(nil), s.queries[pattern]...)
+}
 
 // NewServer wires the API.
 func NewServer(db *postgres.DB, writer *batch.Writer, cfg Config) *Server {
@@ -81,6 +88,9 @@ type reqCtx struct {
 	p      *principal
 	ledger *postgres.Ledger
 	body   []byte
+	// unknownQuery names the query parameters the route does not take;
+	// decodeBody reports them, after the 400 syntax check they rank below.
+	unknownQuery []string
 }
 
 // route describes an endpoint: who may call it and how big its body may be.
@@ -89,15 +99,24 @@ type route struct {
 	role    Role  // least role
 	ledger  bool  // has {ledger} in its path
 	maxBody int64 // 0: no body read
+	// query lists the query parameters the route takes (see unknownQuery);
+	// any other is 422.
+	query []string
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 
 // handle registers pattern with the checks of SPEC §2 in their order:
-// 401 → unknown or out-of-scope ledger 404 → role 403 → 429 → 413; the
-// handler then does 400 → 422 → resource 404 → idempotency → business.
+// 401 → unknown or out-of-scope ledger 404 → role 403 → 429 → 413 → 415;
+// the handler then does 400 → 422 → resource 404 → idempotency →
+// business. Unknown query parameters are 422: answered here for a route
+// without a body, by decodeBody (after 400) for a route with one.
 func (s *Server) handle(pattern string, rt route, h handlerFunc) {
 	s.patterns = append(s.patterns, pattern)
+	if s.queries == nil {
+		s.queries = map[string][]string{}
+	}
+	s.queries[pattern] = rt.query
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := &reqCtx{}
 		if rt.auth {
@@ -147,7 +166,27 @@ func (s *Server) handle(pattern string, rt route, h handlerFunc) {
 				}
 				return
 			}
+			// An empty body is no body: the actions read it as {}, the
+			// others answer 400, whatever type it claims.
+			if len(body) > 0 && !jsonContentType(r) {
+				ct := r.Header.Get("Content-Type")
+				if len(ct) > 100 {
+					ct = ct[:100] + "…"
+				}
+				writeProblem(w, ledgerd.Errorf(ledgerd.CodeUnsupportedMediaType,
+					"the body must be sent as application/json, not %q", ct))
+				return
+			}
 			rc.body = body
+		}
+		if unknown := unknownQuery(r.URL.RawQuery, rt.query); len(unknown) > 0 {
+			if rt.maxBody == 0 {
+				var v ledgerd.Validation
+				addUnknownQuery(&v, unknown)
+				writeProblem(w, v.Err())
+				return
+			}
+			rc.unknownQuery = unknown
 		}
 		h(w, r, rc)
 	}))
@@ -159,39 +198,6 @@ func bearer(r *http.Request) string {
 		return h[7:]
 	}
 	return ""
-}
-
-var errTooLarge = errors.New("body too large")
-
-func readBody(r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, errTooLarge
-	}
-	size := r.ContentLength
-	if size < 0 || size > 64<<10 {
-		size = 512
-	}
-	buf := make([]byte, 0, size+1)
-	for {
-		if int64(len(buf)) > limit {
-			return nil, errTooLarge
-		}
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	if int64(len(buf)) > limit {
-		return nil, errTooLarge
-	}
-	return buf, nil
 }
 
 // ledger resolves a ledger name, caching hits forever (ledgers are never
@@ -234,7 +240,12 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := newRequestID()
-	w.Header().Set("Request-Id", id)
+	h := w.Header()
+	h.Set("Request-Id", id)
+	// Answers hold balances and, once, key secrets: no cache may keep
+	// them, and no browser may guess a type other than the declared one.
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
 	lw := &logWriter{ResponseWriter: w, status: 200}
 	info := &reqInfo{}
 	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, info))
