@@ -82,6 +82,7 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		s.fail(w, r, err)
 		return
 	}
+	s.auth.forget(id)
 	writeJSON(w, http.StatusCreated, func(e *jx.Encoder) { encodeAPIKey(e, k, full) })
 }
 

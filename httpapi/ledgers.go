@@ -90,6 +90,7 @@ func (s *Server) createLedger(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		s.fail(w, r, err)
 		return
 	}
+	s.ledgerCreated(l)
 	writeJSON(w, http.StatusCreated, func(e *jx.Encoder) { encodeLedger(e, l) })
 }
 

@@ -38,6 +38,18 @@ type Config struct {
 	Logger        *slog.Logger
 	// Metrics, when set, receives request and transaction metrics.
 	Metrics *Metrics
+	// BodyBudget and KeyBodyBudget bound the bytes of request bodies held
+	// at once by the node and by one key (0: DefaultBodyBudget,
+	// DefaultKeyBodyBudget). Beyond them: 503 overloaded / 429 rate_limited.
+	BodyBudget    int64
+	KeyBodyBudget int64
+	// AuthFailRate and AuthFailBurst bound the lookups of key ids this node
+	// has not seen, per client address (0: the defaults).
+	AuthFailRate  float64
+	AuthFailBurst int
+	// MetricAssets are the assets the volume metric names; empty: the first
+	// assets seen, up to a bound. Others are counted as "other".
+	MetricAssets []string
 }
 
 // Server is the API's http.Handler.
@@ -50,6 +62,10 @@ type Server struct {
 	limit   *limiter
 	mux     *http.ServeMux
 	ledgers sync.Map // name → *postgres.Ledger; ledgers are never deleted
+	// noLedgers remembers names found missing, briefly, so that asking
+	// about a ledger costs the same whether it exists or not.
+	noLedgers *negCache
+	bodies    *bodyBudget
 	txCache *txCache
 	// patterns lists the registered routes, for the OpenAPI consistency test.
 	patterns []string
@@ -70,8 +86,10 @@ func NewServer(db *postgres.DB, writer *batch.Writer, cfg Config) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{db: db, writer: writer, cfg: cfg, log: cfg.Logger,
-		auth: newAuthenticator(db, cfg.AdminKey), limit: newLimiter(cfg.RateLimit, cfg.RateBurst),
-		mux: http.NewServeMux(), txCache: newTxCache()}
+		auth:  newAuthenticator(db, cfg.AdminKey, newAddrLimiter(cfg.AuthFailRate, cfg.AuthFailBurst)),
+		limit: newLimiter(cfg.RateLimit, cfg.RateBurst), mux: http.NewServeMux(), txCache: newTxCache(),
+		noLedgers: newNegCache(ledgerMissTTL, maxMissingLedgers), bodies: newBodyBudget(cfg.BodyBudget, cfg.KeyBodyBudget)}
+	cfg.Metrics.limitAssets(cfg.MetricAssets)
 	s.routes()
 	return s
 }
@@ -101,8 +119,14 @@ func (s *Server) handle(pattern string, rt route, h handlerFunc) {
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := &reqCtx{}
 		if rt.auth {
-			p, err := s.auth.authenticate(r.Context(), bearer(r))
+			p, err := s.auth.authenticate(r.Context(), bearer(r), clientAddr(r.RemoteAddr))
 			if err != nil {
+				var th errAuthThrottled
+				if errors.As(err, &th) {
+					w.Header().Set("Retry-After", strconv.Itoa(int(th.wait/time.Second)+1))
+					writeProblem(w, ledgerd.Errorf(ledgerd.CodeRateLimited, "too many failed authentications from this address"))
+					return
+				}
 				s.fail(w, r, err)
 				return
 			}
@@ -115,7 +139,15 @@ func (s *Server) handle(pattern string, rt route, h handlerFunc) {
 			setKeyID(r, p.KeyID)
 		}
 		if rt.ledger {
-			l, err := s.ledger(r.Context(), r.PathValue("ledger"))
+			name := r.PathValue("ledger")
+			if rc.p != nil && rc.p.LedgerName != "" && name != rc.p.LedgerName {
+				// A scoped key sees one ledger: whether another exists is
+				// none of its business, and looking it up would tell by
+				// the time it takes.
+				writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "no ledger %q", name))
+				return
+			}
+			l, err := s.ledger(r.Context(), name)
 			if err != nil {
 				s.fail(w, r, err)
 				return
@@ -138,13 +170,14 @@ func (s *Server) handle(pattern string, rt route, h handlerFunc) {
 			}
 		}
 		if rt.maxBody > 0 {
-			body, err := readBody(r, rt.maxBody)
+			share := &bodyShare{b: s.bodies, key: "bootstrap"}
+			if rc.p != nil {
+				share.key = rc.p.KeyID
+			}
+			defer share.release()
+			body, err := readBody(r, rt.maxBody, share)
 			if err != nil {
-				if errors.Is(err, errTooLarge) {
-					writeProblem(w, ledgerd.Errorf(ledgerd.CodePayloadTooLarge, "the body is larger than %d bytes", rt.maxBody))
-				} else {
-					writeProblem(w, errMalformed("the body could not be read"))
-				}
+				s.bodyFailed(w, r, err, rt.maxBody)
 				return
 			}
 			rc.body = body
@@ -163,21 +196,65 @@ func bearer(r *http.Request) string {
 
 var errTooLarge = errors.New("body too large")
 
-func readBody(r *http.Request, limit int64) ([]byte, error) {
+// bodyFailed answers a body that was not read: too large, over a budget,
+// cut short by the client, or unreadable.
+func (s *Server) bodyFailed(w http.ResponseWriter, r *http.Request, err error, limit int64) {
+	switch {
+	case errors.Is(err, errTooLarge):
+		writeProblem(w, ledgerd.Errorf(ledgerd.CodePayloadTooLarge, "the body is larger than %d bytes", limit))
+	case errors.Is(err, errKeyBudget):
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, ledgerd.Errorf(ledgerd.CodeRateLimited, "this key has too many request bytes in flight; retry later"))
+	case errors.Is(err, errNodeBudget):
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, ledgerd.Errorf(ledgerd.CodeOverloaded, "the service holds too many request bytes; retry later"))
+	case r.Context().Err() != nil:
+		clientGone(r)
+	default:
+		writeProblem(w, errMalformed("the body could not be read"))
+	}
+}
+
+// readBody reads at most limit bytes. The share is taken before any byte
+// is held: the declared Content-Length at once, a chunked body as its
+// buffer grows (never beyond what is taken, so a body in memory is always
+// paid for).
+func readBody(r *http.Request, limit int64, share *bodyShare) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, errTooLarge
 	}
-	size := r.ContentLength
-	if size < 0 || size > 64<<10 {
-		size = 512
+	ceiling := limit + 1 // one byte more than allowed tells "too large"
+	if r.ContentLength >= 0 {
+		ceiling = r.ContentLength + 1
 	}
-	buf := make([]byte, 0, size+1)
+	if err := share.grow(max(r.ContentLength, 0)); err != nil {
+		return nil, err
+	}
+	// Start small even when a length is declared: a client may declare
+	// 16 MiB and send nothing.
+	size := min(ceiling, 512)
+	if r.ContentLength >= 0 && r.ContentLength <= 64<<10 {
+		size = ceiling
+	}
+	if err := share.grow(size); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, size)
 	for {
 		if int64(len(buf)) > limit {
 			return nil, errTooLarge
 		}
 		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+			next := min(2*int64(cap(buf)), ceiling)
+			if next <= int64(cap(buf)) {
+				return nil, errTooLarge // unreachable: net/http stops at the declared length
+			}
+			if err := share.grow(next); err != nil {
+				return nil, err
+			}
+			grown := make([]byte, len(buf), next)
+			copy(grown, buf)
+			buf = grown
 		}
 		n, err := r.Body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -194,35 +271,53 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	return buf, nil
 }
 
+// Missing ledger names are remembered for ledgerMissTTL: a ledger created
+// on another node is visible here within it (one created here at once).
+const (
+	ledgerMissTTL     = 2 * time.Second
+	maxMissingLedgers = 10_000
+)
+
 // ledger resolves a ledger name, caching hits forever (ledgers are never
-// deleted or renamed) and never caching misses (another node may create it).
+// deleted or renamed) and misses briefly, so that neither answer costs a
+// query on every request and their timings match.
 func (s *Server) ledger(ctx context.Context, name string) (*postgres.Ledger, error) {
 	if v, ok := s.ledgers.Load(name); ok {
 		return v.(*postgres.Ledger), nil
 	}
-	if !ledgerd.ValidLedgerName(name) {
+	if !ledgerd.ValidLedgerName(name) || s.noLedgers.has(name) {
 		return nil, nil
 	}
 	l, err := s.db.LedgerByName(ctx, name)
-	if err != nil || l == nil {
+	if err != nil {
 		return nil, err
+	}
+	if l == nil {
+		s.noLedgers.add(name)
+		return nil, nil
 	}
 	s.ledgers.Store(name, l)
 	return l, nil
 }
 
+// ledgerCreated makes a ledger created on this node visible here at once.
+func (s *Server) ledgerCreated(l *postgres.Ledger) {
+	s.ledgers.Store(l.Name, l)
+	s.noLedgers.remove(l.Name)
+}
+
 // fail answers an infrastructure error: 503 when the database or the writer
-// could not take the request (safe to retry), 500 otherwise.
+// could not take the request (safe to retry), 500 otherwise; nothing when
+// the client has gone (its cancelled query is what failed).
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var le *ledgerd.Error
 	switch {
 	case errors.As(err, &le):
 		writeProblem(w, le)
+	case r.Context().Err() != nil:
+		clientGone(r)
 	case errors.Is(err, batch.ErrOverloaded), errors.Is(err, batch.ErrClosed), postgres.IsUnavailable(err):
 		writeProblem(w, ledgerd.Errorf(ledgerd.CodeOverloaded, "the service is overloaded or its database unavailable; retry later (with the same Idempotency-Key)"))
-	case r.Context().Err() != nil:
-		// The client went away; nobody reads this answer.
-		writeProblem(w, ledgerd.Errorf(ledgerd.CodeOverloaded, "the request was cancelled"))
 	default:
 		s.log.Error("internal error", "request_id", w.Header().Get("Request-Id"), "err", err)
 		writeProblem(w, ledgerd.Errorf(ledgerd.CodeInternal, "internal error"))
@@ -248,6 +343,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeProblem(lw, ledgerd.Errorf(ledgerd.CodeInternal, "internal error"))
 			}
 		}
+		if info.gone && !lw.wrote {
+			lw.status = StatusClientClosed
+		}
 		d := time.Since(start)
 		pattern := r.Pattern
 		if pattern == "" {
@@ -258,6 +356,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("request_id", id),
 			slog.String("key_id", info.keyID))
 		s.cfg.Metrics.observeRequest(pattern, lw.status, d)
+		if lw.status == StatusClientClosed {
+			// Close the connection without an answer: net/http would
+			// otherwise write a 200 to it.
+			panic(http.ErrAbortHandler)
+		}
 	}()
 	s.mux.ServeHTTP(lw, r)
 }
@@ -265,7 +368,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type reqInfoKey struct{}
 
 // reqInfo carries what the access log wants to know from inside a handler.
-type reqInfo struct{ keyID string }
+type reqInfo struct {
+	keyID string
+	gone  bool // the client closed the request before its answer
+}
+
+// StatusClientClosed is what the access log and metrics record for a
+// request whose client went away before the answer (nginx's 499): the
+// server did not fail it, and nothing is written.
+const StatusClientClosed = 499
+
+// clientGone marks a request as abandoned by its client; the handler must
+// then write nothing.
+func clientGone(r *http.Request) {
+	if info, ok := r.Context().Value(reqInfoKey{}).(*reqInfo); ok {
+		info.gone = true
+	}
+}
 
 func setKeyID(r *http.Request, id string) {
 	if info, ok := r.Context().Value(reqInfoKey{}).(*reqInfo); ok {

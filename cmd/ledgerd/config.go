@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ledgerd/ledgerd/batch"
+	"github.com/ledgerd/ledgerd/httpapi"
 	"github.com/ledgerd/ledgerd/postgres"
 )
 
@@ -33,6 +35,11 @@ type config struct {
 	BalanceCheckpoint  time.Duration
 	AccessLog          bool
 	ExpiryInterval     time.Duration
+	BodyBudget         int
+	KeyBodyBudget      int
+	AuthFailRate       float64
+	AuthFailBurst      int
+	MetricAssets       string
 }
 
 // binder registers flags whose defaults come from environment variables.
@@ -134,6 +141,11 @@ func (c *config) bindServe(b *binder, withDB bool) {
 	b.dur(&c.BalanceCheckpoint, "balance-checkpoint", "LEDGERD_BALANCE_CHECKPOINT", postgres.DefaultBalanceCheckpoint, "how often a ledger's writer brings the account rows it moved up to date; reads take the newest entry meanwhile (0: in every commit, needed while nodes older than schema 3 still run; see docs/configuration.md)")
 	b.dur(&c.ExpiryInterval, "expiry-interval", "LEDGERD_EXPIRY_INTERVAL", 500*time.Millisecond, "how often this node looks for holds past their deadline")
 	b.boolean(&c.AccessLog, "access-log", "LEDGERD_ACCESS_LOG", true, "log one JSON line per request")
+	b.int(&c.BodyBudget, "body-budget", "LEDGERD_BODY_BUDGET", httpapi.DefaultBodyBudget, "bytes of request bodies this node holds at once; beyond: 503 overloaded")
+	b.int(&c.KeyBodyBudget, "key-body-budget", "LEDGERD_KEY_BODY_BUDGET", httpapi.DefaultKeyBodyBudget, "bytes of request bodies one API key may have in flight on this node; beyond: 429 rate_limited")
+	b.float(&c.AuthFailRate, "auth-fail-rate", "LEDGERD_AUTH_FAIL_RATE", httpapi.DefaultAuthFailRate, "lookups of unseen key ids per second per client address; beyond: 429 rate_limited")
+	b.int(&c.AuthFailBurst, "auth-fail-burst", "LEDGERD_AUTH_FAIL_BURST", httpapi.DefaultAuthFailBurst, "burst of lookups of unseen key ids per client address")
+	b.str(&c.MetricAssets, "metric-assets", "LEDGERD_METRIC_ASSETS", "", "comma-separated assets the volume metric names (empty: the first 32 seen); others count as \"other\"")
 }
 
 func (c *config) validate() error {
@@ -161,5 +173,22 @@ func (c *config) validate() error {
 	if c.RateLimit < 0 || c.RateBurst < 0 {
 		return fmt.Errorf("rate limits must not be negative")
 	}
+	if c.BodyBudget < httpapi.MaxBatchBody || c.KeyBodyBudget < httpapi.MaxBatchBody {
+		return fmt.Errorf("LEDGERD_BODY_BUDGET and LEDGERD_KEY_BODY_BUDGET must be at least %d (one full batch)", httpapi.MaxBatchBody)
+	}
+	if c.AuthFailRate <= 0 || c.AuthFailBurst < 1 {
+		return fmt.Errorf("LEDGERD_AUTH_FAIL_RATE and LEDGERD_AUTH_FAIL_BURST must be positive")
+	}
 	return nil
+}
+
+// splitList splits a comma-separated setting, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
