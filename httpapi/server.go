@@ -66,7 +66,7 @@ type Server struct {
 	// about a ledger costs the same whether it exists or not.
 	noLedgers *negCache
 	bodies    *bodyBudget
-	txCache *txCache
+	txCache   *txCache
 	// patterns lists the registered routes, for the OpenAPI consistency test.
 	patterns []string
 }
