@@ -30,6 +30,7 @@ type bodyBudget struct {
 	mu              sync.Mutex
 	node            int64
 	keys            map[string]int64 // only keys with bytes in flight
+	metrics         *Metrics
 }
 
 func newBodyBudget(nodeMax, keyMax int64) *bodyBudget {
@@ -57,6 +58,7 @@ func (b *bodyBudget) take(key string, n int64) error {
 	}
 	b.node += n
 	b.keys[key] = held + n
+	b.metrics.observeBodies(b.node)
 	return nil
 }
 
@@ -68,6 +70,7 @@ func (b *bodyBudget) give(key string, n int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.node -= n
+	b.metrics.observeBodies(b.node)
 	if left := b.keys[key] - n; left > 0 {
 		b.keys[key] = left
 	} else {
@@ -97,4 +100,10 @@ func (s *bodyShare) grow(n int64) error {
 func (s *bodyShare) release() {
 	s.b.give(s.key, s.taken)
 	s.taken = 0
+}
+
+func (m *Metrics) observeBodies(n int64) {
+	if m != nil {
+		m.bodyBytes.Set(float64(n))
+	}
 }

@@ -17,6 +17,8 @@ type Metrics struct {
 	rejected *prometheus.CounterVec
 	volume   *prometheus.CounterVec
 	assets   assetLabels
+	// bodyBytes is the node's body budget in use (LEDGERD_BODY_BUDGET).
+	bodyBytes prometheus.Gauge
 }
 
 // assetLabels bounds the asset label of the volume metric: every writer
@@ -88,8 +90,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "ledgerd_posted_volume_minor_units_total",
 			Help: "Sum of posted amounts by asset, in minor units (assets beyond the configured or first 32 as \"other\").",
 		}, []string{"asset"}),
+		bodyBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ledgerd_http_body_bytes_in_flight",
+			Help: "Bytes of request bodies held by the node, against LEDGERD_BODY_BUDGET.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.posted, m.rejected, m.volume)
+	reg.MustRegister(m.requests, m.posted, m.rejected, m.volume, m.bodyBytes)
 	return m
 }
 

@@ -90,6 +90,7 @@ func NewServer(db *postgres.DB, writer *batch.Writer, cfg Config) *Server {
 		limit: newLimiter(cfg.RateLimit, cfg.RateBurst), mux: http.NewServeMux(), txCache: newTxCache(),
 		noLedgers: newNegCache(ledgerMissTTL, maxMissingLedgers), bodies: newBodyBudget(cfg.BodyBudget, cfg.KeyBodyBudget)}
 	cfg.Metrics.limitAssets(cfg.MetricAssets)
+	s.bodies.metrics = cfg.Metrics
 	s.routes()
 	return s
 }
