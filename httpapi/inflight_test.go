@@ -77,7 +77,7 @@ func TestBodyBudget(t *testing.T) {
 				}
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("the node never held %v bytes of bodies", n)
+				t.Fatalf("the node never held %v bytes of bodies (%v)", n, reg)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
