@@ -95,11 +95,13 @@ type cachedKey struct {
 	fetched time.Time
 }
 
-// errAuthThrottled refuses a lookup of an id this node has not seen, for a
+// authThrottledError refuses a lookup of an id this node has not seen, for a
 // client address that has failed too often.
-type errAuthThrottled struct{ wait time.Duration }
+type authThrottledError struct{ wait time.Duration }
 
-func (e errAuthThrottled) Error() string { return "too many failed authentications from this address" }
+func (e authThrottledError) Error() string {
+	return "too many failed authentications from this address"
+}
 
 // authenticator verifies bearer keys against the bootstrap key and the
 // api_keys table, with a short cache so a hot key costs no query.
@@ -121,7 +123,7 @@ func newAuthenticator(db *postgres.DB, adminKey string, fails *addrLimiter) *aut
 }
 
 // authenticate returns the principal of a bearer token, nil when the key is
-// unknown, malformed or revoked, errAuthThrottled when it would need a
+// unknown, malformed or revoked, authThrottledError when it would need a
 // lookup the client's address may not have now, or an error when the
 // database failed. addr is the client address failures count against.
 func (a *authenticator) authenticate(ctx context.Context, token, addr string) (*principal, error) {
@@ -162,7 +164,7 @@ func (a *authenticator) lookup(ctx context.Context, id, addr string) (*postgres.
 	if !known {
 		var wait time.Duration
 		if res, wait = a.fails.reserve(addr); res == nil {
-			return nil, errAuthThrottled{wait}
+			return nil, authThrottledError{wait}
 		}
 	}
 	k, err := a.db.APIKeyByID(ctx, id)

@@ -39,8 +39,9 @@ func (s *syncBuffer) String() string {
 }
 
 // TestClientClosedRequest: a client that goes away while its request waits
-// on the database is logged and counted as 499, not as a 503 the service
-// never gave, and nothing is written back on its connection.
+// on the database, or before its body is complete, is logged and counted
+// as 499, not as a 503 (or 400) the service never gave, and nothing is
+// written back on its connection.
 func TestClientClosedRequest(t *testing.T) {
 	t.Parallel()
 	logs := &syncBuffer{}
@@ -66,22 +67,22 @@ func TestClientClosedRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	const abandoned = 5
-	for i := range abandoned {
+	// abandon sends a request and half-closes: the server sees the client
+	// leave, and whatever it wrote would still reach us.
+	abandon := func(request string) {
+		t.Helper()
 		nc, err := net.Dial("tcp", strings.TrimPrefix(c.e.URL, "http://"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(nc, "GET /v1/ledgers/gone-%d/accounts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", i, admin)
-		time.Sleep(100 * time.Millisecond) // the lookup is now waiting on the lock
-		// Half-close: the server sees the client leave, and whatever it
-		// wrote would still reach us.
+		defer nc.Close()
+		fmt.Fprint(nc, request)
+		time.Sleep(100 * time.Millisecond) // the request is now waiting
 		if err := nc.(*net.TCPConn).CloseWrite(); err != nil {
 			t.Fatal(err)
 		}
 		_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
 		got, err := io.ReadAll(bufio.NewReader(nc))
-		nc.Close()
 		if len(got) != 0 {
 			t.Fatalf("the server wrote %q to a client that had gone", got)
 		}
@@ -89,9 +90,17 @@ func TestClientClosedRequest(t *testing.T) {
 			t.Fatal("the server kept the abandoned connection open")
 		}
 	}
+	const waiting = 5
+	for i := range waiting {
+		abandon(fmt.Sprintf("GET /v1/ledgers/gone-%d/accounts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n", i, admin))
+	}
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A body that stops short of its Content-Length.
+	l := c.ledger("cut")
+	abandon(fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: 100\r\n\r\n{\"id\":", accountsPath(l), admin))
+	const abandoned = waiting + 1
 
 	// Give the last access log line time to land.
 	deadline := time.Now().Add(5 * time.Second)

@@ -122,7 +122,7 @@ func (s *Server) handle(pattern string, rt route, h handlerFunc) {
 		if rt.auth {
 			p, err := s.auth.authenticate(r.Context(), bearer(r), clientAddr(r.RemoteAddr))
 			if err != nil {
-				var th errAuthThrottled
+				var th authThrottledError
 				if errors.As(err, &th) {
 					w.Header().Set("Retry-After", strconv.Itoa(int(th.wait/time.Second)+1))
 					writeProblem(w, ledgerd.Errorf(ledgerd.CodeRateLimited, "too many failed authentications from this address"))
@@ -209,7 +209,8 @@ func (s *Server) bodyFailed(w http.ResponseWriter, r *http.Request, err error, l
 	case errors.Is(err, errNodeBudget):
 		w.Header().Set("Retry-After", "1")
 		writeProblem(w, ledgerd.Errorf(ledgerd.CodeOverloaded, "the service holds too many request bytes; retry later"))
-	case r.Context().Err() != nil:
+	case r.Context().Err() != nil, errors.Is(err, io.ErrUnexpectedEOF):
+		// A body cut short: the connection ended before it did.
 		clientGone(r)
 	default:
 		writeProblem(w, errMalformed("the body could not be read"))
