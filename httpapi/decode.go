@@ -229,8 +229,8 @@ func metadata(d *jx.Decoder, v *ledgerd.Validation, field string) map[string]str
 		_ = d.Skip()
 		return nil
 	}
-	d, lone, done := metadataObject(d)
-	defer done()
+	d, lone := metadataObject(d)
+	defer jx.PutDecoder(d)
 	m := map[string]string{}
 	_ = d.ObjBytes(func(d *jx.Decoder, key []byte) error {
 		k := string(key)
@@ -252,18 +252,19 @@ func metadata(d *jx.Decoder, v *ledgerd.Validation, field string) map[string]str
 }
 
 // metadataObject takes the metadata object ahead in d and returns a decoder
-// over it alone, and whether it holds a lone surrogate escape. A key's
-// escapes are gone once jx decodes it, so a key holding U+FFFD is refused
-// only when the object's raw text has a lone surrogate (a key with a real
-// U+FFFD next to one is named too; the request is refused either way).
-func metadataObject(d *jx.Decoder) (obj *jx.Decoder, lone bool, done func()) {
+// over it alone (to put back in jx's pool), and whether it holds a lone
+// surrogate escape. A key's escapes are gone once jx decodes it, so a key
+// holding U+FFFD is refused only when the object's raw text has a lone
+// surrogate (a key with a real U+FFFD next to one is named too; the request
+// is refused either way).
+func metadataObject(d *jx.Decoder) (obj *jx.Decoder, lone bool) {
+	obj = jx.GetDecoder()
 	raw, err := d.Raw()
 	if err != nil {
-		return jx.DecodeStr("{}"), false, func() {}
+		raw = []byte("{}") // not reached: the body was checked well-formed
 	}
-	obj = jx.GetDecoder()
 	obj.ResetBytes(raw)
-	return obj, bytes.IndexByte(raw, '\\') >= 0 && loneSurrogate(raw), func() { jx.PutDecoder(obj) }
+	return obj, bytes.IndexByte(raw, '\\') >= 0 && loneSurrogate(raw)
 }
 
 func metadataPatch(d *jx.Decoder, v *ledgerd.Validation, field string) map[string]*string {
@@ -272,8 +273,8 @@ func metadataPatch(d *jx.Decoder, v *ledgerd.Validation, field string) map[strin
 		_ = d.Skip()
 		return nil
 	}
-	d, lone, done := metadataObject(d)
-	defer done()
+	d, lone := metadataObject(d)
+	defer jx.PutDecoder(d)
 	m := map[string]*string{}
 	_ = d.ObjBytes(func(d *jx.Decoder, key []byte) error {
 		k := string(key)
