@@ -83,6 +83,7 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		return
 	}
 	w.Header().Set("Location", "/v1/api-keys/"+k.ID)
+	s.auth.forget(id)
 	writeJSON(w, http.StatusCreated, func(e *jx.Encoder) { encodeAPIKey(e, k, full) })
 }
 

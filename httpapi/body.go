@@ -13,21 +13,47 @@ import (
 
 var errTooLarge = errors.New("body too large")
 
-func readBody(r *http.Request, limit int64) ([]byte, error) {
+// readBody reads at most limit bytes. The share is taken before any byte
+// is held: the declared Content-Length at once, a chunked body as its
+// buffer grows (never beyond what is taken, so a body in memory is always
+// paid for).
+func readBody(r *http.Request, limit int64, share *bodyShare) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, errTooLarge
 	}
-	size := r.ContentLength
-	if size < 0 || size > 64<<10 {
+	ceiling := limit + 1 // one byte more than allowed tells "too large"
+	if r.ContentLength >= 0 {
+		ceiling = r.ContentLength + 1
+	}
+	if err := share.grow(max(r.ContentLength, 0)); err != nil {
+		return nil, err
+	}
+	// A declared length is paid for before the read, so its buffer is
+	// taken whole: growing it by doubling left as much again as garbage
+	// (31 MB allocated for a 16 MB batch). A chunked body starts small.
+	size := ceiling
+	if r.ContentLength < 0 {
 		size = 512
 	}
-	buf := make([]byte, 0, size+1)
+	if err := share.grow(size); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, size)
 	for {
 		if int64(len(buf)) > limit {
 			return nil, errTooLarge
 		}
 		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+			next := min(2*int64(cap(buf)), ceiling)
+			if next <= int64(cap(buf)) {
+				return nil, errTooLarge // unreachable: net/http stops at the declared length
+			}
+			if err := share.grow(next); err != nil {
+				return nil, err
+			}
+			grown := make([]byte, len(buf), next)
+			copy(grown, buf)
+			buf = grown
 		}
 		n, err := r.Body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]

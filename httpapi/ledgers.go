@@ -53,6 +53,7 @@ func (s *Server) createLedger(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		return
 	}
 	w.Header().Set("Location", "/v1/ledgers/"+l.Name)
+	s.ledgerCreated(l)
 	writeJSON(w, http.StatusCreated, func(e *jx.Encoder) { encodeLedger(e, l) })
 }
 

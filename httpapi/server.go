@@ -7,6 +7,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -37,6 +38,18 @@ type Config struct {
 	Logger        *slog.Logger
 	// Metrics, when set, receives request and transaction metrics.
 	Metrics *Metrics
+	// BodyBudget and KeyBodyBudget bound the bytes of request bodies held
+	// at once by the node and by one key (0: DefaultBodyBudget,
+	// DefaultKeyBodyBudget). Beyond them: 503 overloaded / 429 rate_limited.
+	BodyBudget    int64
+	KeyBodyBudget int64
+	// AuthFailRate and AuthFailBurst bound the lookups of key ids this node
+	// has not seen, per client address (0: the defaults).
+	AuthFailRate  float64
+	AuthFailBurst int
+	// MetricAssets are the assets the volume metric names; empty: the first
+	// assets seen, up to a bound. Others are counted as "other".
+	MetricAssets []string
 }
 
 // Server is the API's http.Handler.
@@ -49,7 +62,11 @@ type Server struct {
 	limit   *limiter
 	mux     *http.ServeMux
 	ledgers sync.Map // name → *postgres.Ledger; ledgers are never deleted
-	txCache *txCache
+	// noLedgers remembers names found missing, briefly, so that asking
+	// about a ledger costs the same whether it exists or not.
+	noLedgers *negCache
+	bodies    *bodyBudget
+	txCache   *txCache
 	// patterns lists the registered routes and queries the query
 	// parameters each takes, for the OpenAPI consistency test.
 	patterns []string
@@ -77,8 +94,11 @@ func NewServer(db *postgres.DB, writer *batch.Writer, cfg Config) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{db: db, writer: writer, cfg: cfg, log: cfg.Logger,
-		auth: newAuthenticator(db, cfg.AdminKey), limit: newLimiter(cfg.RateLimit, cfg.RateBurst),
-		mux: http.NewServeMux(), txCache: newTxCache()}
+		auth:  newAuthenticator(db, cfg.AdminKey, newAddrLimiter(cfg.AuthFailRate, cfg.AuthFailBurst)),
+		limit: newLimiter(cfg.RateLimit, cfg.RateBurst), mux: http.NewServeMux(), txCache: newTxCache(),
+		noLedgers: newNegCache(ledgerMissTTL, maxMissingLedgers), bodies: newBodyBudget(cfg.BodyBudget, cfg.KeyBodyBudget)}
+	cfg.Metrics.limitAssets(cfg.MetricAssets)
+	s.bodies.metrics = cfg.Metrics
 	s.routes()
 	return s
 }
@@ -120,8 +140,14 @@ func (s *Server) handle(pattern string, rt route, h handlerFunc) {
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := &reqCtx{}
 		if rt.auth {
-			p, err := s.auth.authenticate(r.Context(), bearer(r))
+			p, err := s.auth.authenticate(r.Context(), bearer(r), clientAddr(r.RemoteAddr))
 			if err != nil {
+				var th authThrottledError
+				if errors.As(err, &th) {
+					w.Header().Set("Retry-After", strconv.Itoa(int(th.wait/time.Second)+1))
+					writeProblem(w, ledgerd.Errorf(ledgerd.CodeRateLimited, "too many failed authentications from this address"))
+					return
+				}
 				s.fail(w, r, err)
 				return
 			}
@@ -134,7 +160,15 @@ func (s *Server) handle(pattern string, rt route, h handlerFunc) {
 			setKeyID(r, p.KeyID)
 		}
 		if rt.ledger {
-			l, err := s.ledger(r.Context(), r.PathValue("ledger"))
+			name := r.PathValue("ledger")
+			if rc.p != nil && rc.p.LedgerName != "" && name != rc.p.LedgerName {
+				// A scoped key sees one ledger: whether another exists is
+				// none of its business, and looking it up would tell by
+				// the time it takes.
+				writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "no ledger %q", name))
+				return
+			}
+			l, err := s.ledger(r.Context(), name)
 			if err != nil {
 				s.fail(w, r, err)
 				return
@@ -157,13 +191,14 @@ func (s *Server) handle(pattern string, rt route, h handlerFunc) {
 			}
 		}
 		if rt.maxBody > 0 {
-			body, err := readBody(r, rt.maxBody)
+			share := &bodyShare{b: s.bodies, key: "bootstrap"}
+			if rc.p != nil {
+				share.key = rc.p.KeyID
+			}
+			defer share.release()
+			body, err := readBody(r, rt.maxBody, share)
 			if err != nil {
-				if errors.Is(err, errTooLarge) {
-					writeProblem(w, ledgerd.Errorf(ledgerd.CodePayloadTooLarge, "the body is larger than %d bytes", rt.maxBody))
-				} else {
-					writeProblem(w, errMalformed("the body could not be read"))
-				}
+				s.bodyFailed(w, r, err, rt.maxBody)
 				return
 			}
 			// An empty body is no body: the actions read it as {}, the
@@ -200,35 +235,73 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
+// bodyFailed answers a body that was not read: too large, over a budget,
+// cut short by the client, or unreadable.
+func (s *Server) bodyFailed(w http.ResponseWriter, r *http.Request, err error, limit int64) {
+	switch {
+	case errors.Is(err, errTooLarge):
+		writeProblem(w, ledgerd.Errorf(ledgerd.CodePayloadTooLarge, "the body is larger than %d bytes", limit))
+	case errors.Is(err, errKeyBudget):
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, ledgerd.Errorf(ledgerd.CodeRateLimited, "this key has too many request bytes in flight; retry later"))
+	case errors.Is(err, errNodeBudget):
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, ledgerd.Errorf(ledgerd.CodeOverloaded, "the service holds too many request bytes; retry later"))
+	case r.Context().Err() != nil, errors.Is(err, io.ErrUnexpectedEOF):
+		// A body cut short: the connection ended before it did.
+		clientGone(r)
+	default:
+		writeProblem(w, errMalformed("the body could not be read"))
+	}
+}
+
+// Missing ledger names are remembered for ledgerMissTTL: a ledger created
+// on another node is visible here within it (one created here at once).
+const (
+	ledgerMissTTL     = 2 * time.Second
+	maxMissingLedgers = 10_000
+)
+
 // ledger resolves a ledger name, caching hits forever (ledgers are never
-// deleted or renamed) and never caching misses (another node may create it).
+// deleted or renamed) and misses briefly, so that neither answer costs a
+// query on every request and their timings match.
 func (s *Server) ledger(ctx context.Context, name string) (*postgres.Ledger, error) {
 	if v, ok := s.ledgers.Load(name); ok {
 		return v.(*postgres.Ledger), nil
 	}
-	if !ledgerd.ValidLedgerName(name) {
+	if !ledgerd.ValidLedgerName(name) || s.noLedgers.has(name) {
 		return nil, nil
 	}
 	l, err := s.db.LedgerByName(ctx, name)
-	if err != nil || l == nil {
+	if err != nil {
 		return nil, err
+	}
+	if l == nil {
+		s.noLedgers.add(name)
+		return nil, nil
 	}
 	s.ledgers.Store(name, l)
 	return l, nil
 }
 
+// ledgerCreated makes a ledger created on this node visible here at once.
+func (s *Server) ledgerCreated(l *postgres.Ledger) {
+	s.ledgers.Store(l.Name, l)
+	s.noLedgers.remove(l.Name)
+}
+
 // fail answers an infrastructure error: 503 when the database or the writer
-// could not take the request (safe to retry), 500 otherwise.
+// could not take the request (safe to retry), 500 otherwise; nothing when
+// the client has gone (its cancelled query is what failed).
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var le *ledgerd.Error
 	switch {
 	case errors.As(err, &le):
 		writeProblem(w, le)
+	case r.Context().Err() != nil:
+		clientGone(r)
 	case errors.Is(err, batch.ErrOverloaded), errors.Is(err, batch.ErrClosed), postgres.IsUnavailable(err):
 		writeProblem(w, ledgerd.Errorf(ledgerd.CodeOverloaded, "the service is overloaded or its database unavailable; retry later (with the same Idempotency-Key)"))
-	case r.Context().Err() != nil:
-		// The client went away; nobody reads this answer.
-		writeProblem(w, ledgerd.Errorf(ledgerd.CodeOverloaded, "the request was cancelled"))
 	default:
 		s.log.Error("internal error", "request_id", w.Header().Get("Request-Id"), "err", err)
 		writeProblem(w, ledgerd.Errorf(ledgerd.CodeInternal, "internal error"))
@@ -259,6 +332,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeProblem(lw, ledgerd.Errorf(ledgerd.CodeInternal, "internal error"))
 			}
 		}
+		if info.gone && !lw.wrote {
+			lw.status = StatusClientClosed
+		}
 		d := time.Since(start)
 		pattern := r.Pattern
 		if pattern == "" {
@@ -269,6 +345,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("request_id", id),
 			slog.String("key_id", info.keyID))
 		s.cfg.Metrics.observeRequest(pattern, lw.status, d)
+		if lw.status == StatusClientClosed {
+			// Close the connection without an answer: net/http would
+			// otherwise write a 200 to it.
+			panic(http.ErrAbortHandler)
+		}
 	}()
 	s.mux.ServeHTTP(lw, r)
 }
@@ -276,7 +357,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type reqInfoKey struct{}
 
 // reqInfo carries what the access log wants to know from inside a handler.
-type reqInfo struct{ keyID string }
+type reqInfo struct {
+	keyID string
+	gone  bool // the client closed the request before its answer
+}
+
+// StatusClientClosed is what the access log and metrics record for a
+// request whose client went away before the answer (nginx's 499): the
+// server did not fail it, and nothing is written.
+const StatusClientClosed = 499
+
+// clientGone marks a request as abandoned by its client; the handler must
+// then write nothing.
+func clientGone(r *http.Request) {
+	if info, ok := r.Context().Value(reqInfoKey{}).(*reqInfo); ok {
+		info.gone = true
+	}
+}
 
 func setKeyID(r *http.Request, id string) {
 	if info, ok := r.Context().Value(reqInfoKey{}).(*reqInfo); ok {
