@@ -203,7 +203,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, rc *reqCt
 		return
 	}
 	var b webhookBody
-	if !decodeBody(w, rc.body, func(d *jx.Decoder, v *ledgerd.Validation) {
+	if !decodeBody(w, rc, func(d *jx.Decoder, v *ledgerd.Validation) {
 		decodeWebhook(d, v, &b, false)
 		if !b.hasURL || b.urlOK {
 			s.checkWebhookURL(v, b.url)
@@ -287,7 +287,7 @@ func (s *Server) patchWebhook(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		return
 	}
 	var b webhookBody
-	if !decodeBody(w, rc.body, func(d *jx.Decoder, v *ledgerd.Validation) {
+	if !decodeBody(w, rc, func(d *jx.Decoder, v *ledgerd.Validation) {
 		decodeWebhook(d, v, &b, true)
 		if b.urlOK {
 			s.checkWebhookURL(v, b.url)
