@@ -38,12 +38,15 @@ func (s *Server) webhookRoutes() {
 	withBody := admin
 	withBody.maxBody = MaxSingleBody
 	s.handle("POST /v1/ledgers/{ledger}/webhooks", withBody, s.createWebhook)
-	s.handle("GET /v1/ledgers/{ledger}/webhooks", admin, s.listWebhooks)
+	list, log := admin, admin
+	list.query = []string{"limit", "cursor"}
+	log.query = []string{"status", "after", "limit"}
+	s.handle("GET /v1/ledgers/{ledger}/webhooks", list, s.listWebhooks)
 	s.handle("GET /v1/ledgers/{ledger}/webhooks/{id}", admin, s.getWebhook)
 	s.handle("PATCH /v1/ledgers/{ledger}/webhooks/{id}", withBody, s.patchWebhook)
 	s.handle("DELETE /v1/ledgers/{ledger}/webhooks/{id}", admin, s.deleteWebhook)
 	s.handle("POST /v1/ledgers/{ledger}/webhooks/{id}/rotate-secret", admin, s.rotateWebhookSecret)
-	s.handle("GET /v1/ledgers/{ledger}/webhooks/{id}/deliveries", admin, s.listDeliveries)
+	s.handle("GET /v1/ledgers/{ledger}/webhooks/{id}/deliveries", log, s.listDeliveries)
 	s.handle("POST /v1/ledgers/{ledger}/webhooks/{id}/deliveries/{event_id}/retry", admin, s.retryDelivery)
 }
 
