@@ -91,10 +91,12 @@ func New(store Store, events EventReader, cfg Config) *Worker {
 		client: webhook.NewClient(webhook.ClientOptions{AllowPrivate: cfg.AllowPrivate, Timeout: cfg.Timeout})}
 }
 
-// lease is how long a claimed delivery stays ours: the attempt's timeout
-// and a margin for writing its outcome. A worker that dies holding it
-// makes the delivery due again when it runs out.
-func (w *Worker) lease() time.Duration { return w.cfg.Timeout + 15*time.Second }
+// lease is how long a claimed delivery stays ours: twice the attempt's
+// timeout and a margin for writing its outcome (a worker that cannot write
+// it within that is as good as dead). A worker that dies holding it makes
+// the delivery due again when it runs out, so it bounds how late a
+// delivery is after a kill -9.
+func (w *Worker) lease() time.Duration { return 2*w.cfg.Timeout + 5*time.Second }
 
 // Run runs the worker until ctx ends, then stops claiming, lets attempts
 // in flight finish for up to ShutdownGrace, releases the rest and writes
