@@ -62,11 +62,13 @@ func TestBadEndpointsDelayNoOther(t *testing.T) {
 	waitFor(t, 20*time.Second, "the good endpoint to get every event", func() bool { return len(good.ids()) >= len(evs) })
 	good.mu.Lock()
 	var worst time.Duration
-	for _, id := range evs {
+	worstAt := 0
+	for i, id := range evs {
 		if d := good.at[id].Sub(sent[id]); d > worst {
-			worst = d
+			worst, worstAt = d, i
 		}
 	}
+	t.Logf("slowest delivery to the good endpoint: event %d of %d, %v", worstAt+1, len(evs), worst)
 	good.mu.Unlock()
 	// The relay and the claim poll every 50 ms here; a second is the
 	// promise, whatever the other endpoints do.

@@ -14,7 +14,7 @@ type ReadFunc = func(ctx context.Context, ledgerID int64, ledgerName string, aft
 // Store is the tail's storage; *postgres.DB is one.
 type Store interface {
 	RelayStep(ctx context.Context, consumer string, limit int, read ReadFunc) (int, error)
-	ClaimDeliveries(ctx context.Context, n, perEndpoint int, lease time.Duration) ([]ledgerd.DeliveryTask, error)
+	ClaimDeliveries(ctx context.Context, n, perEndpoint int, room map[string]int, lease time.Duration) ([]ledgerd.DeliveryTask, error)
 	CompleteDeliveries(ctx context.Context, rs []ledgerd.DeliveryResult) error
 	DisableGoneEndpoint(ctx context.Context, endpointID string, delivery int64, attempts int) error
 	DeleteDeliveredBefore(ctx context.Context, before time.Time, limit int) (int64, error)

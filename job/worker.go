@@ -17,10 +17,11 @@ import (
 // Config tunes a worker. Zero values take the defaults.
 type Config struct {
 	// Concurrency bounds the delivery attempts this worker makes at once
-	// (goroutines, never one per pending delivery). Default 32.
+	// (goroutines, never one per pending delivery). Default 64.
 	Concurrency int
-	// PerEndpoint bounds the attempts in flight to one endpoint, so that a
-	// hanging endpoint cannot take every slot. Default 4.
+	// PerEndpoint bounds this worker's attempts in flight to one endpoint,
+	// so that a hanging endpoint cannot take every slot. Default 16: with
+	// a receiver answering in 5 ms, 3,200 deliveries/s to one endpoint.
 	PerEndpoint int
 	// Timeout bounds an attempt (default webhook.DefaultTimeout, 15 s).
 	Timeout time.Duration
@@ -46,10 +47,10 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.Concurrency <= 0 {
-		c.Concurrency = 32
+		c.Concurrency = 64
 	}
 	if c.PerEndpoint <= 0 {
-		c.PerEndpoint = 4
+		c.PerEndpoint = 16
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = webhook.DefaultTimeout
@@ -90,6 +91,10 @@ func New(store Store, events EventReader, cfg Config) *Worker {
 	return &Worker{store: store, events: events, cfg: cfg, m: newMetrics(cfg.Registerer), log: cfg.Logger,
 		client: webhook.NewClient(webhook.ClientOptions{AllowPrivate: cfg.AllowPrivate, Timeout: cfg.Timeout})}
 }
+
+// claimGather is how long a worker with due work waits after a slot
+// frees up before claiming again, to claim for several slots at once.
+const claimGather = 5 * time.Millisecond
 
 // lease is how long a claimed delivery stays ours: twice the attempt's
 // timeout and a margin for writing its outcome (a worker that cannot write
@@ -153,6 +158,9 @@ func (w *Worker) deliverLoop(ctx context.Context) {
 	go func() { w.completeLoop(results); close(done) }()
 	var inflight sync.WaitGroup
 	wake := make(chan struct{}, 1)
+	// busy counts this worker's attempts in flight per endpoint.
+	var mu sync.Mutex
+	busy := map[string]int{}
 
 	for ctx.Err() == nil {
 		free := w.cfg.Concurrency - len(slots)
@@ -163,7 +171,13 @@ func (w *Worker) deliverLoop(ctx context.Context) {
 			}
 			continue
 		}
-		tasks, err := w.store.ClaimDeliveries(ctx, free, w.cfg.PerEndpoint, w.lease())
+		mu.Lock()
+		room := make(map[string]int, len(busy))
+		for id, k := range busy {
+			room[id] = w.cfg.PerEndpoint - k
+		}
+		mu.Unlock()
+		tasks, err := w.store.ClaimDeliveries(ctx, free, w.cfg.PerEndpoint, room, w.lease())
 		if err != nil && ctx.Err() == nil {
 			w.log.Error("claim deliveries", "err", err)
 		}
@@ -171,8 +185,17 @@ func (w *Worker) deliverLoop(ctx context.Context) {
 			slots <- struct{}{}
 			inflight.Add(1)
 			w.m.inFlight.Inc()
+			ep := tasks[i].Endpoint.ID
+			mu.Lock()
+			busy[ep]++
+			mu.Unlock()
 			go func(t *ledgerd.DeliveryTask) {
 				defer func() {
+					mu.Lock()
+					if busy[ep]--; busy[ep] <= 0 {
+						delete(busy, ep)
+					}
+					mu.Unlock()
 					w.m.inFlight.Dec()
 					<-slots
 					inflight.Done()
@@ -192,12 +215,18 @@ func (w *Worker) deliverLoop(ctx context.Context) {
 		case <-ctx.Done():
 		case <-t.C:
 		case <-wake:
-			// A slot came free; wait out the poll anyway unless work was
-			// found: claiming on every completion would hammer an idle
-			// queue.
-			select {
-			case <-ctx.Done():
-			case <-t.C:
+			if len(tasks) == 0 {
+				// Nothing was due: a freed slot is no reason to look
+				// again before the poll.
+				select {
+				case <-ctx.Done():
+				case <-t.C:
+				}
+			} else {
+				// Work was found, and an endpoint at its cap may have
+				// more: claim again as slots free up, a few at a time
+				// rather than one query per completion.
+				sleep(ctx, claimGather)
 			}
 		}
 		t.Stop()

@@ -78,22 +78,26 @@ func (db *DB) RetryWebhookDelivery(ctx context.Context, endpointID, eventID stri
 }
 
 // ClaimDeliveries leases up to n due deliveries of enabled endpoints for
-// one attempt each, at most perEndpoint in flight per endpoint (counting
-// other workers' leases), so that one slow endpoint cannot take every
-// slot. A lease that is not completed (the worker died) makes the
-// delivery due again when it runs out: at least once, never lost.
-//
-// Two workers claiming at the same moment may each fill an endpoint's cap;
-// the cap bounds one worker's share, the sum is bounded by workers × cap.
-func (db *DB) ClaimDeliveries(ctx context.Context, n, perEndpoint int, lease time.Duration) ([]ledgerd.DeliveryTask, error) {
+// one attempt each, at most perEndpoint per endpoint, or room[id] for the
+// endpoints the caller has attempts in flight to already: one worker's
+// cap, so that one slow endpoint cannot take all its slots. The cap is
+// per worker rather than counted from the leases in the table because a
+// worker killed with its leases would otherwise hold the endpoint's whole
+// cap until they ran out. A lease that is not completed makes the delivery
+// due again when it runs out: at least once, never lost.
+func (db *DB) ClaimDeliveries(ctx context.Context, n, perEndpoint int, room map[string]int, lease time.Duration) ([]ledgerd.DeliveryTask, error) {
+	ids := make([]string, 0, len(room))
+	left := make([]int32, 0, len(room))
+	for id, r := range room {
+		ids, left = append(ids, id), append(left, int32(max(r, 0)))
+	}
 	rows, err := db.query(ctx, `WITH c AS (
 			SELECT x.id FROM webhook_endpoints e
 			CROSS JOIN LATERAL (
 				SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
 				WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= clock_timestamp()
 				ORDER BY d.next_attempt_at
-				LIMIT greatest($2 - (SELECT count(*) FROM webhook_deliveries b
-					WHERE b.endpoint_id = e.id AND b.locked_until > clock_timestamp()), 0)
+				LIMIT coalesce((SELECT r.room FROM unnest($4::text[], $5::int[]) AS r(id, room) WHERE r.id = e.id), $2)
 				FOR UPDATE OF d SKIP LOCKED) x
 			WHERE e.status = 'enabled'
 			ORDER BY x.next_attempt_at LIMIT $1)
@@ -104,7 +108,7 @@ func (db *DB) ClaimDeliveries(ctx context.Context, n, perEndpoint int, lease tim
 		WHERE d.id = c.id AND e.id = d.endpoint_id AND l.id = d.ledger_id
 		RETURNING d.id, d.attempts, d.event_id, d.event_type, d.ledger_id, l.name, d.seq, d.event_created_at, d.data::text,
 			e.id, e.url, e.secret, coalesce(e.previous_secret, ''), coalesce(e.previous_until, 'epoch')`,
-		n, perEndpoint, lease.Milliseconds())
+		n, perEndpoint, lease.Milliseconds(), ids, left)
 	if err != nil {
 		return nil, err
 	}

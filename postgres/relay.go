@@ -82,7 +82,10 @@ func insertDeliveries(ctx context.Context, tx pgx.Tx, ledgerID int64, evs []ledg
 	}
 	// An event committed while its endpoint was enabled but relayed after
 	// the endpoint was disabled is recorded as failed at once, as the
-	// disable did with what was pending then.
+	// disable did with what was pending then. FOR SHARE orders this
+	// against a disable running at the same time (which takes the
+	// endpoint FOR UPDATE): either the disable sees these rows and fails
+	// them, or this sees the endpoint disabled.
 	_, err := tx.Exec(ctx, `INSERT INTO webhook_deliveries (endpoint_id, event_id, ledger_id, seq, ord, event_type, event_created_at, data,
 			status, last_error)
 		SELECT e.id, ev.id, $1, ev.seq, ev.ord, ev.typ, ev.created, ev.data::json,
@@ -94,6 +97,7 @@ func insertDeliveries(ctx context.Context, tx pgx.Tx, ledgerID int64, evs []ledg
 		WHERE EXISTS (SELECT 1 FROM webhook_endpoint_periods p WHERE p.endpoint_id = e.id
 			AND (ev.seq, ev.ord) > (p.start_seq, p.start_ord)
 			AND (p.end_seq IS NULL OR (ev.seq, ev.ord) <= (p.end_seq, p.end_ord)))
+		FOR SHARE OF e
 		ON CONFLICT (endpoint_id, event_id) DO NOTHING`, ledgerID, ids, types, seqs, ords, created, data)
 	return err
 }

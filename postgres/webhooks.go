@@ -136,7 +136,18 @@ func (db *DB) ListWebhookEndpoints(ctx context.Context, ledgerID int64, after st
 func (db *DB) UpdateWebhookEndpoint(ctx context.Context, ledgerID int64, id string, p *ledgerd.WebhookEndpointPatch) (*ledgerd.WebhookEndpoint, error) {
 	var out *ledgerd.WebhookEndpoint
 	err := db.beginFunc(ctx, func(tx pgx.Tx) error {
-		e, err := scanEndpoint(tx.QueryRow(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints WHERE ledger_id = $1 AND id = $2 FOR UPDATE`, ledgerID, id))
+		// A change of status needs the ledger's position, taken first: the
+		// endpoint row, which the relay reads FOR SHARE, is then locked
+		// only for the few statements after it, never while this waits
+		// behind the write path for the ordering lock.
+		var pos ledgerd.EventPosition
+		if p.Status != nil {
+			var err error
+			if pos, err = lockPosition(ctx, tx, ledgerID); err != nil {
+				return err
+			}
+		}
+		e, err := scanEndpoint(tx.QueryRow(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints WHERE ledger_id = $1 AND id = $2 FOR NO KEY UPDATE`, ledgerID, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
@@ -153,7 +164,7 @@ func (db *DB) UpdateWebhookEndpoint(ctx context.Context, ledgerID int64, id stri
 			e.Description = *p.Description
 		}
 		if p.Status != nil && *p.Status != e.Status {
-			if err := switchStatus(ctx, tx, e, *p.Status); err != nil {
+			if err := switchStatus(ctx, tx, e, *p.Status, pos); err != nil {
 				return err
 			}
 		}
@@ -170,12 +181,10 @@ func (db *DB) UpdateWebhookEndpoint(ctx context.Context, ledgerID int64, id stri
 }
 
 // switchStatus opens (enable) or closes (disable) e's enabled period at
-// the ledger's current position. The endpoint row is locked already.
-func switchStatus(ctx context.Context, tx pgx.Tx, e *ledgerd.WebhookEndpoint, status string) error {
-	pos, err := lockPosition(ctx, tx, e.LedgerID)
-	if err != nil {
-		return err
-	}
+// pos, the ledger's position under its ordering lock, which tx holds, as
+// it holds the endpoint row.
+func switchStatus(ctx context.Context, tx pgx.Tx, e *ledgerd.WebhookEndpoint, status string, pos ledgerd.EventPosition) error {
+	var err error
 	if status == ledgerd.WebhookEnabled {
 		_, err = tx.Exec(ctx, `INSERT INTO webhook_endpoint_periods (endpoint_id, start_seq, start_ord) VALUES ($1, $2, $3)
 			ON CONFLICT DO NOTHING`, e.ID, pos.Sequence, pos.Ordinal)
@@ -221,19 +230,35 @@ func (db *DB) RotateWebhookSecret(ctx context.Context, ledgerID int64, id, secre
 // disable.
 func (db *DB) DisableGoneEndpoint(ctx context.Context, id string, delivery int64, attempts int) error {
 	return db.beginFunc(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = 'failed', locked_until = NULL, last_status_code = 410,
-			last_error = '410 Gone: endpoint disabled' WHERE id = $1 AND attempts = $2 AND status = 'pending'`, delivery, attempts); err != nil {
-			return err
-		}
-		e, err := scanEndpoint(tx.QueryRow(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints WHERE id = $1 FOR UPDATE`, id))
+		var ledgerID int64
+		err := tx.QueryRow(ctx, `SELECT ledger_id FROM webhook_endpoints WHERE id = $1`, id).Scan(&ledgerID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil // deleted meanwhile
 		}
 		if err != nil {
 			return err
 		}
+		// The ordering lock first (see UpdateWebhookEndpoint), and before
+		// any delivery row: two attempts meeting the 410 at once then
+		// queue here rather than each holding its delivery while waiting
+		// for the other's.
+		pos, err := lockPosition(ctx, tx, ledgerID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE webhook_deliveries SET status = 'failed', locked_until = NULL, last_status_code = 410,
+			last_error = '410 Gone: endpoint disabled' WHERE id = $1 AND attempts = $2 AND status = 'pending'`, delivery, attempts); err != nil {
+			return err
+		}
+		e, err := scanEndpoint(tx.QueryRow(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints WHERE id = $1 FOR NO KEY UPDATE`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 		if e.Status == ledgerd.WebhookEnabled {
-			if err := switchStatus(ctx, tx, e, ledgerd.WebhookDisabled); err != nil {
+			if err := switchStatus(ctx, tx, e, ledgerd.WebhookDisabled, pos); err != nil {
 				return err
 			}
 			if _, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET status = 'disabled', updated_at = clock_timestamp() WHERE id = $1`, id); err != nil {
