@@ -448,7 +448,7 @@ func (w *Writer) pipeline(q *queue, pre Preparer, inflight *flight, batch []*sub
 		w.finish(q, batch, n, start, w.resolve(q, perr))
 		return nil, carry
 	}
-	if err := p.Apply(); err != nil {
+	if err := p.ReadAndDecide(); err != nil {
 		p.Abort()
 		cancel()
 		q.cache.Invalidate()

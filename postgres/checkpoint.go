@@ -95,7 +95,7 @@ func (r *checkpointRows) add(id string, a *ledgerd.BookAccount) {
 // is committed with it or not at all.
 func (st *batchState) planCheckpoint(cache *AccountCache, every time.Duration, now time.Time) {
 	var touched []string
-	st.book.Accounts(func(id string, a *ledgerd.BookAccount) {
+	st.state.Book.Accounts(func(id string, a *ledgerd.BookAccount) {
 		if a.Touched {
 			touched = append(touched, id)
 		}
@@ -103,7 +103,7 @@ func (st *batchState) planCheckpoint(cache *AccountCache, every time.Duration, n
 	if cache == nil || every < 0 {
 		slices.Sort(touched) // one lock order for every writer of account rows
 		for _, id := range touched {
-			st.ckpt.add(id, st.book.Get(id))
+			st.ckpt.add(id, st.state.Book.Get(id))
 		}
 		return
 	}

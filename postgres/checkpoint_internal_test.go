@@ -17,7 +17,8 @@ func touch(cache *AccountCache, v int64, ids ...string) *batchState {
 		book.Put(id, &ledgerd.BookAccount{Asset: "USD", Version: v, Touched: true, Balance: ledgerd.Balance{Posted: v}})
 	}
 	cache.remember(book, v, 0, time.Time{})
-	return &batchState{ledgerID: 1, book: book}
+	st := newBatchState(1, book, 0)
+	return st
 }
 
 func ids(prefix string, n int) []string {
@@ -103,7 +104,7 @@ func TestPlanCheckpointRounds(t *testing.T) {
 func TestPlanCheckpointEveryCommit(t *testing.T) {
 	cache := NewAccountCache()
 	st := touch(cache, 1, "c", "a")
-	st.book.Put("b", &ledgerd.BookAccount{Version: 9}) // read, not moved
+	st.state.Book.Put("b", &ledgerd.BookAccount{Version: 9}) // read, not moved
 	st.planCheckpoint(nil, time.Hour, time.Now())
 	if !slices.Equal(st.ckpt.id, []string{"a", "c"}) {
 		t.Fatalf("no cache: %v", st.ckpt.id)

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/ledgerd/ledgerd"
 )
 
 // Config tunes the connection pool. The pool is a precious shared resource:
@@ -38,8 +39,13 @@ type DB struct {
 	// rows it has moved up to date (default DefaultBalanceCheckpoint); a
 	// negative value writes them in every commit. See checkpoint.go.
 	BalanceCheckpoint time.Duration
-	acquireTimeout    time.Duration
-	fastPath          fastPathStats
+	// ProblemStatus gives the status stored beside a rejection kept for
+	// replay in idempotency_keys.status (for operators reading the table:
+	// a replay answers from the stored code, not from this column). The
+	// API owns the mapping (httpapi.StatusOf); unset, 0 is stored.
+	ProblemStatus  func(ledgerd.Code) int
+	acquireTimeout time.Duration
+	fastPath       fastPathStats
 }
 
 // ErrUnavailable marks failures where the database could not be reached or
@@ -82,6 +88,13 @@ func Open(ctx context.Context, c Config) (*DB, error) {
 		at = 2 * time.Second
 	}
 	return &DB{Pool: pool, acquireTimeout: at}, nil
+}
+
+func (db *DB) problemStatus(c ledgerd.Code) int {
+	if db.ProblemStatus == nil {
+		return 0
+	}
+	return db.ProblemStatus(c)
 }
 
 // Close closes the pool.

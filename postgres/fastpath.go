@@ -72,7 +72,7 @@ var errFastPathRetry = errors.New("fast path rolled back")
 // ready to be written by Commit.
 type FastBatch struct {
 	db    *DB
-	st    *batchState
+	state *batchState
 	epoch int64
 }
 
@@ -87,7 +87,7 @@ func (db *DB) PrepareFast(ledgerID int64, units []*ledgerd.WriteUnit, cache *Acc
 	}
 	// One pass: every account from the cache (else the batch is not
 	// eligible), no action, and the sizes of the batch's rows.
-	nItems, nKeys, nRefs := 0, 0, 0
+	nItems, nKeys := 0, 0
 	for _, u := range units {
 		nItems += len(u.Items)
 	}
@@ -99,9 +99,6 @@ func (db *DB) PrepareFast(ledgerID int64, units []*ledgerd.WriteUnit, cache *Acc
 			}
 			if it.IdempotencyKey != "" {
 				nKeys++
-			}
-			if it.Request.Reference != "" {
-				nRefs++
 			}
 			for _, p := range it.Request.Postings {
 				for _, id := range [2]string{p.Source, p.Destination} {
@@ -117,30 +114,25 @@ func (db *DB) PrepareFast(ledgerID int64, units []*ledgerd.WriteUnit, cache *Acc
 			}
 		}
 	}
-	st := &batchState{ledgerID: ledgerID, book: book, idem: make(map[string]*idemState, nKeys),
-		refTaken: map[string]string{}, targets: map[string]*targetState{}}
-	st.seq = cache.seq
-	st.firstSeq = st.seq + 1
+	st := newBatchState(ledgerID, book, nKeys)
+	st.state.Sequence = cache.seq
 	// The ledger's time is max(previous, clock) as on the slow path; the
 	// clock is this node's rather than the database's, read before the
 	// lock: the guard proves that no commit came in between.
-	st.at = time.Now().UTC().Truncate(time.Microsecond)
-	if cache.lastAt.After(st.at) {
-		st.at = cache.lastAt
+	st.state.At = time.Now().UTC().Truncate(time.Microsecond)
+	if cache.lastAt.After(st.state.At) {
+		st.state.At = cache.lastAt
 	}
-	st.rows.grow(nItems, nKeys, nRefs)
-	for _, u := range units {
-		st.applyUnit(u)
-	}
+	st.decide(units, nItems, db.problemStatus)
 	if len(st.rows.txID) == 0 {
 		// Only rejections: they were judged on cached balances that no
 		// write of this batch would vouch for.
 		return nil
 	}
-	fb := &FastBatch{db: db, st: st, epoch: cache.epoch}
-	cache.remember(st.book, st.seq, fb.epoch, st.at)
+	fast := &FastBatch{db: db, state: st, epoch: cache.epoch}
+	cache.remember(st.state.Book, st.state.Sequence, fast.epoch, st.state.At)
 	st.planCheckpoint(cache, db.balanceCheckpoint(), time.Now())
-	return fb
+	return fast
 }
 
 // Commit writes the batch: BEGIN, the rows no other writer can conflict
@@ -158,8 +150,8 @@ func (db *DB) PrepareFast(ledgerID int64, units []*ledgerd.WriteUnit, cache *Acc
 // write the batch again with WriteBatch), a *CommitUnknownError, or an
 // error for which IsUnavailable holds. After any error the caller must
 // invalidate the cache (AccountCache.Invalidate).
-func (fb *FastBatch) Commit(ctx context.Context, after <-chan struct{}, locked func()) (err error) {
-	db, st := fb.db, fb.st
+func (f *FastBatch) Commit(ctx context.Context, after <-chan struct{}, locked func()) (err error) {
+	db, st := f.db, f.state
 	// The cache is not touched here: Commit may run on another goroutine
 	// while the writer prepares the next batch.
 	defer func() {
@@ -187,13 +179,13 @@ func (fb *FastBatch) Commit(ctx context.Context, after <-chan struct{}, locked f
 	if err != nil {
 		return err
 	}
-	pb := &PreparedBatch{db: db, ctx: ctx, conn: conn, st: st}
-	defer pb.release()
+	p := &PreparedBatch{db: db, ctx: ctx, conn: conn, state: st}
+	defer p.release()
 
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue(batchSettingsSQL)
-	if len(st.rows.enTx) >= copyMinRows {
+	if len(st.rows.entryTx) >= copyMinRows {
 		// COPY cannot join a pipeline: BEGIN first, then the COPYs.
 		if err := conn.SendBatch(ctx, b).Close(); err != nil {
 			return err
@@ -208,7 +200,7 @@ func (fb *FastBatch) Commit(ctx context.Context, after <-chan struct{}, locked f
 	if err := wait(); err != nil {
 		return err
 	}
-	b.Queue(guardSQL, st.ledgerID, st.firstSeq-1, fb.epoch).Exec(func(pgconn.CommandTag) error {
+	b.Queue(guardSQL, st.ledgerID, st.firstSeq-1, f.epoch).Exec(func(pgconn.CommandTag) error {
 		if locked != nil {
 			locked()
 		}

@@ -21,9 +21,7 @@ type idemRecord struct {
 	Problem       []byte
 }
 
-func reusedKey() *ledgerd.Error {
-	return ledgerd.Errorf(ledgerd.CodeIdempotencyKeyReused, "this Idempotency-Key was used with a different request")
-}
+func reusedKey() *ledgerd.Error { return ledgerd.ErrKeyReused() }
 
 // claimKey reserves key inside tx. It returns nil when the caller now owns
 // the key (a placeholder row, locked by tx until it commits or rolls back),

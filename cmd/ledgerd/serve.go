@@ -70,6 +70,7 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	db.RegisterMetrics(reg)
+	db.ProblemStatus = httpapi.StatusOf
 	writer := batch.New(db, batch.Config{MaxItems: c.CommitMaxItems, Window: c.CommitWindow, Pipeline: c.CommitPipeline,
 		OverlapMin: c.CommitOverlapMin, OverlapFlights: c.CommitOverlapDepth}, log,
 		batch.NewMetrics(reg).Observer(), encodeForDeadLetter)
