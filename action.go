@@ -117,7 +117,7 @@ func planResolution(a *Action, hold *Transaction, at time.Time) (*Plan, *Error) 
 	}
 	switch a.Kind {
 	case ActionPost:
-		p.Status, p.TargetStatus = StatusPosted, StatusPosted
+		p.Status, p.TargetStatus = StatusPosted, StatusCaptured
 	case ActionVoid:
 		p.Status, p.TargetStatus = StatusVoided, StatusVoided
 	default:

@@ -87,7 +87,9 @@ func TestDecide(t *testing.T) {
 				}
 			}},
 		{name: "idempotency replay of a stored transaction writes nothing",
-			units: func() []*WriteUnit { return []*WriteUnit{single(keyed(transfer("alice", "bob", 10), "k-done", "h-done"))} },
+			units: func() []*WriteUnit {
+				return []*WriteUnit{single(keyed(transfer("alice", "bob", 10), "k-done", "h-done"))}
+			},
 			check: func(t *testing.T, s *State, d *Decisions, u []*WriteUnit) {
 				it := u[0].Items[0]
 				if !it.Replayed || it.Result != s.Keys["k-done"].Tx || it.Err != nil {
@@ -98,7 +100,9 @@ func TestDecide(t *testing.T) {
 				}
 			}},
 		{name: "idempotency replay of a stored rejection",
-			units: func() []*WriteUnit { return []*WriteUnit{single(keyed(transfer("alice", "bob", 1), "k-rejected", "h-rej"))} },
+			units: func() []*WriteUnit {
+				return []*WriteUnit{single(keyed(transfer("alice", "bob", 1), "k-rejected", "h-rej"))}
+			},
 			check: func(t *testing.T, s *State, d *Decisions, u []*WriteUnit) {
 				it := u[0].Items[0]
 				if !it.Replayed || errCode(it) != CodeInsufficientFunds || it.Err.Detail != "stored" || len(d.Keys) != 0 {
@@ -106,7 +110,9 @@ func TestDecide(t *testing.T) {
 				}
 			}},
 		{name: "idempotency key reused with another request",
-			units: func() []*WriteUnit { return []*WriteUnit{single(keyed(transfer("alice", "bob", 1), "k-done", "other"))} },
+			units: func() []*WriteUnit {
+				return []*WriteUnit{single(keyed(transfer("alice", "bob", 1), "k-done", "other"))}
+			},
 			check: func(t *testing.T, s *State, d *Decisions, u []*WriteUnit) {
 				if it := u[0].Items[0]; errCode(it) != CodeIdempotencyKeyReused || it.Replayed || len(d.Keys) != 0 {
 					t.Fatalf("%v %v", it.Err, d.Keys)
@@ -180,7 +186,7 @@ func TestDecide(t *testing.T) {
 				if it.Err != nil || it.Result.PendingID != holdID || it.Result.Status != StatusPosted {
 					t.Fatalf("%+v %v", it.Result, it.Err)
 				}
-				if !hold.Changed || hold.Tx.Status != StatusPosted || hold.Tx.ResolvedBy != it.Result.ID {
+				if !hold.Changed || hold.Tx.Status != StatusCaptured || hold.Tx.ResolvedBy != it.Result.ID {
 					t.Fatalf("hold %+v", hold.Tx)
 				}
 				if b := s.Book.Get("bob").Balance; b.Posted != 35 || b.PendingCredits != 0 {
@@ -188,9 +194,11 @@ func TestDecide(t *testing.T) {
 				}
 			}},
 		{name: "void of a resolved hold is invalid_state",
-			units: func() []*WriteUnit { return []*WriteUnit{single(action(ActionPost, holdID)), single(action(ActionVoid, holdID))} },
+			units: func() []*WriteUnit {
+				return []*WriteUnit{single(action(ActionPost, holdID)), single(action(ActionVoid, holdID))}
+			},
 			check: func(t *testing.T, s *State, d *Decisions, u []*WriteUnit) {
-				if errCode(u[1].Items[0]) != CodeInvalidState || s.Targets[holdID].Tx.Status != StatusPosted {
+				if errCode(u[1].Items[0]) != CodeInvalidState || s.Targets[holdID].Tx.Status != StatusCaptured {
 					t.Fatal(u[1].Items[0].Err)
 				}
 			}},
