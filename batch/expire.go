@@ -6,12 +6,11 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd"
-	"github.com/ledgerd/ledgerd/postgres"
 )
 
 // HoldSource finds holds past their deadline.
 type HoldSource interface {
-	DueHolds(ctx context.Context, limit int) ([]postgres.DueHold, error)
+	DueHolds(ctx context.Context, limit int) ([]ledgerd.DueHold, error)
 }
 
 // ExpireHolds commits the expiry of every hold past its deadline, checking

@@ -340,7 +340,7 @@ type fakeStore struct {
 	problems []string
 }
 
-func (s *fakeStore) WriteBatch(_ context.Context, _ int64, units []*ledgerd.WriteUnit, _ *postgres.AccountCache) error {
+func (s *fakeStore) WriteBatch(_ context.Context, _ int64, units []*ledgerd.WriteUnit) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
@@ -374,7 +374,7 @@ func (s *fakeStore) WriteBatch(_ context.Context, _ int64, units []*ledgerd.Writ
 	return nil
 }
 
-func (s *fakeStore) BatchCommitted(context.Context, *postgres.CommitUnknownError) (bool, bool) {
+func (s *fakeStore) BatchCommitted(context.Context, error) (bool, bool) {
 	return false, false
 }
 

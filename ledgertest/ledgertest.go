@@ -209,7 +209,7 @@ func Start(t testing.TB, o Options) *Env {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
 	db.ProblemStatus = httpapi.StatusOf
-	w := batch.New(db, o.Commit, log, nil, func(*ledgerd.TransactionRequest) []byte { return []byte("{}") })
+	w := batch.New(db.BatchStore(), o.Commit, log, nil, func(*ledgerd.TransactionRequest) []byte { return []byte("{}") })
 	api := httpapi.NewServer(db, w, httpapi.Config{AdminKey: AdminKey, RateLimit: o.RateLimit, RateBurst: o.RateBurst,
 		BatchMaxItems: o.BatchMaxItems, Logger: log})
 	ectx, ecancel := context.WithCancel(context.Background())

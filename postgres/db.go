@@ -51,7 +51,8 @@ type DB struct {
 // ErrUnavailable marks failures where the database could not be reached or
 // the pool had no free connection in time: the request did not happen and
 // may be retried (503 overloaded).
-var ErrUnavailable = errors.New("database unavailable")
+// It is the domain's ledgerd.ErrUnavailable.
+var ErrUnavailable = ledgerd.ErrUnavailable
 
 // Open connects a pool. It does not wait for the database to be reachable.
 func Open(ctx context.Context, c Config) (*DB, error) {
@@ -122,6 +123,17 @@ func (db *DB) Ping(ctx context.Context) error {
 	}
 	defer c.Release()
 	return c.Ping(ctx)
+}
+
+// classify is the one place where a storage failure becomes a domain
+// error: an error for which IsUnavailable holds is returned wrapping
+// ledgerd.ErrUnavailable (a commit of unknown outcome stays what it is).
+// Every query helper and the batch writes return classified errors.
+func classify(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) || errors.Is(err, ledgerd.ErrCommitUnknown) || !IsUnavailable(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
 // IsUnavailable reports whether err means the database could not be used

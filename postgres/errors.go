@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/ledgerd/ledgerd"
 )
 
 // CommitUnknownError means the connection failed while COMMIT was in
@@ -21,6 +22,9 @@ type CommitUnknownError struct {
 
 func (e *CommitUnknownError) Error() string { return "commit outcome unknown: " + e.Err.Error() }
 func (e *CommitUnknownError) Unwrap() error { return e.Err }
+
+// Is makes a CommitUnknownError ledgerd.ErrCommitUnknown for errors.Is.
+func (e *CommitUnknownError) Is(target error) bool { return target == ledgerd.ErrCommitUnknown }
 
 // BatchCommitted reports whether the batch of a CommitUnknownError is in the
 // database. ok is false when that cannot be told.
@@ -41,7 +45,7 @@ func isKeyTakenErr(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "idempotency_keys_pkey"
 }
 
-var errKeyTaken = errors.New("an idempotency key was taken outside the ordering lock")
+var errKeyTaken = ledgerd.ErrKeyTaken
 
 // IsKeyTaken reports whether err is the batch rollback caused by an
 // idempotency key taken outside the ordering lock.

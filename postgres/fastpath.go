@@ -55,7 +55,7 @@ const guardSQL = `WITH l AS (SELECT last_sequence, accounts_epoch FROM ledgers W
 	SELECT 1 / (l.last_sequence = $2 AND l.accounts_epoch = $3)::int FROM l`
 
 // batchSettingsSQL holds the batch transaction's planner settings (see
-// PrepareBatch for why), as one statement rather than four SET LOCALs.
+// prepareBatch for why), as one statement rather than four SET LOCALs.
 const batchSettingsSQL = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
 	set_config('enable_mergejoin', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`
 
@@ -66,7 +66,7 @@ type fastPathStats struct {
 
 // errFastPathRetry means the fast path rolled back for a reason the slow
 // path settles: the guard failed, or a key or reference already existed.
-var errFastPathRetry = errors.New("fast path rolled back")
+var errFastPathRetry = ledgerd.ErrFastPathRetry
 
 // FastBatch is a batch applied in memory on its writer's cached state,
 // ready to be written by Commit.
@@ -162,6 +162,8 @@ func (f *FastBatch) Commit(ctx context.Context, after <-chan struct{}, locked fu
 		case !IsUnavailable(err) && !errors.As(err, &cu):
 			db.fastPath.retried.Add(1)
 			err = fmt.Errorf("%w: %v", errFastPathRetry, err)
+		default:
+			err = classify(err)
 		}
 	}()
 	wait := func() error {
@@ -179,7 +181,7 @@ func (f *FastBatch) Commit(ctx context.Context, after <-chan struct{}, locked fu
 	if err != nil {
 		return err
 	}
-	p := &PreparedBatch{db: db, ctx: ctx, conn: conn, state: st}
+	p := &preparedBatch{db: db, ctx: ctx, conn: conn, state: st}
 	defer p.release()
 
 	b := &pgx.Batch{}

@@ -27,11 +27,12 @@ import (
 // commit and dropped after any failure.
 //
 // WriteBatch is the fast path when it applies (PrepareFast), else
-// PrepareBatch, ReadAndDecide and Commit in a row.
+// prepareBatch, readAndDecide and Commit in a row.
 func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.WriteUnit, cache *AccountCache) (err error) {
 	defer func() {
 		if err != nil {
 			cache.Invalidate()
+			err = classify(err)
 		}
 	}()
 	if fast := db.PrepareFast(ledgerID, units, cache); fast != nil {
@@ -45,24 +46,24 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 		}
 		cache.Invalidate()
 	}
-	p, err := db.PrepareBatch(ctx, ledgerID, units, cache)
+	p, err := db.prepareBatch(ctx, ledgerID, units, cache)
 	if err != nil {
 		return err
 	}
-	if err := p.ReadAndDecide(); err != nil {
-		p.Abort()
+	if err := p.readAndDecide(); err != nil {
+		p.abort()
 		return err
 	}
-	return p.Commit()
+	return p.commit()
 }
 
-// PreparedBatch is a slow-path WriteBatch split into its steps.
-// PrepareBatch sends the first pipeline (BEGIN, the ordering lock, the
-// reads) and returns without waiting; ReadAndDecide reads the answers and
-// decides every item in memory; Commit writes and commits. Abort gives up
-// (before Commit). Every PreparedBatch ends with exactly one Commit or
-// Abort, which releases its connection.
-type PreparedBatch struct {
+// preparedBatch is a slow-path WriteBatch in its steps: prepareBatch
+// sends the first pipeline (BEGIN, the ordering lock, the reads);
+// readAndDecide reads the answers and decides every item in memory;
+// commit writes and commits. abort gives up (before commit). Every
+// preparedBatch ends with exactly one commit or abort, which releases its
+// connection.
+type preparedBatch struct {
 	db         *DB
 	ctx        context.Context
 	units      []*ledgerd.WriteUnit
@@ -79,15 +80,15 @@ type PreparedBatch struct {
 	released   bool
 }
 
-// PrepareBatch acquires a connection and sends the batch's first pipeline.
-func (db *DB) PrepareBatch(ctx context.Context, ledgerID int64, units []*ledgerd.WriteUnit, cache *AccountCache) (*PreparedBatch, error) {
+// prepareBatch acquires a connection and sends the batch's first pipeline.
+func (db *DB) prepareBatch(ctx context.Context, ledgerID int64, units []*ledgerd.WriteUnit, cache *AccountCache) (*preparedBatch, error) {
 	in := inputsOf(units)
 	conn, err := db.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
 	st := newBatchState(ledgerID, ledgerd.NewBook(len(in.accounts)), len(in.keys))
-	p := &PreparedBatch{db: db, ctx: ctx, units: units, cache: cache, conn: conn, state: st, items: in.items}
+	p := &preparedBatch{db: db, ctx: ctx, units: units, cache: cache, conn: conn, state: st, items: in.items}
 	// One round trip: the ordering lock first (statements of a pipeline run
 	// in order), then everything the in-memory decision needs.
 	var b pgx.Batch
@@ -144,7 +145,7 @@ func (db *DB) PrepareBatch(ctx context.Context, ledgerID int64, units []*ledgerd
 // transaction is driven by hand rather than with pgx.Tx so that BEGIN
 // travels in the first pipeline and COMMIT in the second (two round trips
 // a batch), and whatever happened, nothing may leak into the next user.
-func (p *PreparedBatch) release() {
+func (p *preparedBatch) release() {
 	if p.released {
 		return
 	}
@@ -162,16 +163,16 @@ func (p *PreparedBatch) release() {
 	p.conn.Release()
 }
 
-// Abort rolls the batch back and releases its connection. Nothing of it
+// abort rolls the batch back and releases its connection. Nothing of it
 // is written; its items' outcomes are meaningless.
-func (p *PreparedBatch) Abort() { p.release() }
+func (p *preparedBatch) abort() { p.release() }
 
-// ReadAndDecide waits for the first pipeline's answers (the ordering lock
+// readAndDecide waits for the first pipeline's answers (the ordering lock
 // is then held), loads what the cache could not vouch for, and decides
 // every item in memory. The cache is updated as if the batch will commit:
 // a failed Commit must be followed by invalidating the cache (WriteBatch
 // and the writer do).
-func (p *PreparedBatch) ReadAndDecide() error {
+func (p *preparedBatch) readAndDecide() error {
 	st, cache := p.state, p.cache
 	err := p.results.Close()
 	p.results = nil
@@ -196,7 +197,7 @@ func (p *PreparedBatch) ReadAndDecide() error {
 
 // takeCached puts the accounts taken from the cache in the book, or reads
 // them when the lock shows that someone else wrote the ledger since.
-func (p *PreparedBatch) takeCached() error {
+func (p *preparedBatch) takeCached() error {
 	cache, st := p.cache, p.state
 	if cache == nil {
 		return nil
@@ -228,7 +229,7 @@ func (p *PreparedBatch) takeCached() error {
 // loadTargetAccounts loads the accounts of the targets' postings, known
 // only now, that are not loaded yet (one more round trip, only for such
 // batches).
-func (p *PreparedBatch) loadTargetAccounts() error {
+func (p *preparedBatch) loadTargetAccounts() error {
 	st := p.state
 	if len(st.state.Targets) == 0 {
 		return nil
@@ -259,10 +260,10 @@ func (p *PreparedBatch) loadTargetAccounts() error {
 	return nil
 }
 
-// Commit writes the batch's rows, updates the touched accounts and
+// commit writes the batch's rows, updates the touched accounts and
 // commits, then releases the connection. Its error means what
 // WriteBatch's does; the caller must then invalidate the cache.
-func (p *PreparedBatch) Commit() error {
+func (p *preparedBatch) commit() error {
 	defer p.release()
 	ctx, conn, st, db := p.ctx, p.conn, p.state, p.db
 	if len(st.rows.txID) == 0 && len(st.rows.keyKey) == 0 && len(st.ckpt.id) == 0 {

@@ -155,10 +155,7 @@ func (db *DB) ListTransactions(ctx context.Context, ledgerID int64, f TxFilter) 
 }
 
 // DueHold is a hold whose deadline has passed.
-type DueHold struct {
-	LedgerID int64
-	ID       string
-}
+type DueHold = ledgerd.DueHold
 
 // DueHolds returns up to limit pending holds past their deadline, by the
 // database clock. (now() rather than clock_timestamp(): only a stable

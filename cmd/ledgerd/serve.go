@@ -71,8 +71,8 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	db.RegisterMetrics(reg)
 	db.ProblemStatus = httpapi.StatusOf
-	writer := batch.New(db, batch.Config{MaxItems: c.CommitMaxItems, Window: c.CommitWindow, Pipeline: c.CommitPipeline,
-		OverlapMin: c.CommitOverlapMin, OverlapFlights: c.CommitOverlapDepth}, log,
+	writer := batch.New(db.BatchStore(), batch.Config{MaxItems: c.CommitMaxItems, Window: c.CommitWindow,
+		OverlapMin: c.CommitOverlapMin, OverlapFlights: c.CommitOverlapFlights}, log,
 		batch.NewMetrics(reg).Observer(), encodeForDeadLetter)
 	accessLog := log
 	if !c.AccessLog {

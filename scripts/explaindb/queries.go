@@ -223,7 +223,7 @@ func queries() []query {
 			args: func(v *values) []any { return []any{v.ledgerID, v.fromSeq - 1, v.toSeq, 101} },
 		},
 		{
-			name: "Batch write: ordering lock", where: "postgres/write.go (*DB).WriteBatch",
+			name: "Batch write: ordering lock", where: "postgres/prepared.go (*DB).WriteBatch",
 			route:   "every transaction write (one per group-commit batch, not per request)",
 			note:    "The ledger's row by primary key, `FOR UPDATE`: the per-ledger ordering lock, held until COMMIT.",
 			sql:     `SELECT last_sequence, last_created_at, accounts_epoch FROM ledgers WHERE id = $1 FOR UPDATE`,
@@ -241,7 +241,7 @@ func queries() []query {
 			batchTx: true,
 		},
 		{
-			name: "Batch write: read the touched accounts", where: "postgres/write.go (*DB).WriteBatch",
+			name: "Batch write: read the touched accounts", where: "postgres/prepared.go (*DB).WriteBatch",
 			route: "every transaction write (per batch: 1,000 transfers touch about 1,800 accounts here)",
 			note: "A nested loop from `unnest(ledger_ids, ids)` into `accounts_pkey`: one unique probe per account, no row locks " +
 				"(every writer of account rows — batches and PATCH — holds the ledger's ordering lock). The ledger id is a join " +
@@ -256,7 +256,7 @@ func queries() []query {
 			batchTx: true,
 		},
 		{
-			name: "Batch write: idempotency lookup", where: "postgres/write.go (*DB).WriteBatch",
+			name: "Batch write: idempotency lookup", where: "postgres/prepared.go (*DB).WriteBatch",
 			route: "every transaction write with an Idempotency-Key (per batch: 1,000 keys, 10 of them retries)",
 			note: "Nested loops: `unnest` → `idempotency_keys_pkey (ledger_id, key)`, and for the keys found the stored " +
 				"transaction by primary key, pruned to its partition at run time.",
@@ -268,7 +268,7 @@ func queries() []query {
 			batchTx: true,
 		},
 		{
-			name: "Batch write: reference lookup", where: "postgres/write.go (*DB).WriteBatch",
+			name: "Batch write: reference lookup", where: "postgres/prepared.go (*DB).WriteBatch",
 			route: "every transaction write with a reference (per batch: 500 references)",
 			note:  "A nested loop from `unnest` into `transaction_references_pkey (ledger_id, reference)`: one probe per reference.",
 			sql: `SELECT r.reference, r.transaction_id FROM unnest($1::bigint[], $2::text[]) AS u(ledger_id, reference)
@@ -277,7 +277,7 @@ func queries() []query {
 			batchTx: true,
 		},
 		{
-			name: "Batch write: read the targets of actions", where: "postgres/write.go (*DB).WriteBatch",
+			name: "Batch write: read the targets of actions", where: "postgres/prepared.go (*DB).WriteBatch",
 			route: "`POST …/transactions/{id}/post`, `…/void`, `…/reverse`, and hold expiry (per batch: the holds or originals acted on)",
 			note: "A nested loop from `unnest(ids)` into the transactions' primary keys, each probe pruned to its month at run " +
 				"time (the id is the partition key). No row locks: only batch writers change a transaction, under the ordering lock.",
@@ -287,7 +287,7 @@ func queries() []query {
 			batchTx: true,
 		},
 		{
-			name: "Batch write: insert transactions", where: "postgres/write.go (*DB).WriteBatch",
+			name: "Batch write: insert transactions", where: "postgres/prepared.go (*DB).WriteBatch",
 			route: "every transaction write (per batch: 1,000 rows in one statement)",
 			note: "Set-based: one INSERT from `unnest` of column arrays; tuple routing sends every row to its month's partition. " +
 				"The cost is index maintenance (primary key, `transactions_sequence`); the time → sequence map costs one " +
@@ -304,7 +304,7 @@ func queries() []query {
 			batchTx: true,
 		},
 		{
-			name: "Batch write: insert entries", where: "postgres/write.go (*DB).WriteBatch",
+			name: "Batch write: insert entries", where: "postgres/prepared.go (*DB).WriteBatch",
 			route: "every transaction write (per batch: 2,000 rows in one statement)",
 			note:  "Set-based, like the transactions: one INSERT from `unnest`, maintaining `entries_account`.",
 			sql: `INSERT INTO entries (transaction_id, ledger_id, account_id, sequence, posting_index, amount, pending, posted_after,
@@ -336,7 +336,7 @@ func queries() []query {
 			batchTx: true,
 		},
 		{
-			name: "Batch write: move the ledger's sequence", where: "postgres/write.go (*DB).WriteBatch",
+			name: "Batch write: move the ledger's sequence", where: "postgres/prepared.go (*DB).WriteBatch",
 			route:   "every transaction write (once per batch)",
 			note:    "The locked ledger row, by primary key.",
 			sql:     `UPDATE ledgers SET last_sequence = $2, last_created_at = $3 WHERE id = $1`,
@@ -344,7 +344,7 @@ func queries() []query {
 			batchTx: true,
 		},
 		{
-			name: "Batch write: record the commit", where: "postgres/write.go (*DB).WriteBatch",
+			name: "Batch write: record the commit", where: "postgres/prepared.go (*DB).WriteBatch",
 			route: "every transaction write (once per batch)",
 			note: "One row per batch: every transaction of the batch shares its created_at, so the batch's sequence range is " +
 				"all the time-range, balance-as-of and statement lookups need. Two B-tree inserts (`ledger_commits_pkey`, " +
@@ -356,7 +356,7 @@ func queries() []query {
 			batchTx: true,
 		},
 		{
-			name: "Batch write: update the targets of actions", where: "postgres/write.go (*DB).WriteBatch",
+			name: "Batch write: update the targets of actions", where: "postgres/prepared.go (*DB).WriteBatch",
 			route: "`…/post`, `…/void`, `…/reverse`, hold expiry (a hold's status and `resolved_by`, an original's `reversed_by`)",
 			note:  "A nested loop from `unnest` into the partitions' primary keys: one probe per target.",
 			sql: `UPDATE transactions t SET status = u.status, resolved_by = u.resolved_by, reversed_by = u.reversed_by
@@ -373,7 +373,7 @@ func queries() []query {
 			batchTx: true,
 		},
 		{
-			name: "Batch write: insert references", where: "postgres/write.go (*DB).WriteBatch",
+			name: "Batch write: insert references", where: "postgres/prepared.go (*DB).WriteBatch",
 			route: "every transaction write with references (per batch: 500 rows)",
 			note:  "Set-based INSERT; the primary key enforces per-ledger uniqueness (the in-memory check under the lock comes first).",
 			sql: `INSERT INTO transaction_references (ledger_id, reference, transaction_id)
@@ -382,7 +382,7 @@ func queries() []query {
 			batchTx: true,
 		},
 		{
-			name: "Batch write: delete expired idempotency records", where: "postgres/write.go (*DB).WriteBatch",
+			name: "Batch write: delete expired idempotency records", where: "postgres/prepared.go (*DB).WriteBatch",
 			route: "a transaction write whose key has a record past its expiry (per batch: those keys only)",
 			note:  "A nested loop from `unnest` into `idempotency_keys_pkey`; the old record goes before the key is stored again.",
 			sql: `DELETE FROM idempotency_keys k USING unnest($1::bigint[], $2::text[]) AS u(ledger_id, key)
@@ -391,7 +391,7 @@ func queries() []query {
 			batchTx: true,
 		},
 		{
-			name: "Batch write: store idempotency outcomes", where: "postgres/write.go (*DB).WriteBatch",
+			name: "Batch write: store idempotency outcomes", where: "postgres/prepared.go (*DB).WriteBatch",
 			route: "every transaction write with an Idempotency-Key (per batch: 1,000 rows)",
 			note: "A plain set-based INSERT: under the ordering lock no other batch can hold these keys. An account creation " +
 				"(outside the lock) that took one meanwhile makes it a unique violation of `idempotency_keys_pkey`: the batch rolls " +
@@ -469,7 +469,7 @@ func queries() []query {
 			},
 		},
 		{
-			name: "Commit outcome unknown: is the batch there?", where: "postgres/write.go (*DB).BatchCommitted",
+			name: "Commit outcome unknown: is the batch there?", where: "postgres/errors.go (*DB).BatchCommitted",
 			route: "after a connection broke during COMMIT",
 			note:  "The batch's first transaction id: pruned to one partition, primary key.",
 			sql:   `SELECT count(*) FROM transactions WHERE id = $1 AND ledger_id = $2`,
