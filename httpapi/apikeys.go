@@ -5,10 +5,9 @@ import (
 
 	"github.com/go-faster/jx"
 	"github.com/ledgerd/ledgerd"
-	"github.com/ledgerd/ledgerd/postgres"
 )
 
-func encodeAPIKey(e *jx.Encoder, k *postgres.APIKey, secret string) {
+func encodeAPIKey(e *jx.Encoder, k *ledgerd.APIKey, secret string) {
 	e.ObjStart()
 	e.FieldStart("id")
 	e.Str(k.ID)
@@ -77,7 +76,7 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	}
 	id, _, full := newAPIKey()
 	_, secret, _ := splitKey(full)
-	k := &postgres.APIKey{ID: id, LedgerID: l.ID, LedgerName: l.Name, Role: role, SecretHash: hashSecret(secret)}
+	k := &ledgerd.APIKey{ID: id, LedgerID: l.ID, LedgerName: l.Name, Role: role, SecretHash: hashSecret(secret)}
 	if err := s.db.CreateAPIKey(r.Context(), k); err != nil {
 		s.fail(w, r, err)
 		return

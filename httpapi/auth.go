@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ledgerd/ledgerd/postgres"
+	"github.com/ledgerd/ledgerd"
 )
 
 // Role orders what a key may do; each role includes the ones below it.
@@ -79,20 +79,20 @@ func hashSecret(s string) []byte {
 const keyCacheTTL = 2 * time.Second
 
 type cachedKey struct {
-	key     *postgres.APIKey // nil: no such key
+	key     *ledgerd.APIKey // nil: no such key
 	fetched time.Time
 }
 
 // authenticator verifies bearer keys against the bootstrap key and the
 // api_keys table, with a short cache so a hot key costs no query.
 type authenticator struct {
-	db        *postgres.DB
+	db        keyStore
 	bootstrap []byte // SHA-256 of LEDGERD_ADMIN_KEY
 	mu        sync.RWMutex
 	cache     map[string]cachedKey
 }
 
-func newAuthenticator(db *postgres.DB, adminKey string) *authenticator {
+func newAuthenticator(db keyStore, adminKey string) *authenticator {
 	a := &authenticator{db: db, cache: map[string]cachedKey{}}
 	if adminKey != "" {
 		a.bootstrap = hashSecret(adminKey)

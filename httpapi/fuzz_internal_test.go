@@ -34,7 +34,6 @@ import (
 	"github.com/go-faster/jx"
 	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/batch"
-	"github.com/ledgerd/ledgerd/postgres"
 )
 
 var txSeeds = []string{
@@ -392,7 +391,7 @@ func fuzzServer(f *testing.F, maxItems int) (*Server, *fakeStore) {
 	w := batch.New(store, batch.Config{}, slog.New(slog.DiscardHandler), nil, func(*ledgerd.TransactionRequest) []byte { return []byte("{}") })
 	f.Cleanup(w.Close)
 	s := NewServer(nil, w, Config{AdminKey: fuzzAdminKey, BatchMaxItems: maxItems})
-	s.ledgers.Store("fuzz", &postgres.Ledger{ID: 1, Name: "fuzz"})
+	s.ledgers.Store("fuzz", &ledgerd.Ledger{ID: 1, Name: "fuzz"})
 	return s, store
 }
 

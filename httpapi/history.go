@@ -9,7 +9,6 @@ import (
 
 	"github.com/go-faster/jx"
 	"github.com/ledgerd/ledgerd"
-	"github.com/ledgerd/ledgerd/postgres"
 )
 
 // accountOr404 checks the account in the path exists (balances history of
@@ -73,7 +72,7 @@ func (s *Server) balanceAt(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 func (s *Server) entries(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	q := r.URL.Query()
 	var v ledgerd.Validation
-	f := postgres.StatementFilter{Limit: limitParam(q, &v), From: timeParam(q, &v, "from"), To: timeParam(q, &v, "to")}
+	f := ledgerd.StatementFilter{Limit: limitParam(q, &v), From: timeParam(q, &v, "from"), To: timeParam(q, &v, "to")}
 	if c, ok := cursorParam(q, &v); ok {
 		seq, idx, found := strings.Cut(c, ":")
 		n, err1 := strconv.ParseInt(seq, 10, 64)

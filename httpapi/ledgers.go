@@ -7,7 +7,6 @@ import (
 
 	"github.com/go-faster/jx"
 	"github.com/ledgerd/ledgerd"
-	"github.com/ledgerd/ledgerd/postgres"
 )
 
 // decodeBody checks syntax (400) and then runs fn, answering 422 with every
@@ -46,7 +45,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ *reqCtx) {
 	})
 }
 
-func encodeLedger(e *jx.Encoder, l *postgres.Ledger) {
+func encodeLedger(e *jx.Encoder, l *ledgerd.Ledger) {
 	e.ObjStart()
 	e.FieldStart("name")
 	e.Str(l.Name)

@@ -17,7 +17,6 @@ import (
 
 	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/batch"
-	"github.com/ledgerd/ledgerd/postgres"
 )
 
 // Body limits (SPEC §2): larger bodies are 413, whatever they hold.
@@ -42,14 +41,14 @@ type Config struct {
 
 // Server is the API's http.Handler.
 type Server struct {
-	db      *postgres.DB
+	db      Store
 	writer  *batch.Writer
 	cfg     Config
 	log     *slog.Logger
 	auth    *authenticator
 	limit   *limiter
 	mux     *http.ServeMux
-	ledgers sync.Map // name → *postgres.Ledger; ledgers are never deleted
+	ledgers sync.Map // name → *ledgerd.Ledger; ledgers are never deleted
 	txCache *txCache
 	// patterns lists the registered routes, for the OpenAPI consistency test.
 	patterns []string
@@ -59,7 +58,7 @@ type Server struct {
 func (s *Server) Routes() []string { return append([]string(nil), s.patterns...) }
 
 // NewServer wires the API.
-func NewServer(db *postgres.DB, writer *batch.Writer, cfg Config) *Server {
+func NewServer(db Store, writer *batch.Writer, cfg Config) *Server {
 	if cfg.BatchMaxItems <= 0 {
 		cfg.BatchMaxItems = ledgerd.DefaultBatchMaxItems
 	}
@@ -79,7 +78,7 @@ func NewServer(db *postgres.DB, writer *batch.Writer, cfg Config) *Server {
 // reqCtx is what the common checks established about a request.
 type reqCtx struct {
 	p      *principal
-	ledger *postgres.Ledger
+	ledger *ledgerd.Ledger
 	body   []byte
 }
 
@@ -196,9 +195,9 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 
 // ledger resolves a ledger name, caching hits forever (ledgers are never
 // deleted or renamed) and never caching misses (another node may create it).
-func (s *Server) ledger(ctx context.Context, name string) (*postgres.Ledger, error) {
+func (s *Server) ledger(ctx context.Context, name string) (*ledgerd.Ledger, error) {
 	if v, ok := s.ledgers.Load(name); ok {
-		return v.(*postgres.Ledger), nil
+		return v.(*ledgerd.Ledger), nil
 	}
 	if !ledgerd.ValidLedgerName(name) {
 		return nil, nil
@@ -218,7 +217,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &le):
 		writeProblem(w, le)
-	case errors.Is(err, batch.ErrOverloaded), errors.Is(err, batch.ErrClosed), postgres.IsUnavailable(err):
+	case errors.Is(err, batch.ErrOverloaded), errors.Is(err, batch.ErrClosed), errors.Is(err, ledgerd.ErrUnavailable):
 		writeProblem(w, ledgerd.Errorf(ledgerd.CodeOverloaded, "the service is overloaded or its database unavailable; retry later (with the same Idempotency-Key)"))
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads this answer.

@@ -76,7 +76,7 @@ func (e *fastEnv) posted(id string) int64 {
 // sequences checks that the ledger's transactions are numbered 1..n.
 func (e *fastEnv) sequences(n int) {
 	e.t.Helper()
-	txs, err := e.db.ListTransactions(e.ctx, e.lid, postgres.TxFilter{Limit: 1000})
+	txs, err := e.db.ListTransactions(e.ctx, e.lid, ledgerd.TxFilter{Limit: 1000})
 	if err != nil {
 		e.t.Fatal(err)
 	}

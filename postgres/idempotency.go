@@ -28,7 +28,7 @@ func reusedKey() *ledgerd.Error { return ledgerd.ErrKeyReused() }
 // or the stored record of an earlier request. A racing request with the same
 // key blocks on the placeholder until the owner finishes, then sees its
 // outcome, which is exactly the waiting SPEC §2 asks for.
-func (db *DB) claimKey(ctx context.Context, tx pgx.Tx, ledgerID int64, idem *Idempotency) (*idemRecord, error) {
+func (db *DB) claimKey(ctx context.Context, tx pgx.Tx, ledgerID int64, idem *ledgerd.Idempotency) (*idemRecord, error) {
 	var owned bool
 	err := tx.QueryRow(ctx, `INSERT INTO idempotency_keys (ledger_id, key, request_hash, status, expires_at)
 		VALUES ($1, $2, $3, 0, clock_timestamp() + $4::interval)

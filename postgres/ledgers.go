@@ -3,23 +3,14 @@ package postgres
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/ledgerd/ledgerd"
 )
 
-// Ledger is a ledger's row.
-type Ledger struct {
-	ID           int64
-	Name         string
-	CreatedAt    time.Time
-	LastSequence int64
-}
-
 // CreateLedger creates a ledger; duplicate_ledger when the name is taken.
-func (db *DB) CreateLedger(ctx context.Context, name string) (*Ledger, error) {
-	l := &Ledger{Name: name}
+func (db *DB) CreateLedger(ctx context.Context, name string) (*ledgerd.Ledger, error) {
+	l := &ledgerd.Ledger{Name: name}
 	err := db.queryRow(ctx, `INSERT INTO ledgers (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id, created_at`, name).
 		Scan(&l.ID, &l.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -32,8 +23,8 @@ func (db *DB) CreateLedger(ctx context.Context, name string) (*Ledger, error) {
 }
 
 // LedgerByName returns a ledger, or nil when there is none.
-func (db *DB) LedgerByName(ctx context.Context, name string) (*Ledger, error) {
-	l := &Ledger{}
+func (db *DB) LedgerByName(ctx context.Context, name string) (*ledgerd.Ledger, error) {
+	l := &ledgerd.Ledger{}
 	err := db.queryRow(ctx, `SELECT id, name, created_at, last_sequence FROM ledgers WHERE name = $1`, name).
 		Scan(&l.ID, &l.Name, &l.CreatedAt, &l.LastSequence)
 	if errors.Is(err, pgx.ErrNoRows) {

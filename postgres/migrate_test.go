@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/ledgertest"
 	"github.com/ledgerd/ledgerd/postgres"
 )
@@ -123,7 +124,7 @@ func TestMigrateCommitTimes(t *testing.T) {
 
 	// A time range over migrated data resolves through the backfilled rows:
 	// [t1, t2) is exactly a's sequence 3.
-	list, err := db.ListTransactions(ctx, a, postgres.TxFilter{From: &t1, To: &t2, Limit: 10})
+	list, err := db.ListTransactions(ctx, a, ledgerd.TxFilter{From: &t1, To: &t2, Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
