@@ -428,7 +428,14 @@ func (w *Writer) finish(q *queue, batch []*submission, n int, start time.Time, e
 		// after a known rollback, so that one poison item cannot block the
 		// rest; unavailability and unknown outcomes are answered as such.
 		if !errors.Is(err, ErrOverloaded) && !errors.Is(err, ErrClosed) {
-			w.log.Warn("batch rolled back, retrying item by item", "ledger_id", q.ledgerID, "items", n, "err", err)
+			if errors.Is(err, ledgerd.ErrInvariant) {
+				// A bug, never a client's doing: nothing of the batch was
+				// written. Its items are retried alone, so that only
+				// the one that breaks the invariant is refused (500).
+				w.log.Error("INVARIANT VIOLATED: batch not written, retrying item by item", "ledger_id", q.ledgerID, "items", n, "err", err)
+			} else {
+				w.log.Warn("batch rolled back, retrying item by item", "ledger_id", q.ledgerID, "items", n, "err", err)
+			}
 			for _, s := range batch {
 				s.done <- w.retry(q, s.unit)
 				q.queued.Add(-int64(len(s.unit.Items)))

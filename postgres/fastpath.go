@@ -123,7 +123,11 @@ func (db *DB) PrepareFast(ledgerID int64, units []*ledgerd.WriteUnit, cache *Acc
 	if cache.lastAt.After(st.state.At) {
 		st.state.At = cache.lastAt
 	}
-	st.decide(units, nItems, db.problemStatus)
+	if err := st.decide(units, nItems, cache.lastAt, db.problemStatus); err != nil {
+		// The slow path decides again on what it reads, and fails the
+		// batch if the invariant is still broken there.
+		return nil
+	}
 	if len(st.rows.txID) == 0 {
 		// Only rejections: they were judged on cached balances that no
 		// write of this batch would vouch for.

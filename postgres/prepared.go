@@ -189,7 +189,9 @@ func (p *preparedBatch) readAndDecide() error {
 	if p.lastAt.After(st.state.At) {
 		st.state.At = p.lastAt.UTC()
 	}
-	st.decide(p.units, p.items, p.db.problemStatus)
+	if err := st.decide(p.units, p.items, p.lastAt, p.db.problemStatus); err != nil {
+		return err
+	}
 	cache.remember(st.state.Book, st.state.Sequence, p.epoch, st.state.At)
 	st.planCheckpoint(cache, p.db.balanceCheckpoint(), time.Now())
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -35,10 +36,14 @@ func newBatchState(ledgerID int64, book *ledgerd.Book, keys int) *batchState {
 }
 
 // decide judges the units on the loaded state and lays out the rows to
-// write.
-func (st *batchState) decide(units []*ledgerd.WriteUnit, nItems int, problemStatus func(ledgerd.Code) int) {
+// write. lastAt is the ledger's last created_at. Its error wraps
+// ledgerd.ErrInvariant: the decisions must not be written.
+func (st *batchState) decide(units []*ledgerd.WriteUnit, nItems int, lastAt time.Time, problemStatus func(ledgerd.Code) int) error {
 	st.firstSeq = st.state.Sequence + 1
 	d := ledgerd.Decide(&st.state, units, nItems)
+	if err := ledgerd.CheckDecisions(d, st.state.Book, st.firstSeq-1, lastAt); err != nil {
+		return err
+	}
 	// After decide, before write: what later stages derive from the
 	// decisions (events per transaction, audit entries, fraud and monitor
 	// inputs) is built here from d and written in the same transaction.
@@ -47,6 +52,7 @@ func (st *batchState) decide(units []*ledgerd.WriteUnit, nItems int, problemStat
 	if len(st.rows.txID) > 0 {
 		st.firstID = st.rows.txID[0]
 	}
+	return nil
 }
 
 // loadAccountsSQL reads the accounts a batch touches. It takes no row
