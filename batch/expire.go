@@ -20,6 +20,7 @@ type HoldSource interface {
 // the hold's state under the lock and an expiry that no longer applies is
 // dropped (a hold resolves exactly once).
 func (w *Writer) ExpireHolds(ctx context.Context, src HoldSource, interval time.Duration, log *slog.Logger) {
+	log = log.With("component", "expiry")
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

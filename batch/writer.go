@@ -85,15 +85,12 @@ type Store interface {
 	InsertDeadLetter(ctx context.Context, ledgerID int64, key string, request []byte, reason string) error
 }
 
-// Observer receives one call per flushed batch (metrics hook).
-type Observer func(ledgerID int64, items int, d time.Duration, err error)
-
 // Writer routes submissions to one queue per ledger.
 type Writer struct {
 	store    Store
 	cfg      Config
 	log      *slog.Logger
-	observe  Observer
+	metrics  *Metrics
 	encode   func(*ledgerd.TransactionRequest) []byte
 	mu       sync.Mutex
 	queues   map[int64]*queue
@@ -102,10 +99,11 @@ type Writer struct {
 	stopping chan struct{}
 }
 
-// New returns a writer. encode renders a request for the dead-letter table.
-func New(store Store, cfg Config, log *slog.Logger, observe Observer, encode func(*ledgerd.TransactionRequest) []byte) *Writer {
+// New returns a writer. metrics may be nil; encode renders a request for
+// the dead-letter table.
+func New(store Store, cfg Config, log *slog.Logger, metrics *Metrics, encode func(*ledgerd.TransactionRequest) []byte) *Writer {
 	cfg.defaults()
-	return &Writer{store: store, cfg: cfg, log: log, observe: observe, encode: encode,
+	return &Writer{store: store, cfg: cfg, log: log.With("component", "batch"), metrics: metrics, encode: encode,
 		queues: map[int64]*queue{}, stopping: make(chan struct{})}
 }
 
@@ -351,6 +349,7 @@ func (w *Writer) startFast(commit func(context.Context, <-chan struct{}, func())
 // fast path rolled back is written again on the slow path first.
 func (w *Writer) landFast(q *queue, fast FastPreparer, f *flight, err error) {
 	fast.FastLanded(q.ledgerID, err)
+	w.metrics.fastLanded(err)
 	if errors.Is(err, ledgerd.ErrFastPathRetry) {
 		f.cancel()
 		w.finish(q, f.batch, f.n, f.start, w.write(q, unitsOf(f.batch)))
@@ -420,9 +419,7 @@ func (w *Writer) flush(q *queue, batch []*submission, n int) {
 
 // finish answers a batch's submitters with its outcome.
 func (w *Writer) finish(q *queue, batch []*submission, n int, start time.Time, err error) {
-	if w.observe != nil {
-		w.observe(q.ledgerID, n, time.Since(start), err)
-	}
+	w.metrics.flushed(n, time.Since(start), err)
 	if err != nil {
 		// Retry unit by unit (and a non-atomic unit item by item) only
 		// after a known rollback, so that one poison item cannot block the

@@ -68,7 +68,7 @@ func NewServer(db Store, writer *batch.Writer, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{db: db, writer: writer, cfg: cfg, log: cfg.Logger,
+	s := &Server{db: db, writer: writer, cfg: cfg, log: cfg.Logger.With("component", "httpapi"),
 		auth: newAuthenticator(db, cfg.AdminKey), limit: newLimiter(cfg.RateLimit, cfg.RateBurst),
 		mux: http.NewServeMux(), txCache: newTxCache()}
 	s.routes()

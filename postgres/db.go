@@ -45,7 +45,6 @@ type DB struct {
 	// API owns the mapping (httpapi.StatusOf); unset, 0 is stored.
 	ProblemStatus  func(ledgerd.Code) int
 	acquireTimeout time.Duration
-	fastPath       fastPathStats
 }
 
 // ErrUnavailable marks failures where the database could not be reached or

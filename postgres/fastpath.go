@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -58,11 +57,6 @@ const guardSQL = `WITH l AS (SELECT last_sequence, accounts_epoch FROM ledgers W
 // prepareBatch for why), as one statement rather than four SET LOCALs.
 const batchSettingsSQL = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
 	set_config('enable_mergejoin', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`
-
-// fastPathStats count fast path outcomes for /metrics.
-type fastPathStats struct {
-	committed, retried atomic.Int64
-}
 
 // errFastPathRetry means the fast path rolled back for a reason the slow
 // path settles: the guard failed, or a key or reference already existed.
@@ -162,9 +156,7 @@ func (f *FastBatch) Commit(ctx context.Context, after <-chan struct{}, locked fu
 		var cu *CommitUnknownError
 		switch {
 		case err == nil:
-			db.fastPath.committed.Add(1)
 		case !IsUnavailable(err) && !errors.As(err, &cu):
-			db.fastPath.retried.Add(1)
 			err = fmt.Errorf("%w: %v", errFastPathRetry, err)
 		default:
 			err = classify(err)

@@ -38,12 +38,14 @@ func (db *DB) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.W
 	if fast := db.PrepareFast(ledgerID, units, cache); fast != nil {
 		err := fast.Commit(ctx, nil, nil)
 		if err == nil {
+			cache.fastCommits++
 			cache.FastCommitted()
 			return nil
 		}
 		if !IsFastPathRetry(err) {
 			return err // the deferred Invalidate runs
 		}
+		cache.fastRetries++
 		cache.Invalidate()
 	}
 	p, err := db.prepareBatch(ctx, ledgerID, units, cache)
