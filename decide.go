@@ -118,7 +118,7 @@ type undo struct {
 
 func (s *State) beginAtomic(d *Decisions, u *WriteUnit) *undo {
 	ids := map[string]struct{}{}
-	un := &undo{txs: len(d.Transactions), legs: len(d.Legs), keyRecs: len(d.Keys), seq: s.Sequence,
+	saved := &undo{txs: len(d.Transactions), legs: len(d.Legs), keyRecs: len(d.Keys), seq: s.Sequence,
 		targets: map[string]Transaction{}}
 	for _, it := range u.Items {
 		for _, p := range it.Request.Postings {
@@ -126,7 +126,7 @@ func (s *State) beginAtomic(d *Decisions, u *WriteUnit) *undo {
 		}
 		if it.Action != nil {
 			if t := s.Targets[it.Action.Target]; t != nil {
-				un.targets[it.Action.Target] = *t.Tx
+				saved.targets[it.Action.Target] = *t.Tx
 				for _, p := range t.Tx.Postings {
 					ids[p.Source], ids[p.Destination] = struct{}{}, struct{}{}
 				}
@@ -137,27 +137,27 @@ func (s *State) beginAtomic(d *Decisions, u *WriteUnit) *undo {
 	for id := range ids {
 		list = append(list, id)
 	}
-	un.snap = s.Book.Snapshot(list)
-	return un
+	saved.snap = s.Book.Snapshot(list)
+	return saved
 }
 
 // decideUnit decides one caller's unit.
 func (s *State) decideUnit(d *Decisions, u *WriteUnit) {
-	var un *undo
+	var saved *undo
 	if u.Atomic {
-		un = s.beginAtomic(d, u)
+		saved = s.beginAtomic(d, u)
 	}
 	failed := -1
 	for i, it := range u.Items {
 		key := s.decideItem(d, it)
-		if un == nil {
+		if saved == nil {
 			continue
 		}
 		if key != "" {
-			un.keys = append(un.keys, key)
+			saved.keys = append(saved.keys, key)
 		}
 		if it.Result != nil && it.Result.Reference != "" && !it.Replayed {
-			un.refs = append(un.refs, it.Result.Reference)
+			saved.refs = append(saved.refs, it.Result.Reference)
 		}
 		if it.Err != nil {
 			failed = i
@@ -169,16 +169,16 @@ func (s *State) decideUnit(d *Decisions, u *WriteUnit) {
 	}
 	// Undo the unit: balances, rows, sequence numbers, targets, and what
 	// the rest of the batch would otherwise see of it.
-	s.Book.Restore(un.snap)
-	d.Transactions, d.Legs, d.Keys = d.Transactions[:un.txs], d.Legs[:un.legs], d.Keys[:un.keyRecs]
-	s.Sequence = un.seq
-	for _, k := range un.keys {
+	s.Book.Restore(saved.snap)
+	d.Transactions, d.Legs, d.Keys = d.Transactions[:saved.txs], d.Legs[:saved.legs], d.Keys[:saved.keyRecs]
+	s.Sequence = saved.seq
+	for _, k := range saved.keys {
 		delete(s.Keys, k)
 	}
-	for _, r := range un.refs {
+	for _, r := range saved.refs {
 		delete(s.References, r)
 	}
-	for id, t := range un.targets {
+	for id, t := range saved.targets {
 		*s.Targets[id].Tx = t
 	}
 	u.FailedIndex = failed

@@ -108,28 +108,28 @@ func (db *DB) PrepareFast(ledgerID int64, units []*ledgerd.WriteUnit, cache *Acc
 			}
 		}
 	}
-	st := newBatchState(ledgerID, book, nKeys)
-	st.state.Sequence = cache.seq
+	batch := newBatchState(ledgerID, book, nKeys)
+	batch.state.Sequence = cache.seq
 	// The ledger's time is max(previous, clock) as on the slow path; the
 	// clock is this node's rather than the database's, read before the
 	// lock: the guard proves that no commit came in between.
-	st.state.At = time.Now().UTC().Truncate(time.Microsecond)
-	if cache.lastAt.After(st.state.At) {
-		st.state.At = cache.lastAt
+	batch.state.At = time.Now().UTC().Truncate(time.Microsecond)
+	if cache.lastAt.After(batch.state.At) {
+		batch.state.At = cache.lastAt
 	}
-	if err := st.decide(units, nItems, cache.lastAt, db.problemStatus); err != nil {
+	if err := batch.decide(units, nItems, cache.lastAt, db.problemStatus); err != nil {
 		// The slow path decides again on what it reads, and fails the
 		// batch if the invariant is still broken there.
 		return nil
 	}
-	if len(st.rows.txID) == 0 {
+	if len(batch.rows.txID) == 0 {
 		// Only rejections: they were judged on cached balances that no
 		// write of this batch would vouch for.
 		return nil
 	}
-	fast := &FastBatch{db: db, state: st, epoch: cache.epoch}
-	cache.remember(st.state.Book, st.state.Sequence, fast.epoch, st.state.At)
-	st.planCheckpoint(cache, db.balanceCheckpoint(), time.Now())
+	fast := &FastBatch{db: db, state: batch, epoch: cache.epoch}
+	cache.remember(batch.state.Book, batch.state.Sequence, fast.epoch, batch.state.At)
+	batch.planCheckpoint(cache, db.balanceCheckpoint(), time.Now())
 	return fast
 }
 
@@ -149,7 +149,7 @@ func (db *DB) PrepareFast(ledgerID int64, units []*ledgerd.WriteUnit, cache *Acc
 // error for which IsUnavailable holds. After any error the caller must
 // invalidate the cache (AccountCache.Invalidate).
 func (f *FastBatch) Commit(ctx context.Context, after <-chan struct{}, locked func()) (err error) {
-	db, st := f.db, f.state
+	db, batch := f.db, f.state
 	// The cache is not touched here: Commit may run on another goroutine
 	// while the writer prepares the next batch.
 	defer func() {
@@ -177,28 +177,28 @@ func (f *FastBatch) Commit(ctx context.Context, after <-chan struct{}, locked fu
 	if err != nil {
 		return err
 	}
-	p := &preparedBatch{db: db, ctx: ctx, conn: conn, state: st}
+	p := &preparedBatch{db: db, ctx: ctx, conn: conn, state: batch}
 	defer p.release()
 
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue(batchSettingsSQL)
-	if len(st.rows.entryTx) >= copyMinRows {
+	if len(batch.rows.entryTx) >= copyMinRows {
 		// COPY cannot join a pipeline: BEGIN first, then the COPYs.
 		if err := conn.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		if err := st.copyRows(ctx, conn.Conn(), false); err != nil {
+		if err := batch.copyRows(ctx, conn.Conn(), false); err != nil {
 			return err
 		}
 		b = &pgx.Batch{}
 	} else {
-		st.queueInserts(b)
+		batch.queueInserts(b)
 	}
 	if err := wait(); err != nil {
 		return err
 	}
-	b.Queue(guardSQL, st.ledgerID, st.firstSeq-1, f.epoch).Exec(func(pgconn.CommandTag) error {
+	b.Queue(guardSQL, batch.ledgerID, batch.firstSeq-1, f.epoch).Exec(func(pgconn.CommandTag) error {
 		if locked != nil {
 			locked()
 		}
@@ -209,15 +209,15 @@ func (f *FastBatch) Commit(ctx context.Context, after <-chan struct{}, locked fu
 	// if that transaction (another node's batch) holds the ordering lock
 	// this one is queued on, the two deadlock. Seen: two nodes racing
 	// duplicates of one key, 40P01 and a 503.
-	st.queueRefInsert(b)
-	st.queueKeyInsert(b, db.ttl())
-	st.queueAccountUpdate(b)
-	st.queueLedgerUpdate(b)
+	batch.queueRefInsert(b)
+	batch.queueKeyInsert(b, db.ttl())
+	batch.queueAccountUpdate(b)
+	batch.queueLedgerUpdate(b)
 	b.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		if pgCode(err) == "" && !errors.Is(err, ErrUnavailable) {
 			// COMMIT may have been on its way: as on the slow path.
-			return &CommitUnknownError{LedgerID: st.ledgerID, FirstID: st.firstID, Err: err}
+			return &CommitUnknownError{LedgerID: batch.ledgerID, FirstID: batch.firstID, Err: err}
 		}
 		return err
 	}

@@ -89,8 +89,8 @@ func (db *DB) prepareBatch(ctx context.Context, ledgerID int64, units []*ledgerd
 	if err != nil {
 		return nil, err
 	}
-	st := newBatchState(ledgerID, ledgerd.NewBook(len(in.accounts)), len(in.keys))
-	p := &preparedBatch{db: db, ctx: ctx, units: units, cache: cache, conn: conn, state: st, items: in.items}
+	batch := newBatchState(ledgerID, ledgerd.NewBook(len(in.accounts)), len(in.keys))
+	p := &preparedBatch{db: db, ctx: ctx, units: units, cache: cache, conn: conn, state: batch, items: in.items}
 	// One round trip: the ordering lock first (statements of a pipeline run
 	// in order), then everything the in-memory decision needs.
 	var b pgx.Batch
@@ -108,9 +108,9 @@ func (db *DB) prepareBatch(ctx context.Context, ledgerID int64, units []*ledgerd
 	// the planner, ~4.5 → ~2 ms of backend CPU per commit without it).
 	b.Queue(batchSettingsSQL)
 	b.Queue(`SELECT last_sequence, last_created_at, accounts_epoch FROM ledgers WHERE id = $1 FOR UPDATE`, ledgerID).
-		QueryRow(func(r pgx.Row) error { return r.Scan(&st.state.Sequence, &p.lastAt, &p.epoch) })
+		QueryRow(func(r pgx.Row) error { return r.Scan(&batch.state.Sequence, &p.lastAt, &p.epoch) })
 	if len(in.targets) > 0 {
-		st.queueLoadTargets(&b, in.targets)
+		batch.queueLoadTargets(&b, in.targets)
 	}
 	// With a usable cache, read only the accounts it does not hold; the
 	// others are taken from it once the lock shows nobody else wrote.
@@ -128,13 +128,13 @@ func (db *DB) prepareBatch(ctx context.Context, ledgerID int64, units []*ledgerd
 		accountIDs = toLoad
 	}
 	if len(accountIDs) > 0 {
-		st.queueLoadAccounts(&b, accountIDs)
+		batch.queueLoadAccounts(&b, accountIDs)
 	}
 	if len(in.keys) > 0 {
-		st.queueLoadKeys(&b, in.keys)
+		batch.queueLoadKeys(&b, in.keys)
 	}
 	if len(in.refs) > 0 {
-		st.queueLoadReferences(&b, in.refs)
+		batch.queueLoadReferences(&b, in.refs)
 	}
 	// The batch's time is read after the accounts, so it is never earlier
 	// than the creation of an account the batch can see.
@@ -175,7 +175,7 @@ func (p *preparedBatch) abort() { p.release() }
 // a failed Commit must be followed by invalidating the cache (WriteBatch
 // and the writer do).
 func (p *preparedBatch) readAndDecide() error {
-	st, cache := p.state, p.cache
+	batch, cache := p.state, p.cache
 	err := p.results.Close()
 	p.results = nil
 	if err != nil {
@@ -187,40 +187,40 @@ func (p *preparedBatch) readAndDecide() error {
 	if err := p.loadTargetAccounts(); err != nil {
 		return err
 	}
-	st.state.At = p.clock.UTC().Truncate(time.Microsecond)
-	if p.lastAt.After(st.state.At) {
-		st.state.At = p.lastAt.UTC()
+	batch.state.At = p.clock.UTC().Truncate(time.Microsecond)
+	if p.lastAt.After(batch.state.At) {
+		batch.state.At = p.lastAt.UTC()
 	}
-	if err := st.decide(p.units, p.items, p.lastAt, p.db.problemStatus); err != nil {
+	if err := batch.decide(p.units, p.items, p.lastAt, p.db.problemStatus); err != nil {
 		return err
 	}
-	cache.remember(st.state.Book, st.state.Sequence, p.epoch, st.state.At)
-	st.planCheckpoint(cache, p.db.balanceCheckpoint(), time.Now())
+	cache.remember(batch.state.Book, batch.state.Sequence, p.epoch, batch.state.At)
+	batch.planCheckpoint(cache, p.db.balanceCheckpoint(), time.Now())
 	return nil
 }
 
 // takeCached puts the accounts taken from the cache in the book, or reads
 // them when the lock shows that someone else wrote the ledger since.
 func (p *preparedBatch) takeCached() error {
-	cache, st := p.cache, p.state
+	cache, batch := p.cache, p.state
 	if cache == nil {
 		return nil
 	}
 	if cache.fastOff > 0 {
 		cache.fastOff-- // one more batch on the slow path
 	}
-	fresh := cache.valid && cache.seq == st.state.Sequence && cache.epoch == p.epoch
+	fresh := cache.valid && cache.seq == batch.state.Sequence && cache.epoch == p.epoch
 	cache.missed = !fresh
 	if p.optimistic && !fresh && len(p.cached) > 0 {
 		var b pgx.Batch
-		st.queueLoadAccounts(&b, p.cached)
+		batch.queueLoadAccounts(&b, p.cached)
 		if err := p.conn.SendBatch(p.ctx, &b).Close(); err != nil {
 			return fmt.Errorf("reload accounts: %w", err)
 		}
 	} else if p.optimistic {
 		for _, id := range p.cached {
 			a := cache.accounts[id]
-			st.state.Book.Put(id, &a)
+			batch.state.Book.Put(id, &a)
 		}
 	}
 	if !fresh {
@@ -234,19 +234,19 @@ func (p *preparedBatch) takeCached() error {
 // only now, that are not loaded yet (one more round trip, only for such
 // batches).
 func (p *preparedBatch) loadTargetAccounts() error {
-	st := p.state
-	if len(st.state.Targets) == 0 {
+	batch := p.state
+	if len(batch.state.Targets) == 0 {
 		return nil
 	}
 	more := map[string]struct{}{}
-	for _, t := range st.state.Targets {
+	for _, t := range batch.state.Targets {
 		for _, posting := range t.Tx.Postings {
 			for _, id := range []string{posting.Source, posting.Destination} {
-				if st.state.Book.Get(id) != nil {
+				if batch.state.Book.Get(id) != nil {
 					continue
 				}
 				if a, ok := p.cache.lookup(id); ok {
-					st.state.Book.Put(id, &a)
+					batch.state.Book.Put(id, &a)
 					continue
 				}
 				more[id] = struct{}{}
@@ -257,7 +257,7 @@ func (p *preparedBatch) loadTargetAccounts() error {
 		return nil
 	}
 	var b pgx.Batch
-	st.queueLoadAccounts(&b, sortedKeys(more))
+	batch.queueLoadAccounts(&b, sortedKeys(more))
 	if err := p.conn.SendBatch(p.ctx, &b).Close(); err != nil {
 		return fmt.Errorf("load target accounts: %w", err)
 	}
@@ -269,8 +269,8 @@ func (p *preparedBatch) loadTargetAccounts() error {
 // WriteBatch's does; the caller must then invalidate the cache.
 func (p *preparedBatch) commit() error {
 	defer p.release()
-	ctx, conn, st, db := p.ctx, p.conn, p.state, p.db
-	if len(st.rows.txID) == 0 && len(st.rows.keyKey) == 0 && len(st.ckpt.id) == 0 {
+	ctx, conn, batch, db := p.ctx, p.conn, p.state, p.db
+	if len(batch.rows.txID) == 0 && len(batch.rows.keyKey) == 0 && len(batch.ckpt.id) == 0 {
 		_, err := conn.Exec(ctx, "COMMIT") // nothing to write; releases the locks
 		return err
 	}
@@ -278,16 +278,16 @@ func (p *preparedBatch) commit() error {
 	// them with multi-row heap inserts (one WAL record per page rather
 	// than per row) and skips the executor's per-row work. Each COPY is a
 	// round trip of its own, which small batches cannot afford.
-	copied := len(st.rows.entryTx) >= copyMinRows
+	copied := len(batch.rows.entryTx) >= copyMinRows
 	if copied {
-		if err := st.copyRows(ctx, conn.Conn(), true); err != nil {
+		if err := batch.copyRows(ctx, conn.Conn(), true); err != nil {
 			if isKeyTakenErr(err) {
 				return fmt.Errorf("%w: %v", errKeyTaken, err)
 			}
 			return fmt.Errorf("copy batch rows: %w", err)
 		}
 	}
-	w := st.queueWrites(db.ttl(), copied)
+	w := batch.queueWrites(db.ttl(), copied)
 	if err := conn.SendBatch(ctx, w).Close(); err != nil {
 		if isKeyTakenErr(err) {
 			return fmt.Errorf("%w: %v", errKeyTaken, err)
@@ -295,7 +295,7 @@ func (p *preparedBatch) commit() error {
 		if pgCode(err) == "" {
 			// The connection failed with COMMIT possibly on its way: the
 			// outcome is unknown until someone looks.
-			return &CommitUnknownError{LedgerID: st.ledgerID, FirstID: st.firstID, Err: err}
+			return &CommitUnknownError{LedgerID: batch.ledgerID, FirstID: batch.firstID, Err: err}
 		}
 		return fmt.Errorf("write batch: %w", err)
 	}

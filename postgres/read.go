@@ -38,19 +38,19 @@ func newBatchState(ledgerID int64, book *ledgerd.Book, keys int) *batchState {
 // decide judges the units on the loaded state and lays out the rows to
 // write. lastAt is the ledger's last created_at. Its error wraps
 // ledgerd.ErrInvariant: the decisions must not be written.
-func (st *batchState) decide(units []*ledgerd.WriteUnit, nItems int, lastAt time.Time, problemStatus func(ledgerd.Code) int) error {
-	st.firstSeq = st.state.Sequence + 1
-	d := ledgerd.Decide(&st.state, units, nItems)
-	if err := ledgerd.CheckDecisions(d, st.state.Book, st.firstSeq-1, lastAt); err != nil {
+func (batch *batchState) decide(units []*ledgerd.WriteUnit, nItems int, lastAt time.Time, problemStatus func(ledgerd.Code) int) error {
+	batch.firstSeq = batch.state.Sequence + 1
+	d := ledgerd.Decide(&batch.state, units, nItems)
+	if err := ledgerd.CheckDecisions(d, batch.state.Book, batch.firstSeq-1, lastAt); err != nil {
 		return err
 	}
 	// After decide, before write: what later stages derive from the
 	// decisions (events per transaction, audit entries, fraud and monitor
 	// inputs) is built here from d and written in the same transaction.
-	st.rows.fill(d, problemStatus)
-	st.firstID = pgtype.UUID{}
-	if len(st.rows.txID) > 0 {
-		st.firstID = st.rows.txID[0]
+	batch.rows.fill(d, problemStatus)
+	batch.firstID = pgtype.UUID{}
+	if len(batch.rows.txID) > 0 {
+		batch.firstID = batch.rows.txID[0]
 	}
 	return nil
 }
@@ -68,8 +68,8 @@ var loadAccountsSQL = `SELECT a.id, a.asset, a.min_balance, ` + headBalanceCols 
 	FROM ` + accountHead(`unnest($1::bigint[], $2::text[]) AS u(ledger_id, id)
 	JOIN accounts a ON a.ledger_id = u.ledger_id AND a.id = u.id`)
 
-func (st *batchState) queueLoadAccounts(b *pgx.Batch, ids []string) {
-	b.Queue(loadAccountsSQL, repeat(st.ledgerID, len(ids)), ids).Query(func(rows pgx.Rows) error {
+func (batch *batchState) queueLoadAccounts(b *pgx.Batch, ids []string) {
+	b.Queue(loadAccountsSQL, repeat(batch.ledgerID, len(ids)), ids).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var id string
 			var rowVersion int64
@@ -79,9 +79,9 @@ func (st *batchState) queueLoadAccounts(b *pgx.Batch, ids []string) {
 				return err
 			}
 			if rowVersion < a.Version {
-				st.behind = append(st.behind, id)
+				batch.behind = append(batch.behind, id)
 			}
-			st.state.Book.Put(id, a)
+			batch.state.Book.Put(id, a)
 		}
 		return rows.Err()
 	})
@@ -90,9 +90,9 @@ func (st *batchState) queueLoadAccounts(b *pgx.Batch, ids []string) {
 // queueLoadTargets reads the existing transactions the batch's actions
 // name. No row locks: only batch writers change a transaction's status
 // and links, and they hold the ledger's ordering lock.
-func (st *batchState) queueLoadTargets(b *pgx.Batch, ids []pgtype.UUID) {
+func (batch *batchState) queueLoadTargets(b *pgx.Batch, ids []pgtype.UUID) {
 	b.Queue(`SELECT `+txCols+` FROM unnest($1::uuid[]) AS u(id) JOIN transactions t ON t.id = u.id
-		WHERE t.ledger_id = $2`, ids, st.ledgerID).
+		WHERE t.ledger_id = $2`, ids, batch.ledgerID).
 		Query(func(rows pgx.Rows) error {
 			txs, err := scanTxRows(rows, len(ids))
 			if err != nil {
@@ -102,21 +102,21 @@ func (st *batchState) queueLoadTargets(b *pgx.Batch, ids []pgtype.UUID) {
 				if t.Postings, err = ledgerd.ParsePostingsJSON(t.RawPostings); err != nil {
 					return err
 				}
-				st.state.Targets[t.ID] = &ledgerd.Target{Tx: t}
+				batch.state.Targets[t.ID] = &ledgerd.Target{Tx: t}
 			}
 			return nil
 		})
 }
 
 // queueLoadKeys reads the stored outcomes of the batch's idempotency keys.
-func (st *batchState) queueLoadKeys(b *pgx.Batch, keys []string) {
+func (batch *batchState) queueLoadKeys(b *pgx.Batch, keys []string) {
 	b.Queue(`SELECT k.key, k.expires_at <= clock_timestamp(), k.request_hash, k.status, k.problem, `+txCols+`
 		FROM unnest($1::bigint[], $2::text[]) AS u(ledger_id, key)
 		JOIN idempotency_keys k ON k.ledger_id = u.ledger_id AND k.key = u.key
-		LEFT JOIN transactions t ON t.id = k.transaction_id`, repeat(st.ledgerID, len(keys)), keys).
+		LEFT JOIN transactions t ON t.id = k.transaction_id`, repeat(batch.ledgerID, len(keys)), keys).
 		Query(func(rows pgx.Rows) error {
 			for rows.Next() {
-				if err := st.scanKey(rows); err != nil {
+				if err := batch.scanKey(rows); err != nil {
 					return err
 				}
 			}
@@ -124,7 +124,7 @@ func (st *batchState) queueLoadKeys(b *pgx.Batch, keys []string) {
 		})
 }
 
-func (st *batchState) scanKey(rows pgx.Rows) error {
+func (batch *batchState) scanKey(rows pgx.Rows) error {
 	var key string
 	var expired bool
 	var k ledgerd.KeyOutcome
@@ -138,7 +138,7 @@ func (st *batchState) scanKey(rows pgx.Rows) error {
 	case expired:
 		// Kept past its time: the key is free again, and the old record
 		// goes before the new one is stored.
-		st.expiredKeys = append(st.expiredKeys, key)
+		batch.expiredKeys = append(batch.expiredKeys, key)
 		return nil
 	case s.id.Valid:
 		k.Tx = s.tx()
@@ -153,14 +153,14 @@ func (st *batchState) scanKey(rows pgx.Rows) error {
 		// creation): any transaction with it is a different request.
 		k.Hash = nil
 	}
-	st.state.Keys[key] = &k
+	batch.state.Keys[key] = &k
 	return nil
 }
 
 // queueLoadReferences reads which of the batch's references are taken.
-func (st *batchState) queueLoadReferences(b *pgx.Batch, refs []string) {
+func (batch *batchState) queueLoadReferences(b *pgx.Batch, refs []string) {
 	b.Queue(`SELECT r.reference, r.transaction_id FROM unnest($1::bigint[], $2::text[]) AS u(ledger_id, reference)
-		JOIN transaction_references r ON r.ledger_id = u.ledger_id AND r.reference = u.reference`, repeat(st.ledgerID, len(refs)), refs).
+		JOIN transaction_references r ON r.ledger_id = u.ledger_id AND r.reference = u.reference`, repeat(batch.ledgerID, len(refs)), refs).
 		Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var ref string
@@ -168,7 +168,7 @@ func (st *batchState) queueLoadReferences(b *pgx.Batch, refs []string) {
 				if err := rows.Scan(&ref, &id); err != nil {
 					return err
 				}
-				st.state.References[ref] = uuidString(id)
+				batch.state.References[ref] = uuidString(id)
 			}
 			return rows.Err()
 		})

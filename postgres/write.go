@@ -9,46 +9,46 @@ import (
 
 // queueWrites builds the second pipeline: every write as one set-based
 // statement, then COMMIT.
-func (st *batchState) queueWrites(ttl time.Duration, copied bool) *pgx.Batch {
+func (batch *batchState) queueWrites(ttl time.Duration, copied bool) *pgx.Batch {
 	w := &pgx.Batch{}
-	if len(st.rows.txID) > 0 {
+	if len(batch.rows.txID) > 0 {
 		if !copied {
-			st.queueInserts(w)
+			batch.queueInserts(w)
 		}
-		st.queueLedgerUpdate(w)
+		batch.queueLedgerUpdate(w)
 	}
 	// Also in a batch of rejections only: the checkpoint rows planned for
 	// it have left the round.
-	st.queueAccountUpdate(w)
-	st.queueTargetUpdate(w)
+	batch.queueAccountUpdate(w)
+	batch.queueTargetUpdate(w)
 	if !copied {
-		st.queueRefInsert(w)
+		batch.queueRefInsert(w)
 	}
-	if len(st.expiredKeys) > 0 {
+	if len(batch.expiredKeys) > 0 {
 		w.Queue(`DELETE FROM idempotency_keys k USING unnest($1::bigint[], $2::text[]) AS u(ledger_id, key)
 			WHERE k.ledger_id = u.ledger_id AND k.key = u.key AND k.expires_at <= clock_timestamp()`,
-			repeat(st.ledgerID, len(st.expiredKeys)), st.expiredKeys)
+			repeat(batch.ledgerID, len(batch.expiredKeys)), batch.expiredKeys)
 	}
-	st.queueKeyInsert(w, ttl)
+	batch.queueKeyInsert(w, ttl)
 	w.Queue("COMMIT")
 	return w
 }
 
 // queueLedgerUpdate moves the ledger row on and records the commit.
-func (st *batchState) queueLedgerUpdate(w *pgx.Batch) {
-	w.Queue(`UPDATE ledgers SET last_sequence = $2, last_created_at = $3 WHERE id = $1`, st.ledgerID, st.state.Sequence, st.state.At)
+func (batch *batchState) queueLedgerUpdate(w *pgx.Batch) {
+	w.Queue(`UPDATE ledgers SET last_sequence = $2, last_created_at = $3 WHERE id = $1`, batch.ledgerID, batch.state.Sequence, batch.state.At)
 	// Every transaction of the batch has created_at = at: one row maps
 	// that time to the batch's sequence range (see ledger_commits).
 	w.Queue(`INSERT INTO ledger_commits (ledger_id, first_sequence, last_sequence, created_at) VALUES ($1, $2, $3, $4)`,
-		st.ledgerID, st.firstSeq, st.state.Sequence, st.state.At)
+		batch.ledgerID, batch.firstSeq, batch.state.Sequence, batch.state.At)
 }
 
 // queueTargetUpdate writes the new status and links of the existing
 // transactions the batch's actions changed.
-func (st *batchState) queueTargetUpdate(w *pgx.Batch) {
+func (batch *batchState) queueTargetUpdate(w *pgx.Batch) {
 	var tID, tResolved, tReversed []pgtype.UUID
 	var tStatus []string
-	for _, target := range st.state.Targets {
+	for _, target := range batch.state.Targets {
 		if target.Changed {
 			t := target.Tx
 			tID = append(tID, parseID(t.ID))
@@ -59,23 +59,23 @@ func (st *batchState) queueTargetUpdate(w *pgx.Batch) {
 	if len(tID) > 0 {
 		w.Queue(`UPDATE transactions t SET status = u.status, resolved_by = u.resolved_by, reversed_by = u.reversed_by
 			FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[]) AS u(id, status, resolved_by, reversed_by)
-			WHERE t.id = u.id AND t.ledger_id = $5`, tID, tStatus, tResolved, tReversed, st.ledgerID)
+			WHERE t.id = u.id AND t.ledger_id = $5`, tID, tStatus, tResolved, tReversed, batch.ledgerID)
 	}
 }
 
 // queueRefInsert inserts the batch's references (small batches; large
 // ones COPY them).
-func (st *batchState) queueRefInsert(w *pgx.Batch) {
-	rows := &st.rows
+func (batch *batchState) queueRefInsert(w *pgx.Batch) {
+	rows := &batch.rows
 	if len(rows.refRef) > 0 {
 		w.Queue(`INSERT INTO transaction_references (ledger_id, reference, transaction_id)
-			SELECT $1, u.ref, u.tx FROM unnest($2::text[], $3::uuid[]) AS u(ref, tx)`, st.ledgerID, rows.refRef, rows.refTx)
+			SELECT $1, u.ref, u.tx FROM unnest($2::text[], $3::uuid[]) AS u(ref, tx)`, batch.ledgerID, rows.refRef, rows.refTx)
 	}
 }
 
 // queueKeyInsert stores the batch's idempotency outcomes.
-func (st *batchState) queueKeyInsert(w *pgx.Batch, ttl time.Duration) {
-	rows, at := &st.rows, st.state.At
+func (batch *batchState) queueKeyInsert(w *pgx.Batch, ttl time.Duration) {
+	rows, at := &batch.rows, batch.state.At
 	if len(rows.keyKey) == 0 {
 		return
 	}
@@ -88,12 +88,12 @@ func (st *batchState) queueKeyInsert(w *pgx.Batch, ttl time.Duration) {
 	w.Queue(`INSERT INTO idempotency_keys (ledger_id, key, request_hash, status, transaction_id, problem, created_at, expires_at)
 		SELECT $1, u.key, u.hash, u.status, u.tx, u.problem::json, $2, $3
 		FROM unnest($4::text[], $5::bytea[], $6::smallint[], $7::uuid[], $8::text[]) AS u(key, hash, status, tx, problem)`,
-		st.ledgerID, at, at.Add(ttl), rows.keyKey, rows.keyHash, rows.keyStatus, rows.keyTx, rows.keyProblem)
+		batch.ledgerID, at, at.Add(ttl), rows.keyKey, rows.keyHash, rows.keyStatus, rows.keyTx, rows.keyProblem)
 }
 
 // queueInserts queues the row inserts of a small batch.
-func (st *batchState) queueInserts(w *pgx.Batch) {
-	rows, ledgerID, at := &st.rows, st.ledgerID, st.state.At
+func (batch *batchState) queueInserts(w *pgx.Batch) {
+	rows, ledgerID, at := &batch.rows, batch.ledgerID, batch.state.At
 	w.Queue(`INSERT INTO transactions (id, ledger_id, sequence, status, postings, metadata, reference, created_at, expires_at, pending_id, reverses)
 		SELECT u.id, $1, u.seq, u.status, u.postings::json, u.metadata::json, u.reference, $2, u.expires_at, u.pending_id, u.reverses
 		FROM unnest($3::uuid[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::uuid[], $11::uuid[])
