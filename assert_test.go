@@ -86,7 +86,7 @@ func TestDecideKeepsInvariants(t *testing.T) {
 		{Atomic: true, Items: []*WriteItem{transfer("alice", "bob", 1), transfer("alice", "bob", 1000)}},
 		single(transfer("world", "alice", 3))}
 	before := s.Sequence
-	d := Decide(s, units, 6)
+	d := Decide(s, units, 6, nil)
 	if len(d.Transactions) != 4 {
 		t.Fatalf("%d transactions accepted, want 4", len(d.Transactions))
 	}

@@ -91,6 +91,15 @@ type KeyRecord struct {
 	Err  *Error
 }
 
+// Reset empties d for reuse, keeping its buffers and dropping what they
+// referenced.
+func (d *Decisions) Reset() {
+	clear(d.Transactions[:cap(d.Transactions)])
+	clear(d.Legs[:cap(d.Legs)])
+	clear(d.Keys[:cap(d.Keys)])
+	d.Transactions, d.Legs, d.Keys = d.Transactions[:0], d.Legs[:0], d.Keys[:0]
+}
+
 // LegsOf returns the legs of an accepted transaction.
 func (d *Decisions) LegsOf(t *Decided) []Leg { return d.Legs[t.LegsFrom:t.LegsTo] }
 
@@ -98,9 +107,12 @@ func (d *Decisions) LegsOf(t *Decided) []Leg { return d.Legs[t.LegsFrom:t.LegsTo
 // what to write. Each item's outcome (Result, Replayed, Err) is set on the
 // item; an atomic unit that fails leaves no trace in the decisions, the
 // state, or its other items, and its FailedIndex names the item that
-// failed. It performs no I/O.
-func Decide(s *State, units []*WriteUnit, nItems int) *Decisions {
-	d := &Decisions{Transactions: make([]Decided, 0, nItems), Legs: make([]Leg, 0, 2*nItems)}
+// failed. It performs no I/O. The decisions go into d's buffers (after
+// Reset), or new ones when d is nil; nItems sizes new buffers.
+func Decide(s *State, units []*WriteUnit, nItems int, d *Decisions) *Decisions {
+	if d == nil {
+		d = &Decisions{Transactions: make([]Decided, 0, nItems), Legs: make([]Leg, 0, 2*nItems)}
+	}
 	for _, u := range units {
 		s.decideUnit(d, u)
 	}

@@ -266,7 +266,7 @@ func TestDecide(t *testing.T) {
 			for _, u := range units {
 				n += len(u.Items)
 			}
-			d := Decide(s, units, n)
+			d := Decide(s, units, n, nil)
 			tt.check(t, s, d, units)
 		})
 	}
