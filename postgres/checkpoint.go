@@ -146,8 +146,6 @@ func (batch *batchState) queueAccountUpdate(w *pgx.Batch) {
 	if len(r.id) == 0 {
 		return
 	}
-	w.Queue(`UPDATE accounts a SET posted = u.posted, pending_debits = u.pd, pending_credits = u.pc, version = u.version
-		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u(ledger_id, id, posted, pd, pc, version)
-		WHERE a.ledger_id = u.ledger_id AND a.id = u.id AND a.version < u.version`,
+	w.Queue(CheckpointAccountsSQL,
 		repeat(batch.ledgerID, len(r.id)), r.id, r.posted, r.pd, r.pc, r.versions)
 }

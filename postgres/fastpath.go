@@ -46,11 +46,11 @@ const (
 	maxFastPathCooldown = 1024
 )
 
-// guardSQL takes the ordering lock and divides by zero — failing the
+// GuardSQL takes the ordering lock and divides by zero — failing the
 // transaction, and every statement queued after it — unless nobody else
 // has written the ledger since the cache was taken. The lock is taken in
 // the CTE, so the check sees the row as it is once locked.
-const guardSQL = `WITH l AS (SELECT last_sequence, accounts_epoch FROM ledgers WHERE id = $1 FOR UPDATE)
+const GuardSQL = `WITH l AS (SELECT last_sequence, accounts_epoch FROM ledgers WHERE id = $1 FOR UPDATE)
 	SELECT 1 / (l.last_sequence = $2 AND l.accounts_epoch = $3)::int FROM l`
 
 // batchSettingsSQL holds the batch transaction's planner settings (see
@@ -198,7 +198,7 @@ func (f *FastBatch) Commit(ctx context.Context, after <-chan struct{}, locked fu
 	if err := wait(); err != nil {
 		return err
 	}
-	b.Queue(guardSQL, batch.ledgerID, batch.firstSeq-1, f.epoch).Exec(func(pgconn.CommandTag) error {
+	b.Queue(GuardSQL, batch.ledgerID, batch.firstSeq-1, f.epoch).Exec(func(pgconn.CommandTag) error {
 		if locked != nil {
 			locked()
 		}

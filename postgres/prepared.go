@@ -107,7 +107,7 @@ func (db *DB) prepareBatch(ctx context.Context, ledgerID int64, units []*ledgerd
 	// profile of one-transfer batches: a quarter of the backend's CPU in
 	// the planner, ~4.5 → ~2 ms of backend CPU per commit without it).
 	b.Queue(batchSettingsSQL)
-	b.Queue(`SELECT last_sequence, last_created_at, accounts_epoch FROM ledgers WHERE id = $1 FOR UPDATE`, ledgerID).
+	b.Queue(LockLedgerSQL, ledgerID).
 		QueryRow(func(r pgx.Row) error { return r.Scan(&batch.state.Sequence, &p.lastAt, &p.epoch) })
 	if len(in.targets) > 0 {
 		batch.queueLoadTargets(&b, in.targets)

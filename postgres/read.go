@@ -66,7 +66,7 @@ func (batch *batchState) decide(units []*ledgerd.WriteUnit, nItems int, lastAt t
 // would otherwise allocate ~300 kB of them.
 var decisionsPool sync.Pool
 
-// loadAccountsSQL reads the accounts a batch touches. It takes no row
+// LoadAccountsSQL reads the accounts a batch touches. It takes no row
 // locks: every writer of an account row (this batch writer, and PATCH of
 // an account) holds the ledger's ordering lock while it writes, so the
 // rows cannot change under the batch. A FOR UPDATE here would only add a
@@ -75,12 +75,12 @@ var decisionsPool sync.Pool
 //
 // Balances come from the row or the account's newest entry (accountHead);
 // the row's own version tells whether its checkpoint is behind.
-var loadAccountsSQL = `SELECT a.id, a.asset, a.min_balance, ` + headBalanceCols + `, a.version
+var LoadAccountsSQL = `SELECT a.id, a.asset, a.min_balance, ` + headBalanceCols + `, a.version
 	FROM ` + accountHead(`unnest($1::bigint[], $2::text[]) AS u(ledger_id, id)
 	JOIN accounts a ON a.ledger_id = u.ledger_id AND a.id = u.id`)
 
 func (batch *batchState) queueLoadAccounts(b *pgx.Batch, ids []string) {
-	b.Queue(loadAccountsSQL, repeat(batch.ledgerID, len(ids)), ids).Query(func(rows pgx.Rows) error {
+	b.Queue(LoadAccountsSQL, repeat(batch.ledgerID, len(ids)), ids).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var id string
 			var rowVersion int64
@@ -102,8 +102,7 @@ func (batch *batchState) queueLoadAccounts(b *pgx.Batch, ids []string) {
 // name. No row locks: only batch writers change a transaction's status
 // and links, and they hold the ledger's ordering lock.
 func (batch *batchState) queueLoadTargets(b *pgx.Batch, ids []pgtype.UUID) {
-	b.Queue(`SELECT `+txCols+` FROM unnest($1::uuid[]) AS u(id) JOIN transactions t ON t.id = u.id
-		WHERE t.ledger_id = $2`, ids, batch.ledgerID).
+	b.Queue(LoadTargetsSQL, ids, batch.ledgerID).
 		Query(func(rows pgx.Rows) error {
 			txs, err := scanTxRows(rows, len(ids))
 			if err != nil {
@@ -121,10 +120,7 @@ func (batch *batchState) queueLoadTargets(b *pgx.Batch, ids []pgtype.UUID) {
 
 // queueLoadKeys reads the stored outcomes of the batch's idempotency keys.
 func (batch *batchState) queueLoadKeys(b *pgx.Batch, keys []string) {
-	b.Queue(`SELECT k.key, k.expires_at <= clock_timestamp(), k.request_hash, k.status, k.problem, `+txCols+`
-		FROM unnest($1::bigint[], $2::text[]) AS u(ledger_id, key)
-		JOIN idempotency_keys k ON k.ledger_id = u.ledger_id AND k.key = u.key
-		LEFT JOIN transactions t ON t.id = k.transaction_id`, repeat(batch.ledgerID, len(keys)), keys).
+	b.Queue(LoadKeysSQL, repeat(batch.ledgerID, len(keys)), keys).
 		Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				if err := batch.scanKey(rows); err != nil {
@@ -170,8 +166,7 @@ func (batch *batchState) scanKey(rows pgx.Rows) error {
 
 // queueLoadReferences reads which of the batch's references are taken.
 func (batch *batchState) queueLoadReferences(b *pgx.Batch, refs []string) {
-	b.Queue(`SELECT r.reference, r.transaction_id FROM unnest($1::bigint[], $2::text[]) AS u(ledger_id, reference)
-		JOIN transaction_references r ON r.ledger_id = u.ledger_id AND r.reference = u.reference`, repeat(batch.ledgerID, len(refs)), refs).
+	b.Queue(LoadReferencesSQL, repeat(batch.ledgerID, len(refs)), refs).
 		Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var ref string
