@@ -349,7 +349,7 @@ func queries() []query {
 				n := len(v.holds)
 				st, by := make([]string, n), make([]pgtype.UUID, n)
 				for i := range st {
-					st[i], by[i] = "posted", v.batch.txID[i]
+					st[i], by[i] = "captured", v.batch.txID[i]
 				}
 				return []any{v.holds, st, by, make([]pgtype.UUID, n), v.ledgerID}
 			},
