@@ -136,7 +136,7 @@ func runWorker(ctx context.Context, args []string, lookupEnv func(string) (strin
 			log.Info("debug listener", "addr", ln.Addr().String())
 		}
 	}
-	done, err := startTail(ctx, dbURL, &t, log, reg)
+	done, err := startTail(ctx, dbURL, &t, log.With("component", "tail"), reg)
 	if err != nil {
 		return err
 	}
