@@ -66,9 +66,6 @@ CREATE TABLE webhook_deliveries (
 );
 -- What the claim scans: due deliveries per endpoint.
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (endpoint_id, next_attempt_at) WHERE status = 'pending';
--- In-flight attempts per endpoint (the per-endpoint cap): small, since
--- locked_until is cleared when an attempt's outcome is written.
-CREATE INDEX webhook_deliveries_inflight ON webhook_deliveries (endpoint_id) WHERE locked_until IS NOT NULL;
 -- The delivery log, newest first, and retention of delivered rows.
 CREATE INDEX webhook_deliveries_log ON webhook_deliveries (endpoint_id, id);
 CREATE INDEX webhook_deliveries_done ON webhook_deliveries (delivered_at) WHERE status = 'delivered';
