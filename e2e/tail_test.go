@@ -385,3 +385,25 @@ func scrapeCounter(t *testing.T, url, name string) float64 {
 	}
 	return 0
 }
+
+// TestServeWithWorkers: `ledgerd serve` with LEDGERD_WORKERS=true runs the
+// tail itself: with no worker process, every event reaches its endpoints.
+func TestServeWithWorkers(t *testing.T) {
+	dbURL := ledgertest.NewDatabase(t)
+	bin := buildLedgerd(t)
+	api := startNode(t, bin, "api", dbURL, tailWorkerEnv, "LEDGERD_WORKERS=true", "LEDGERD_WORKER_POLL=50ms")
+	f := newTailFixture(t, api.URL(), "tailserve", 0)
+	stop := make(chan struct{})
+	go func() { time.Sleep(time.Second); close(stop) }()
+	all, posted := f.load(stop, 2)
+	for _, c := range []struct {
+		r    *hookReceiver
+		id   string
+		want []string
+	}{{f.all, f.allID, all}, {f.few, f.fewID, posted}} {
+		missing, _, dead := f.accounted(c.r, dbURL, c.id, c.want, 30*time.Second)
+		if len(missing) > 0 || dead > 0 || len(c.want) == 0 {
+			t.Errorf("endpoint %s: of %d events %d missing, %d dead letters", c.id, len(c.want), len(missing), dead)
+		}
+	}
+}
