@@ -81,16 +81,15 @@ func insertDeliveries(ctx context.Context, tx pgx.Tx, ledgerID int64, evs []ledg
 		created[i], data[i] = evs[i].CreatedAt, string(evs[i].Data)
 	}
 	// An event committed while its endpoint was enabled but relayed after
-	// the endpoint was disabled is recorded as failed at once, as the
-	// disable did with what was pending then. FOR SHARE orders this
-	// against a disable running at the same time (which takes the
-	// endpoint FOR UPDATE): either the disable sees these rows and fails
-	// them, or this sees the endpoint disabled.
+	// the endpoint answered 410 is recorded as failed at once, as the 410
+	// did with what was pending then. FOR SHARE orders this against that
+	// (which takes the endpoint FOR NO KEY UPDATE): either it sees these
+	// rows and fails them, or this sees gone_at set.
 	_, err := tx.Exec(ctx, `INSERT INTO webhook_deliveries (endpoint_id, event_id, ledger_id, seq, ord, event_type, event_created_at, data,
 			status, last_error)
 		SELECT e.id, ev.id, $1, ev.seq, ev.ord, ev.typ, ev.created, ev.data::json,
-			CASE e.status WHEN 'enabled' THEN 'pending' ELSE 'failed' END,
-			CASE e.status WHEN 'enabled' THEN NULL ELSE 'endpoint disabled' END
+			CASE WHEN e.gone_at IS NULL THEN 'pending' ELSE 'failed' END,
+			CASE WHEN e.gone_at IS NULL THEN NULL ELSE '410 Gone: endpoint disabled' END
 		FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::timestamptz[], $7::text[])
 			AS ev(id, typ, seq, ord, created, data)
 		JOIN webhook_endpoints e ON e.ledger_id = $1 AND (e.event_types IS NULL OR ev.typ = ANY (e.event_types))

@@ -168,7 +168,9 @@ func (db *DB) UpdateWebhookEndpoint(ctx context.Context, ledgerID int64, id stri
 				return err
 			}
 		}
+		// Enabling forgets a 410: the receiver is back.
 		if err := tx.QueryRow(ctx, `UPDATE webhook_endpoints SET url = $2, event_types = $3, description = $4, status = $5,
+			gone_at = CASE WHEN $5 = 'enabled' THEN NULL ELSE gone_at END,
 			updated_at = clock_timestamp() WHERE id = $1 RETURNING updated_at`,
 			e.ID, e.URL, typeStrings(e.EventTypes), e.Description, e.Status).Scan(&e.UpdatedAt); err != nil {
 			return err
@@ -182,7 +184,10 @@ func (db *DB) UpdateWebhookEndpoint(ctx context.Context, ledgerID int64, id stri
 
 // switchStatus opens (enable) or closes (disable) e's enabled period at
 // pos, the ledger's position under its ordering lock, which tx holds, as
-// it holds the endpoint row.
+// it holds the endpoint row. Pending deliveries of a disabled endpoint
+// are held, not attempted (claims take enabled endpoints only), and go out
+// when it is enabled again: they are events committed while it was
+// enabled.
 func switchStatus(ctx context.Context, tx pgx.Tx, e *ledgerd.WebhookEndpoint, status string, pos ledgerd.EventPosition) error {
 	var err error
 	if status == ledgerd.WebhookEnabled {
@@ -195,13 +200,6 @@ func switchStatus(ctx context.Context, tx pgx.Tx, e *ledgerd.WebhookEndpoint, st
 	} else {
 		_, err = tx.Exec(ctx, `UPDATE webhook_endpoint_periods SET end_seq = $2, end_ord = $3 WHERE endpoint_id = $1 AND end_seq IS NULL`,
 			e.ID, pos.Sequence, pos.Ordinal)
-		if err == nil {
-			// No attempt goes to a disabled endpoint: what is pending is
-			// dead-lettered (and may be retried once it is enabled again).
-			// An attempt in flight loses its outcome to this.
-			_, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET status = 'failed', locked_until = NULL,
-				last_error = 'endpoint disabled' WHERE endpoint_id = $1 AND status = 'pending'`, e.ID)
-		}
 	}
 	e.Status = status
 	return err
@@ -223,8 +221,10 @@ func (db *DB) RotateWebhookSecret(ctx context.Context, ledgerID int64, id, secre
 	return tag.RowsAffected() == 1, err
 }
 
-// DisableGoneEndpoint disables an endpoint that answered 410, which
-// dead-letters its pending deliveries, in one transaction.
+// DisableGoneEndpoint disables an endpoint that answered 410 and
+// dead-letters its pending deliveries, in one transaction; deliveries the
+// relay adds for it later are dead letters too, until it is enabled
+// again. (A disable by PATCH holds them instead: see switchStatus.)
 // The attempt that met the 410 (delivery, fenced by its attempts count)
 // is recorded first, so that the log shows the 410 rather than the
 // disable.
@@ -261,10 +261,14 @@ func (db *DB) DisableGoneEndpoint(ctx context.Context, id string, delivery int64
 			if err := switchStatus(ctx, tx, e, ledgerd.WebhookDisabled, pos); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET status = 'disabled', updated_at = clock_timestamp() WHERE id = $1`, id); err != nil {
-				return err
-			}
 		}
-		return nil
+		if _, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET status = 'disabled', gone_at = clock_timestamp(),
+			updated_at = clock_timestamp() WHERE id = $1`, id); err != nil {
+			return err
+		}
+		// An attempt in flight loses its outcome to this.
+		_, err = tx.Exec(ctx, `UPDATE webhook_deliveries SET status = 'failed', locked_until = NULL,
+			last_error = '410 Gone: endpoint disabled' WHERE endpoint_id = $1 AND status = 'pending'`, id)
+		return err
 	})
 }

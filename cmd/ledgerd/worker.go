@@ -40,8 +40,8 @@ func (t *tailConfig) bind(b *binder, withSwitch, workersOn bool) {
 	}
 	b.str(&t.RetrySchedule, "webhook-retry-schedule", "LEDGERD_WEBHOOK_RETRY_SCHEDULE", "", "waits between delivery attempts, comma-separated (empty: 5s,5m,30m,2h,5h,10h,10h)")
 	b.boolean(&t.AllowPrivate, "webhook-allow-private", "LEDGERD_WEBHOOK_ALLOW_PRIVATE", false, "accept and deliver to webhook URLs on loopback, private and other non-public addresses")
-	b.int(&t.Concurrency, "worker-concurrency", "LEDGERD_WORKER_CONCURRENCY", 64, "delivery attempts one worker makes at once")
-	b.int(&t.PerEndpoint, "webhook-per-endpoint", "LEDGERD_WEBHOOK_PER_ENDPOINT", 16, "delivery attempts in flight to one endpoint, per worker")
+	b.int(&t.Concurrency, "worker-concurrency", "LEDGERD_WORKER_CONCURRENCY", 128, "delivery attempts one worker makes at once")
+	b.int(&t.PerEndpoint, "webhook-per-endpoint", "LEDGERD_WEBHOOK_PER_ENDPOINT", 32, "delivery attempts in flight to one endpoint, per worker")
 	b.int(&t.PoolMaxConns, "worker-pool-max-conns", "LEDGERD_WORKER_POOL_MAX_CONNS", 6, "database connections of the tail (its own pool, apart from the API's)")
 	b.dur(&t.Timeout, "webhook-timeout", "LEDGERD_WEBHOOK_TIMEOUT", webhook.DefaultTimeout, "longest wait for a receiver's answer")
 	b.dur(&t.Poll, "worker-poll", "LEDGERD_WORKER_POLL", 200*time.Millisecond, "how often an idle worker looks for new events and due deliveries")

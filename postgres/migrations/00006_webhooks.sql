@@ -18,6 +18,9 @@ CREATE TABLE webhook_endpoints (
     -- previous_until.
     previous_secret text,
     previous_until  timestamptz,
+    -- set when the receiver answered 410 (cleared when enabled again):
+    -- its deliveries are dead-lettered rather than held
+    gone_at         timestamptz,
     created_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
     updated_at      timestamptz NOT NULL DEFAULT clock_timestamp()
 );
