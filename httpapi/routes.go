@@ -43,6 +43,8 @@ func (s *Server) routes() {
 	s.handle("POST /v1/ledgers/{ledger}/transactions/{id}/void", write, s.void)
 	s.handle("POST /v1/ledgers/{ledger}/transactions/{id}/reverse", write, s.reverse)
 
+	s.handle("GET /v1/ledgers/{ledger}/events", read, s.listEvents)
+
 	s.mux.Handle("/", http.HandlerFunc(s.unmatched))
 }
 

@@ -38,6 +38,8 @@ type Config struct {
 	Logger        *slog.Logger
 	// Metrics, when set, receives request and transaction metrics.
 	Metrics *Metrics
+	// Events reads events for GET …/events; nil means the database.
+	Events EventStore
 }
 
 // Server is the API's http.Handler.
