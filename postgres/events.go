@@ -24,7 +24,7 @@ var eventScanBudget = 10_000
 // txEventTypeSQL is ledgerd.EventTypeOf in SQL, so that a type filter is
 // applied while scanning the log rather than after reading every row. The
 // rows it would call "" do not exist (they would be a write-path bug), and
-// TestEventTypeSQL checks it against EventTypeOf for every kind.
+// TestReadEvents checks it against EventTypeOf for every kind.
 const txEventTypeSQL = `CASE
 	WHEN t.pending_id IS NOT NULL THEN CASE t.status WHEN 'posted' THEN 'transaction.captured'
 		WHEN 'voided' THEN 'transaction.voided' WHEN 'expired' THEN 'transaction.expired' END
