@@ -42,10 +42,11 @@ type EventPage struct {
 	// of other events and the read stopped at its budget. Read on from
 	// Next, not from the last event (there may be none).
 	More bool
-	// Next is where the read stopped, and NextID the id of the event at
-	// that position (of any type), to be passed back as after=. Set when
-	// More is; otherwise the position of the last event returned, or the
-	// query's After when none was.
+	// Next is where to read on from, and NextID the id of the event at
+	// that position (of any type: with a filter, possibly one the page
+	// left out), to be passed back as after=. When More is false, Next is
+	// the last event returned (NextID its id), or the query's After with
+	// NextID "" when none was.
 	Next   EventPosition
 	NextID string
 }
