@@ -21,6 +21,7 @@ const (
 	CodeIdempotencyInProgress Code = "idempotency_in_progress"
 	CodeInvalidState          Code = "invalid_state"
 	CodePayloadTooLarge       Code = "payload_too_large"
+	CodeUnsupportedMediaType  Code = "unsupported_media_type"
 	CodeValidationFailed      Code = "validation_failed"
 	CodeAccountNotFound       Code = "account_not_found"
 	CodeAssetMismatch         Code = "asset_mismatch"

@@ -114,21 +114,9 @@ func canonicalPatch(method, path string, p *postgres.AccountPatch) []byte {
 	return h[:]
 }
 
-// idempotencyKey reads and checks the Idempotency-Key header.
-func idempotencyKey(r *http.Request) (string, *ledgerd.Error) {
-	vals := r.Header.Values("Idempotency-Key")
-	if len(vals) == 0 {
-		return "", nil
-	}
-	if len(vals) > 1 || !ledgerd.ValidIdempotencyKey(vals[0]) {
-		return "", ledgerd.Invalid("Idempotency-Key", "must be one header of 1 to 255 printable characters")
-	}
-	return vals[0], nil
-}
-
 func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	var na ledgerd.NewAccount
-	if !decodeBody(w, rc.body, func(d *jx.Decoder, v *ledgerd.Validation) { decodeAccount(d, v, "", &na) }) {
+	if !decodeBody(w, rc, func(d *jx.Decoder, v *ledgerd.Validation) { decodeAccount(d, v, "", &na) }) {
 		return
 	}
 	key, kerr := idempotencyKey(r)
@@ -149,6 +137,8 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, rc *reqCt
 	if replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
 		st = http.StatusOK
+	} else {
+		w.Header().Set("Location", "/v1/ledgers/"+rc.ledger.Name+"/accounts/"+a.ID)
 	}
 	writeJSON(w, st, func(e *jx.Encoder) { encodeAccount(e, a) })
 }
@@ -156,7 +146,7 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, rc *reqCt
 func (s *Server) createAccounts(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	var items []ledgerd.NewAccount
 	var itemErrs []*ledgerd.Error
-	if !decodeBody(w, rc.body, func(d *jx.Decoder, v *ledgerd.Validation) {
+	if !decodeBody(w, rc, func(d *jx.Decoder, v *ledgerd.Validation) {
 		seen := false
 		object(d, v, "", func(k string) int {
 			if k == "accounts" {
@@ -260,7 +250,7 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 
 func (s *Server) patchAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	var p postgres.AccountPatch
-	if !decodeBody(w, rc.body, func(d *jx.Decoder, v *ledgerd.Validation) {
+	if !decodeBody(w, rc, func(d *jx.Decoder, v *ledgerd.Validation) {
 		object(d, v, "", func(k string) int {
 			switch k {
 			case "metadata":
@@ -355,20 +345,6 @@ func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		s.fail(w, r, err)
 		return
 	}
-	next := ""
-	if len(accts) > want {
-		accts = accts[:want]
-		next = encodeCursorValue(accts[want-1].ID)
-	}
-	writeJSON(w, http.StatusOK, func(e *jx.Encoder) {
-		e.ObjStart()
-		e.FieldStart("data")
-		e.ArrStart()
-		for _, a := range accts {
-			encodeAccount(e, a)
-		}
-		e.ArrEnd()
-		encodeCursor(e, next)
-		e.ObjEnd()
-	})
+	accts, next := page(accts, want, func(a *ledgerd.Account) string { return a.ID })
+	writeList(w, accts, encodeAccount, next, nil)
 }

@@ -16,9 +16,10 @@ import (
 // through the same group-commit writer as any posting, and answers 200
 // with it (SPEC §2 "Two-phase transfers", "Reversals").
 
-func (s *Server) capture(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+// postHold captures a pending hold (POST …/post), in full or in part.
+func (s *Server) postHold(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	a := &ledgerd.Action{Kind: ledgerd.ActionPost}
-	if !decodeActionBody(w, rc.body, func(d *jx.Decoder, v *ledgerd.Validation) {
+	if !decodeActionBody(w, rc, func(d *jx.Decoder, v *ledgerd.Validation) {
 		object(d, v, "", func(k string) int {
 			if k == "amounts" {
 				return 0
@@ -52,8 +53,9 @@ func (s *Server) capture(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	s.act(w, r, rc, a, &ledgerd.TransactionRequest{})
 }
 
-func (s *Server) void(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	if !decodeActionBody(w, rc.body, func(d *jx.Decoder, v *ledgerd.Validation) {
+// voidHold releases a pending hold (POST …/void).
+func (s *Server) voidHold(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	if !decodeActionBody(w, rc, func(d *jx.Decoder, v *ledgerd.Validation) {
 		object(d, v, "", func(string) int { return -1 }, nil)
 	}) {
 		return
@@ -64,7 +66,7 @@ func (s *Server) void(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 func (s *Server) reverse(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	a := &ledgerd.Action{Kind: ledgerd.ActionReverse}
 	req := &ledgerd.TransactionRequest{}
-	if !decodeActionBody(w, rc.body, func(d *jx.Decoder, v *ledgerd.Validation) {
+	if !decodeActionBody(w, rc, func(d *jx.Decoder, v *ledgerd.Validation) {
 		object(d, v, "", func(k string) int {
 			switch k {
 			case "metadata":
@@ -103,14 +105,6 @@ func (s *Server) reverse(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return
 	}
 	s.act(w, r, rc, a, req)
-}
-
-// decodeActionBody treats an empty body as {}.
-func decodeActionBody(w http.ResponseWriter, body []byte, fn func(d *jx.Decoder, v *ledgerd.Validation)) bool {
-	if len(body) == 0 {
-		body = []byte("{}")
-	}
-	return decodeBody(w, body, fn)
 }
 
 func (s *Server) act(w http.ResponseWriter, r *http.Request, rc *reqCtx, a *ledgerd.Action, req *ledgerd.TransactionRequest) {

@@ -35,7 +35,7 @@ func encodeAPIKey(e *jx.Encoder, k *postgres.APIKey, secret string) {
 
 func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	var ledgerName, role string
-	if !decodeBody(w, rc.body, func(d *jx.Decoder, v *ledgerd.Validation) {
+	if !decodeBody(w, rc, func(d *jx.Decoder, v *ledgerd.Validation) {
 		object(d, v, "", func(k string) int {
 			switch k {
 			case "ledger":
@@ -82,6 +82,8 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		s.fail(w, r, err)
 		return
 	}
+	w.Header().Set("Location", "/v1/api-keys/"+k.ID)
+	s.auth.forget(id)
 	writeJSON(w, http.StatusCreated, func(e *jx.Encoder) { encodeAPIKey(e, k, full) })
 }
 
@@ -112,22 +114,8 @@ func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 		s.fail(w, r, err)
 		return
 	}
-	next := ""
-	if len(keys) > limit {
-		keys = keys[:limit]
-		next = encodeCursorValue(keys[limit-1].ID)
-	}
-	writeJSON(w, http.StatusOK, func(e *jx.Encoder) {
-		e.ObjStart()
-		e.FieldStart("data")
-		e.ArrStart()
-		for _, k := range keys {
-			encodeAPIKey(e, k, "")
-		}
-		e.ArrEnd()
-		encodeCursor(e, next)
-		e.ObjEnd()
-	})
+	keys, next := page(keys, limit, func(k *postgres.APIKey) string { return k.ID })
+	writeList(w, keys, func(e *jx.Encoder, k *postgres.APIKey) { encodeAPIKey(e, k, "") }, next, nil)
 }
 
 func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) {

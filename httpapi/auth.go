@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/postgres"
+	"golang.org/x/time/rate"
 )
 
 // Role orders what a key may do; each role includes the ones below it.
@@ -40,9 +41,10 @@ func parseRole(s string) Role {
 
 // principal is who a request is from.
 type principal struct {
-	KeyID    string
-	LedgerID int64 // 0 for the bootstrap key
-	Role     Role
+	KeyID      string
+	LedgerID   int64  // 0 for the bootstrap key
+	LedgerName string // "" for the bootstrap key
+	Role       Role
 }
 
 func (p *principal) canSee(ledgerID int64) bool {
@@ -76,11 +78,29 @@ func hashSecret(s string) []byte {
 
 // keyCacheTTL bounds how long a node trusts what it read of a key: a
 // revoked key stops working on every node within this time (SPEC: 5 s).
+// An id found missing is remembered as long, so a key created on another
+// node works here within it too.
 const keyCacheTTL = 2 * time.Second
 
+// Bounds of the key caches. Only ids the database holds enter the cache of
+// known keys, so it grows with the keys an operator creates, not with what
+// clients send; missing ids go to a separate, smaller cache.
+const (
+	maxKnownKeys   = 100_000
+	maxUnknownKeys = 50_000
+)
+
 type cachedKey struct {
-	key     *postgres.APIKey // nil: no such key
+	key     *postgres.APIKey
 	fetched time.Time
+}
+
+// authThrottledError refuses a lookup of an id this node has not seen, for a
+// client address that has failed too often.
+type authThrottledError struct{ wait time.Duration }
+
+func (e authThrottledError) Error() string {
+	return "too many failed authentications from this address"
 }
 
 // authenticator verifies bearer keys against the bootstrap key and the
@@ -89,11 +109,13 @@ type authenticator struct {
 	db        *postgres.DB
 	bootstrap []byte // SHA-256 of LEDGERD_ADMIN_KEY
 	mu        sync.RWMutex
-	cache     map[string]cachedKey
+	known     map[string]cachedKey // ids the database holds (revoked ones too)
+	unknown   *negCache
+	fails     *addrLimiter
 }
 
-func newAuthenticator(db *postgres.DB, adminKey string) *authenticator {
-	a := &authenticator{db: db, cache: map[string]cachedKey{}}
+func newAuthenticator(db *postgres.DB, adminKey string, fails *addrLimiter) *authenticator {
+	a := &authenticator{db: db, known: map[string]cachedKey{}, unknown: newNegCache(keyCacheTTL, maxUnknownKeys), fails: fails}
 	if adminKey != "" {
 		a.bootstrap = hashSecret(adminKey)
 	}
@@ -101,8 +123,10 @@ func newAuthenticator(db *postgres.DB, adminKey string) *authenticator {
 }
 
 // authenticate returns the principal of a bearer token, nil when the key is
-// unknown, malformed or revoked, or an error when the database failed.
-func (a *authenticator) authenticate(ctx context.Context, token string) (*principal, error) {
+// unknown, malformed or revoked, authThrottledError when it would need a
+// lookup the client's address may not have now, or an error when the
+// database failed. addr is the client address failures count against.
+func (a *authenticator) authenticate(ctx context.Context, token, addr string) (*principal, error) {
 	if token == "" {
 		return nil, nil
 	}
@@ -113,32 +137,74 @@ func (a *authenticator) authenticate(ctx context.Context, token string) (*princi
 	if !ok {
 		return nil, nil
 	}
-	a.mu.RLock()
-	c, hit := a.cache[id]
-	a.mu.RUnlock()
-	if !hit || time.Since(c.fetched) > keyCacheTTL {
-		k, err := a.db.APIKeyByID(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		c = cachedKey{key: k, fetched: time.Now()}
-		a.mu.Lock()
-		if len(a.cache) > 100_000 { // bound memory against floods of bogus ids
-			clear(a.cache)
-		}
-		a.cache[id] = c
-		a.mu.Unlock()
+	k, err := a.lookup(ctx, id, addr)
+	if err != nil {
+		return nil, err
 	}
-	k := c.key
 	if k == nil || k.RevokedAt != nil || subtle.ConstantTimeCompare(hashSecret(secret), k.SecretHash) != 1 {
 		return nil, nil
 	}
-	return &principal{KeyID: k.ID, LedgerID: k.LedgerID, Role: parseRole(k.Role)}, nil
+	return &principal{KeyID: k.ID, LedgerID: k.LedgerID, LedgerName: k.LedgerName, Role: parseRole(k.Role)}, nil
 }
 
-// forget drops a key from this node's cache (after a revocation here).
+// lookup returns the key with id (nil when there is none). An id this node
+// knows is refreshed after keyCacheTTL whoever asks; an id it has not seen
+// costs a query only while the asking address has tokens left.
+func (a *authenticator) lookup(ctx context.Context, id, addr string) (*postgres.APIKey, error) {
+	a.mu.RLock()
+	c, known := a.known[id]
+	a.mu.RUnlock()
+	if known && time.Since(c.fetched) <= keyCacheTTL {
+		return c.key, nil
+	}
+	if !known && a.unknown.has(id) {
+		return nil, nil
+	}
+	var res *rate.Reservation
+	if !known {
+		var wait time.Duration
+		if res, wait = a.fails.reserve(addr); res == nil {
+			return nil, authThrottledError{wait}
+		}
+	}
+	k, err := a.db.APIKeyByID(ctx, id)
+	if err != nil {
+		if res != nil {
+			res.Cancel() // the database failed, not the client
+		}
+		return nil, err
+	}
+	if k == nil {
+		a.unknown.add(id)
+		a.mu.Lock()
+		delete(a.known, id)
+		a.mu.Unlock()
+		return nil, nil
+	}
+	if res != nil {
+		res.Cancel() // a real key is no failure
+	}
+	a.mu.Lock()
+	if len(a.known) >= maxKnownKeys {
+		for kid, c := range a.known {
+			if time.Since(c.fetched) > time.Minute {
+				delete(a.known, kid)
+			}
+		}
+	}
+	if len(a.known) < maxKnownKeys {
+		a.known[id] = cachedKey{key: k, fetched: time.Now()}
+	}
+	a.mu.Unlock()
+	a.unknown.remove(id)
+	return k, nil
+}
+
+// forget drops what this node cached of a key id, after it revoked or
+// created the key.
 func (a *authenticator) forget(id string) {
 	a.mu.Lock()
-	delete(a.cache, id)
+	delete(a.known, id)
 	a.mu.Unlock()
+	a.unknown.remove(id)
 }

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/go-faster/jx"
@@ -97,18 +99,89 @@ func isNull(d *jx.Decoder) bool {
 	return false
 }
 
+// str reads a string. A \u escape of half a UTF-16 surrogate pair has no
+// character to stand for: decoders would store U+FFFD in its place, a
+// silent change of the client's data, so it is a field error.
 func str(d *jx.Decoder, v *ledgerd.Validation, field string) (string, bool) {
 	if d.Next() != jx.String {
 		v.Add(field, "must be a string")
 		_ = d.Skip()
 		return "", false
 	}
-	s, err := d.Str()
+	raw, err := d.Raw()
+	if err != nil || len(raw) < 2 {
+		v.Add(field, "must be a string")
+		return "", false
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true // no escapes: the bytes are the string
+	}
+	if loneSurrogate(raw) {
+		v.Add(field, errLoneSurrogate)
+		return "", false
+	}
+	s, err := jx.DecodeBytes(raw).Str()
 	if err != nil {
 		v.Add(field, "must be a string")
 		return "", false
 	}
 	return s, true
+}
+
+const errLoneSurrogate = "must not contain a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape)"
+
+// loneSurrogate reports whether raw JSON holds a \u escape of a surrogate
+// that is not a high one followed at once by a low one.
+func loneSurrogate(raw []byte) bool {
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		i++ // the escaped character; a backslash escape is never a \u
+		if i >= len(raw) || raw[i] != 'u' {
+			continue
+		}
+		r, ok := hex4(raw, i+1)
+		if !ok {
+			continue // jx reports the bad escape
+		}
+		i += 4
+		switch {
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return true // a low half with no high half before it
+		case r >= 0xD800 && r <= 0xDBFF:
+			if i+6 >= len(raw) || raw[i+1] != '\\' || raw[i+2] != 'u' {
+				return true
+			}
+			lo, ok := hex4(raw, i+3)
+			if !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return true
+			}
+			i += 6
+		}
+	}
+	return false
+}
+
+func hex4(b []byte, at int) (rune, bool) {
+	if at+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[at : at+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
 }
 
 func boolean(d *jx.Decoder, v *ledgerd.Validation, field string) (bool, bool) {
@@ -156,10 +229,16 @@ func metadata(d *jx.Decoder, v *ledgerd.Validation, field string) map[string]str
 		_ = d.Skip()
 		return nil
 	}
+	d, lone := metadataObject(d)
+	defer jx.PutDecoder(d)
 	m := map[string]string{}
 	_ = d.ObjBytes(func(d *jx.Decoder, key []byte) error {
 		k := string(key)
 		f := field + "." + k
+		if lone && strings.Contains(k, "\uFFFD") {
+			v.Add(f, errLoneSurrogate)
+			return d.Skip()
+		}
 		if _, dup := m[k]; dup {
 			v.Add(f, "duplicate field")
 			return d.Skip()
@@ -172,16 +251,38 @@ func metadata(d *jx.Decoder, v *ledgerd.Validation, field string) map[string]str
 	return m
 }
 
+// metadataObject takes the metadata object ahead in d and returns a decoder
+// over it alone (to put back in jx's pool), and whether it holds a lone
+// surrogate escape. A key's escapes are gone once jx decodes it, so a key
+// holding U+FFFD is refused only when the object's raw text has a lone
+// surrogate (a key with a real U+FFFD next to one is named too; the request
+// is refused either way).
+func metadataObject(d *jx.Decoder) (obj *jx.Decoder, lone bool) {
+	obj = jx.GetDecoder()
+	raw, err := d.Raw()
+	if err != nil {
+		raw = []byte("{}") // not reached: the body was checked well-formed
+	}
+	obj.ResetBytes(raw)
+	return obj, bytes.IndexByte(raw, '\\') >= 0 && loneSurrogate(raw)
+}
+
 func metadataPatch(d *jx.Decoder, v *ledgerd.Validation, field string) map[string]*string {
 	if d.Next() != jx.Object {
 		v.Add(field, "must be an object")
 		_ = d.Skip()
 		return nil
 	}
+	d, lone := metadataObject(d)
+	defer jx.PutDecoder(d)
 	m := map[string]*string{}
 	_ = d.ObjBytes(func(d *jx.Decoder, key []byte) error {
 		k := string(key)
 		f := field + "." + k
+		if lone && strings.Contains(k, "\uFFFD") {
+			v.Add(f, errLoneSurrogate)
+			return d.Skip()
+		}
 		if _, dup := m[k]; dup {
 			v.Add(f, "duplicate field")
 			return d.Skip()

@@ -101,36 +101,29 @@ func (s *Server) entries(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		s.fail(w, r, err)
 		return
 	}
-	next := ""
-	if len(st.Lines) > want {
-		st.Lines = st.Lines[:want]
-		last := st.Lines[want-1]
-		next = encodeCursorValue(strconv.FormatInt(last.Sequence, 10) + ":" + strconv.Itoa(last.PostingIndex))
-	}
-	writeJSON(w, http.StatusOK, func(e *jx.Encoder) {
-		e.ObjStart()
-		e.FieldStart("data")
-		e.ArrStart()
-		for _, l := range st.Lines {
-			e.ObjStart()
-			e.FieldStart("transaction_id")
-			e.Str(l.TransactionID)
-			e.FieldStart("sequence")
-			e.Int64(l.Sequence)
-			e.FieldStart("amount")
-			e.Int64(l.Amount)
-			e.FieldStart("balance_after")
-			e.Int64(l.BalanceAfter)
-			e.FieldStart("created_at")
-			encodeTime(e, l.CreatedAt)
-			e.ObjEnd()
-		}
-		e.ArrEnd()
+	lines, next := page(st.Lines, want, func(l postgres.Entry) string {
+		return strconv.FormatInt(l.Sequence, 10) + ":" + strconv.Itoa(l.PostingIndex)
+	})
+	writeList(w, lines, encodeEntry, next, func(e *jx.Encoder) {
 		e.FieldStart("opening_balance")
 		e.Int64(st.Opening)
 		e.FieldStart("closing_balance")
 		e.Int64(st.Closing)
-		encodeCursor(e, next)
-		e.ObjEnd()
 	})
+}
+
+// encodeEntry writes one statement line.
+func encodeEntry(e *jx.Encoder, l postgres.Entry) {
+	e.ObjStart()
+	e.FieldStart("transaction_id")
+	e.Str(l.TransactionID)
+	e.FieldStart("sequence")
+	e.Int64(l.Sequence)
+	e.FieldStart("amount")
+	e.Int64(l.Amount)
+	e.FieldStart("balance_after")
+	e.Int64(l.BalanceAfter)
+	e.FieldStart("created_at")
+	encodeTime(e, l.CreatedAt)
+	e.ObjEnd()
 }

@@ -1,50 +1,12 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
-	"time"
 
 	"github.com/go-faster/jx"
 	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/postgres"
 )
-
-// decodeBody checks syntax (400) and then runs fn, answering 422 with every
-// field error it collected. It reports whether the handler may go on.
-func decodeBody(w http.ResponseWriter, body []byte, fn func(d *jx.Decoder, v *ledgerd.Validation)) bool {
-	if err := wellFormed(body); err != nil {
-		writeProblem(w, err)
-		return false
-	}
-	var v ledgerd.Validation
-	fn(jx.DecodeBytes(body), &v)
-	if err := v.Err(); err != nil {
-		writeProblem(w, err)
-		return false
-	}
-	return true
-}
-
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ *reqCtx) {
-	writeJSON(w, http.StatusOK, func(e *jx.Encoder) {
-		e.Obj(func(e *jx.Encoder) { e.Field("status", func(e *jx.Encoder) { e.Str("ok") }) })
-	})
-}
-
-// readyz is ready when the database answers and its schema is new enough.
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ *reqCtx) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	_, err := s.db.CheckSchema(ctx)
-	if err != nil {
-		writeProblem(w, ledgerd.Errorf(ledgerd.CodeOverloaded, "not ready: %v", err))
-		return
-	}
-	writeJSON(w, http.StatusOK, func(e *jx.Encoder) {
-		e.Obj(func(e *jx.Encoder) { e.Field("status", func(e *jx.Encoder) { e.Str("ready") }) })
-	})
-}
 
 func encodeLedger(e *jx.Encoder, l *postgres.Ledger) {
 	e.ObjStart()
@@ -59,7 +21,7 @@ func encodeLedger(e *jx.Encoder, l *postgres.Ledger) {
 
 func (s *Server) createLedger(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	var name string
-	if !decodeBody(w, rc.body, func(d *jx.Decoder, v *ledgerd.Validation) {
+	if !decodeBody(w, rc, func(d *jx.Decoder, v *ledgerd.Validation) {
 		seen := false
 		object(d, v, "", func(k string) int {
 			if k == "name" {
@@ -90,6 +52,8 @@ func (s *Server) createLedger(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		s.fail(w, r, err)
 		return
 	}
+	w.Header().Set("Location", "/v1/ledgers/"+l.Name)
+	s.ledgerCreated(l)
 	writeJSON(w, http.StatusCreated, func(e *jx.Encoder) { encodeLedger(e, l) })
 }
 
@@ -101,4 +65,24 @@ func (s *Server) getLedger(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return
 	}
 	writeJSON(w, http.StatusOK, func(e *jx.Encoder) { encodeLedger(e, l) })
+}
+
+// listLedgers lists the ledgers the key can see: every ledger for the
+// bootstrap key, its own for a scoped key.
+func (s *Server) listLedgers(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	q := r.URL.Query()
+	var v ledgerd.Validation
+	limit := limitParam(q, &v)
+	after, _ := cursorParam(q, &v)
+	if err := v.Err(); err != nil {
+		writeProblem(w, err)
+		return
+	}
+	ls, err := s.db.ListLedgers(r.Context(), rc.p.LedgerID, after, limit+1)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ls, next := page(ls, limit, func(l *postgres.Ledger) string { return l.Name })
+	writeList(w, ls, encodeLedger, next, nil)
 }

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -154,7 +155,7 @@ func TestUnknownRouteAndWrongMethod(t *testing.T) {
 		{"PUT", "/v1/ledgers/" + l + "/accounts/a", 405, "method_not_allowed", "GET, PATCH"},
 		{"DELETE", "/v1/ledgers/" + l + "/transactions", 405, "method_not_allowed", "GET, POST"},
 		{"PATCH", "/v1/ledgers/" + l + "/transactions/batch", 405, "method_not_allowed", "GET, POST"},
-		{"GET", "/v1/ledgers", 405, "method_not_allowed", "POST"},
+		{"DELETE", "/v1/ledgers", 405, "method_not_allowed", "GET, POST"},
 		{"POST", "/healthz", 405, "method_not_allowed", "GET"},
 		{"PATCH", "/v1/api-keys", 405, "method_not_allowed", "GET, POST"},
 		{"GET", "/v1/api-keys/abc", 405, "method_not_allowed", "DELETE"},
@@ -169,4 +170,60 @@ func TestUnknownRouteAndWrongMethod(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestListLedgers: the bootstrap key lists every ledger, a scoped key only
+// its own, in name order with keyset pages and fresh last_sequence.
+func TestListLedgers(t *testing.T) {
+	t.Parallel()
+	c := setup(t, ledgertest.Options{})
+	names := []string{"lb", "la", "l-c", "l_d", "l0"}
+	for _, n := range names {
+		c.ledger(n)
+	}
+	c.account("la", "world", "USD", nil)
+	c.account("la", "a", "USD", nil)
+	c.fund("la", "world", "a", 5, "USD")
+	c.fund("la", "world", "a", 6, "USD")
+
+	all := c.walk("/v1/ledgers?limit=2", admin)
+	want := slices.Clone(names)
+	slices.Sort(want) // bytewise: "l-c" < "l0" < "l_d" < "la" < "lb"
+	var got []string
+	for _, l := range all {
+		requireKeys(t, "ledger", l, "name", "created_at", "last_sequence")
+		requireTime(t, "created_at", l["created_at"])
+		got = append(got, str(l, "name"))
+		wantSeq := int64(0)
+		if str(l, "name") == "la" {
+			wantSeq = 2
+		}
+		if n := num(t, l["last_sequence"]); n != wantSeq {
+			t.Fatalf("%s: last_sequence %d, want %d", str(l, "name"), n, wantSeq)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("ledgers %q, want %q", got, want)
+	}
+	// The default page holds them all.
+	m := c.expect(200, "", "GET", "/v1/ledgers", admin, nil).JSON()
+	if len(m["data"].([]any)) != len(names) || m["next_cursor"] != nil {
+		t.Fatalf("default page: %v", m)
+	}
+
+	for _, role := range []string{"read", "write", "admin"} {
+		k := c.key("lb", role)
+		m := c.expect(200, "", "GET", "/v1/ledgers", k, nil).JSON()
+		data := m["data"].([]any)
+		if len(data) != 1 || str(data[0].(map[string]any), "name") != "lb" || m["next_cursor"] != nil {
+			t.Fatalf("%s key of lb sees %v", role, m)
+		}
+	}
+
+	for _, q := range []string{"limit=0", "limit=1001", "limit=x", "cursor=%21%21"} {
+		requireField(t, c.do("GET", "/v1/ledgers?"+q, admin, nil), strings.SplitN(q, "=", 2)[0])
+	}
+	c.expect(200, "", "GET", "/v1/ledgers?limit=1000", admin, nil)
+	c.expect(401, "unauthorized", "GET", "/v1/ledgers", "", nil)
+	c.expect(401, "unauthorized", "GET", "/v1/ledgers", "bogus", nil)
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ledgerd/ledgerd"
@@ -15,6 +16,58 @@ type Metrics struct {
 	posted   prometheus.Counter
 	rejected *prometheus.CounterVec
 	volume   *prometheus.CounterVec
+	assets   assetLabels
+	// bodyBytes is the node's body budget in use (LEDGERD_BODY_BUDGET).
+	bodyBytes prometheus.Gauge
+}
+
+// assetLabels bounds the asset label of the volume metric: every writer
+// chooses asset codes, and each new label value is a series kept forever
+// by the node and by Prometheus. Either the operator lists the assets
+// (LEDGERD_METRIC_ASSETS) or the first maxAssetLabels seen are named; the
+// rest are summed as "other".
+type assetLabels struct {
+	names sync.Map // asset → struct{}: read on every posting, without a lock
+	mu    sync.Mutex
+	fixed bool // the list is the operator's: never add to it
+	n     int
+}
+
+const (
+	maxAssetLabels   = 32
+	otherAssetsLabel = "other"
+)
+
+func (a *assetLabels) label(asset string) string {
+	if _, ok := a.names.Load(asset); ok {
+		return asset
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.names.Load(asset); ok {
+		return asset
+	}
+	if a.fixed || a.n >= maxAssetLabels || asset == otherAssetsLabel {
+		return otherAssetsLabel
+	}
+	a.names.Store(asset, struct{}{})
+	a.n++
+	return asset
+}
+
+// limitAssets names exactly these assets in the volume metric (none: the
+// first ones seen).
+func (m *Metrics) limitAssets(assets []string) {
+	if m == nil || len(assets) == 0 {
+		return
+	}
+	m.assets.mu.Lock()
+	defer m.assets.mu.Unlock()
+	m.assets.fixed = true
+	m.assets.names.Clear()
+	for _, a := range assets {
+		m.assets.names.Store(a, struct{}{})
+	}
 }
 
 // NewMetrics registers the API's metrics on reg.
@@ -35,10 +88,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"code"}),
 		volume: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ledgerd_posted_volume_minor_units_total",
-			Help: "Sum of posted amounts by asset, in minor units.",
+			Help: "Sum of posted amounts by asset, in minor units (assets beyond the configured or first 32 as \"other\").",
 		}, []string{"asset"}),
+		bodyBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ledgerd_http_body_bytes_in_flight",
+			Help: "Bytes of request bodies held by the node, against LEDGERD_BODY_BUDGET.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.posted, m.rejected, m.volume)
+	reg.MustRegister(m.requests, m.posted, m.rejected, m.volume, m.bodyBytes)
 	return m
 }
 
@@ -60,7 +117,7 @@ func (m *Metrics) observeItem(it *ledgerd.WriteItem, err *ledgerd.Error) {
 	case it != nil && it.Result != nil && !it.Replayed:
 		m.posted.Inc()
 		for _, p := range it.Request.Postings {
-			m.volume.WithLabelValues(p.Asset).Add(float64(p.Amount))
+			m.volume.WithLabelValues(m.assets.label(p.Asset)).Add(float64(p.Amount))
 		}
 	}
 }

@@ -40,15 +40,17 @@ type openAPIDoc struct {
 }
 
 type openAPIOperation struct {
-	Security   *[]map[string][]string     `json:"security"`
-	Parameters []json.RawMessage          `json:"parameters"`
-	Responses  map[string]json.RawMessage `json:"responses"`
+	Security    *[]map[string][]string     `json:"security"`
+	Parameters  []json.RawMessage          `json:"parameters"`
+	RequestBody json.RawMessage            `json:"requestBody"`
+	Responses   map[string]json.RawMessage `json:"responses"`
 }
 
 type openAPIParameter struct {
-	Ref  string `json:"$ref"`
-	Name string `json:"name"`
-	In   string `json:"in"`
+	Ref   string `json:"$ref"`
+	Name  string `json:"name"`
+	In    string `json:"in"`
+	Style string `json:"style"`
 }
 
 // httpMethods are the operation keys of an OpenAPI path item.
@@ -103,6 +105,10 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	served := map[string]bool{}
 	for _, r := range httpapi.NewServer(nil, nil, httpapi.Config{}).Routes() {
 		served[routePattern(r)] = true
+		// net/http serves HEAD on every GET pattern; the document says so.
+		if p, ok := strings.CutPrefix(routePattern(r), "GET "); ok {
+			served["HEAD "+p] = true
+		}
 	}
 	var missing, extra []string
 	for r := range served {
@@ -125,8 +131,54 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 }
 
+// TestOpenAPIQueryParameters: the document lists exactly the query
+// parameters each route takes; any other is 422, so a parameter missing
+// from either side is a bug.
+func TestOpenAPIQueryParameters(t *testing.T) {
+	t.Parallel()
+	doc := loadOpenAPI(t)
+	ops := operations(t, doc)
+	srv := httpapi.NewServer(nil, nil, httpapi.Config{})
+	for _, r := range srv.Routes() {
+		op, ok := ops[routePattern(r)]
+		if !ok {
+			continue // TestOpenAPIMatchesRoutes reports it
+		}
+		var documented []string
+		for _, raw := range op.Parameters {
+			var p openAPIParameter
+			if err := json.Unmarshal(raw, &p); err != nil {
+				t.Fatal(err)
+			}
+			if p.Ref != "" {
+				if err := json.Unmarshal(doc.Components.Parameters[strings.TrimPrefix(p.Ref, "#/components/parameters/")], &p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if p.In != "query" {
+				continue
+			}
+			if p.Style == "deepObject" {
+				p.Name += "[]"
+			}
+			documented = append(documented, p.Name)
+		}
+		taken := srv.QueryParameters(r)
+		slices.Sort(documented)
+		slices.Sort(taken)
+		if !slices.Equal(documented, taken) {
+			t.Errorf("%s: openapi.json lists query parameters %q, the route takes %q", r, documented, taken)
+		}
+	}
+}
+
 // public are the routes that need no key (SPEC §2).
-var public = []string{"GET /healthz", "GET /readyz", "GET /v1/openapi.json"}
+var public = []string{"GET /healthz", "GET /readyz", "GET /v1/openapi.json",
+	"HEAD /healthz", "HEAD /readyz", "HEAD /v1/openapi.json"}
+
+// created are the operations that answer 201 with a Location.
+var created = []string{"POST /v1/ledgers", "POST /v1/api-keys", "POST /v1/ledgers/{ledger}/accounts",
+	"POST /v1/ledgers/{ledger}/transactions"}
 
 func TestOpenAPIOperations(t *testing.T) {
 	t.Parallel()
@@ -158,10 +210,35 @@ func TestOpenAPIOperations(t *testing.T) {
 		if !ok2xx {
 			t.Errorf("%s: no 2xx response", name)
 		}
-		// The public probes answer 200 (or 503 for readyz) and nothing
-		// else; every other route can at least be 401.
-		if !has4xx && !isPublic {
+		// Every route can be 405 (another method on its path) and 422
+		// (an unknown query parameter); a route with a body can be 415.
+		if !has4xx {
 			t.Errorf("%s: no 4xx response", name)
+		}
+		for _, code := range []string{"405", "422"} {
+			if _, ok := op.Responses[code]; !ok {
+				t.Errorf("%s: no %s response", name, code)
+			}
+		}
+		if _, ok := op.Responses["415"]; ok != (op.RequestBody != nil) {
+			t.Errorf("%s: a 415 response is declared %v, a request body %v", name, ok, op.RequestBody != nil)
+		}
+		_, has201 := op.Responses["201"]
+		if has201 != slices.Contains(created, name) {
+			t.Errorf("%s: 201 declared %v, want %v", name, has201, slices.Contains(created, name))
+		}
+		// Every answer's headers include Cache-Control and nosniff, and a
+		// 201 names its resource.
+		for code, raw := range op.Responses {
+			h := responseHeaders(t, doc, raw)
+			for _, want := range []string{"Request-Id", "Cache-Control", "X-Content-Type-Options"} {
+				if !h[want] {
+					t.Errorf("%s %s: no %s header", name, code, want)
+				}
+			}
+			if code == "201" && !h["Location"] {
+				t.Errorf("%s 201: no Location header", name)
+			}
 		}
 		if !isPublic {
 			for _, code := range []string{"401", "429", "503"} {
@@ -198,6 +275,31 @@ func TestOpenAPIOperations(t *testing.T) {
 			}
 		}
 	}
+}
+
+// responseHeaders returns the header names of a response, following a $ref
+// into components.responses.
+func responseHeaders(t *testing.T, doc *openAPIDoc, raw json.RawMessage) map[string]bool {
+	t.Helper()
+	var r struct {
+		Ref     string                     `json:"$ref"`
+		Headers map[string]json.RawMessage `json:"headers"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Ref != "" {
+		c, ok := doc.Components.Responses[strings.TrimPrefix(r.Ref, "#/components/responses/")]
+		if !ok {
+			t.Fatalf("unresolved response %s", r.Ref)
+		}
+		return responseHeaders(t, doc, c)
+	}
+	out := map[string]bool{}
+	for k := range r.Headers {
+		out[k] = true
+	}
+	return out
 }
 
 // TestOpenAPIRefs checks that every $ref points into the document.

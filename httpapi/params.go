@@ -4,14 +4,63 @@ import (
 	"bytes"
 	"encoding/base64"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/ledgerd/ledgerd"
 )
 
-// Query parameters: a malformed value is a 422 naming the parameter.
+// Query parameters: a malformed value is a 422 naming the parameter, and so
+// is an unknown one (a typo such as acount= must not silently widen a
+// list).
+
+// unknownQuery returns the names in the query string that the route does
+// not take, sorted, each once. An allowed name ending in "[]" takes every
+// name of that form ("metadata[]" takes metadata[owner]). A query string
+// that does not parse is reported as the parameter "query".
+func unknownQuery(raw string, allowed []string) []string {
+	if raw == "" {
+		return nil
+	}
+	q, err := url.ParseQuery(raw)
+	var out []string
+	if err != nil {
+		out = append(out, "query")
+	}
+	for name := range q {
+		if !queryAllowed(name, allowed) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func queryAllowed(name string, allowed []string) bool {
+	for _, a := range allowed {
+		if p, ok := strings.CutSuffix(a, "[]"); ok {
+			if len(name) > len(p)+2 && strings.HasPrefix(name, p+"[") && strings.HasSuffix(name, "]") {
+				return true
+			}
+		} else if a == name {
+			return true
+		}
+	}
+	return false
+}
+
+func addUnknownQuery(v *ledgerd.Validation, names []string) {
+	for _, n := range names {
+		if n == "query" {
+			v.Add(n, "is not a well-formed query string")
+			continue
+		}
+		v.Add(n, "is not a query parameter of this route")
+	}
+}
 
 const (
 	defaultLimit = 100

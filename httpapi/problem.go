@@ -27,6 +27,8 @@ func status(c ledgerd.Code) int {
 		return http.StatusConflict
 	case ledgerd.CodePayloadTooLarge:
 		return http.StatusRequestEntityTooLarge
+	case ledgerd.CodeUnsupportedMediaType:
+		return http.StatusUnsupportedMediaType
 	case ledgerd.CodeValidationFailed, ledgerd.CodeAccountNotFound, ledgerd.CodeAssetMismatch,
 		ledgerd.CodeInsufficientFunds, ledgerd.CodeIdempotencyKeyReused:
 		return http.StatusUnprocessableEntity
@@ -62,6 +64,8 @@ func title(c ledgerd.Code) string {
 		return "Invalid state"
 	case ledgerd.CodePayloadTooLarge:
 		return "Payload too large"
+	case ledgerd.CodeUnsupportedMediaType:
+		return "Unsupported media type"
 	case ledgerd.CodeValidationFailed:
 		return "Validation failed"
 	case ledgerd.CodeAccountNotFound:

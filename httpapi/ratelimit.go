@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -47,4 +49,91 @@ func (l *limiter) allow(key string) (bool, time.Duration) {
 		return false, d
 	}
 	return true, 0
+}
+
+// Defaults of the limit on failed authentications per client address: an
+// unknown key id costs a database query, which a flood once ran at 15.7k/s.
+// Known keys never touch this limit, so it is generous for a proxy that
+// carries many clients and tight for one address guessing ids.
+const (
+	DefaultAuthFailRate  = 200
+	DefaultAuthFailBurst = 1000
+	maxAuthAddrs         = 10_000
+)
+
+// addrLimiter is a token bucket per client address for authentications
+// that would ask the database about a key id it has not seen. The map is
+// bounded: when full, addresses whose bucket is full again (they carry no
+// state) are dropped, and beyond that new addresses share one bucket.
+type addrLimiter struct {
+	rate     rate.Limit
+	burst    int
+	mu       sync.Mutex
+	addrs    map[string]*rate.Limiter
+	overflow *rate.Limiter
+}
+
+func newAddrLimiter(perSecond float64, burst int) *addrLimiter {
+	if perSecond <= 0 {
+		perSecond = DefaultAuthFailRate
+	}
+	if burst <= 0 {
+		burst = DefaultAuthFailBurst
+	}
+	return &addrLimiter{rate: rate.Limit(perSecond), burst: burst, addrs: map[string]*rate.Limiter{},
+		overflow: rate.NewLimiter(rate.Limit(perSecond), burst)}
+}
+
+func (l *addrLimiter) bucket(addr string) *rate.Limiter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b, ok := l.addrs[addr]; ok {
+		return b
+	}
+	if len(l.addrs) >= maxAuthAddrs {
+		now := time.Now()
+		for a, b := range l.addrs {
+			if b.TokensAt(now) >= float64(l.burst) {
+				delete(l.addrs, a)
+			}
+		}
+		if len(l.addrs) >= maxAuthAddrs {
+			return l.overflow
+		}
+	}
+	b := rate.NewLimiter(l.rate, l.burst)
+	l.addrs[addr] = b
+	return b
+}
+
+// reserve takes a token for addr. It answers the reservation (to cancel
+// when the key turns out to exist) or how long until a token is free.
+func (l *addrLimiter) reserve(addr string) (*rate.Reservation, time.Duration) {
+	now := time.Now()
+	r := l.bucket(addr).ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return nil, d
+	}
+	return r, 0
+}
+
+// clientAddr is the address a request's failures count against: the peer's
+// IP, an IPv6 peer's /64 (one host usually holds the whole prefix). Behind a
+// proxy every client has the proxy's address; known keys are not limited,
+// so that only slows clients presenting keys this node has not seen.
+func clientAddr(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	if ip.Is6() && !ip.Is4In6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.Unmap().String()
 }

@@ -13,37 +13,41 @@ func (s *Server) routes() {
 	read := route{auth: true, role: RoleRead, ledger: true}
 	write := route{auth: true, role: RoleWrite, ledger: true, maxBody: MaxSingleBody}
 	writeBatch := route{auth: true, role: RoleWrite, ledger: true, maxBody: MaxBatchBody}
+	// with returns rt taking the query parameters q.
+	with := func(rt route, q ...string) route { rt.query = q; return rt }
 
 	s.handle("GET /healthz", open, s.healthz)
 	s.handle("GET /readyz", open, s.readyz)
 	s.handle("GET /v1/openapi.json", open, serveOpenAPI)
 
 	s.handle("POST /v1/ledgers", route{auth: true, role: RoleBootstrap, maxBody: MaxSingleBody}, s.createLedger)
+	s.handle("GET /v1/ledgers", route{auth: true, role: RoleRead, query: []string{"limit", "cursor"}}, s.listLedgers)
 	s.handle("GET /v1/ledgers/{ledger}", read, s.getLedger)
 
 	keys := route{auth: true, role: RoleAdmin}
-	s.handle("GET /v1/api-keys", keys, s.listAPIKeys)
+	s.handle("GET /v1/api-keys", with(keys, "ledger", "limit", "cursor"), s.listAPIKeys)
 	s.handle("DELETE /v1/api-keys/{id}", keys, s.revokeAPIKey)
 	keys.maxBody = MaxSingleBody
 	s.handle("POST /v1/api-keys", keys, s.createAPIKey)
 
 	s.handle("POST /v1/ledgers/{ledger}/accounts", write, s.createAccount)
 	s.handle("POST /v1/ledgers/{ledger}/accounts/batch", writeBatch, s.createAccounts)
-	s.handle("GET /v1/ledgers/{ledger}/accounts", read, s.listAccounts)
+	s.handle("GET /v1/ledgers/{ledger}/accounts", with(read, "prefix", "metadata[]", "limit", "cursor"), s.listAccounts)
 	s.handle("GET /v1/ledgers/{ledger}/accounts/{account}", read, s.getAccount)
 	s.handle("PATCH /v1/ledgers/{ledger}/accounts/{account}", write, s.patchAccount)
-	s.handle("GET /v1/ledgers/{ledger}/accounts/{account}/balance", read, s.balanceAt)
-	s.handle("GET /v1/ledgers/{ledger}/accounts/{account}/entries", read, s.entries)
+	s.handle("GET /v1/ledgers/{ledger}/accounts/{account}/balance", with(read, "at"), s.balanceAt)
+	s.handle("GET /v1/ledgers/{ledger}/accounts/{account}/entries", with(read, "from", "to", "limit", "cursor"), s.entries)
 
 	s.handle("POST /v1/ledgers/{ledger}/transactions", write, s.postTransaction)
 	s.handle("POST /v1/ledgers/{ledger}/transactions/batch", writeBatch, s.postBatch)
-	s.handle("GET /v1/ledgers/{ledger}/transactions", read, s.listTransactions)
+	s.handle("GET /v1/ledgers/{ledger}/transactions",
+		with(read, "account", "reference", "after", "from", "to", "limit", "cursor"), s.listTransactions)
 	s.handle("GET /v1/ledgers/{ledger}/transactions/{id}", read, s.getTransaction)
-	s.handle("POST /v1/ledgers/{ledger}/transactions/{id}/post", write, s.capture)
-	s.handle("POST /v1/ledgers/{ledger}/transactions/{id}/void", write, s.void)
+	s.handle("POST /v1/ledgers/{ledger}/transactions/{id}/post", write, s.postHold)
+	s.handle("POST /v1/ledgers/{ledger}/transactions/{id}/void", write, s.voidHold)
 	s.handle("POST /v1/ledgers/{ledger}/transactions/{id}/reverse", write, s.reverse)
 
-	s.handle("GET /v1/ledgers/{ledger}/events", read, s.listEvents)
+	s.handle("GET /v1/ledgers/{ledger}/events", with(read, "after", "type", "limit"), s.listEvents)
 
 	s.mux.Handle("/", http.HandlerFunc(s.unmatched))
 }

@@ -38,6 +38,18 @@ type Config struct {
 	Logger        *slog.Logger
 	// Metrics, when set, receives request and transaction metrics.
 	Metrics *Metrics
+	// BodyBudget and KeyBodyBudget bound the bytes of request bodies held
+	// at once by the node and by one key (0: DefaultBodyBudget,
+	// DefaultKeyBodyBudget). Beyond them: 503 overloaded / 429 rate_limited.
+	BodyBudget    int64
+	KeyBodyBudget int64
+	// AuthFailRate and AuthFailBurst bound the lookups of key ids this node
+	// has not seen, per client address (0: the defaults).
+	AuthFailRate  float64
+	AuthFailBurst int
+	// MetricAssets are the assets the volume metric names; empty: the first
+	// assets seen, up to a bound. Others are counted as "other".
+	MetricAssets []string
 	// Events reads events for GET …/events; nil means the database.
 	Events EventStore
 }
@@ -52,13 +64,25 @@ type Server struct {
 	limit   *limiter
 	mux     *http.ServeMux
 	ledgers sync.Map // name → *postgres.Ledger; ledgers are never deleted
-	txCache *txCache
-	// patterns lists the registered routes, for the OpenAPI consistency test.
+	// noLedgers remembers names found missing, briefly, so that asking
+	// about a ledger costs the same whether it exists or not.
+	noLedgers *negCache
+	bodies    *bodyBudget
+	txCache   *txCache
+	// patterns lists the registered routes and queries the query
+	// parameters each takes, for the OpenAPI consistency test.
 	patterns []string
+	queries  map[string][]string
 }
 
 // Routes returns every "METHOD /path" the API serves.
 func (s *Server) Routes() []string { return append([]string(nil), s.patterns...) }
+
+// QueryParameters returns the query parameters a route takes ("metadata[]"
+// stands for every metadata[key]); any other is 422.
+func (s *Server) QueryParameters(pattern string) []string {
+	return append([]string(nil), s.queries[pattern]...)
+}
 
 // NewServer wires the API.
 func NewServer(db *postgres.DB, writer *batch.Writer, cfg Config) *Server {
@@ -72,8 +96,11 @@ func NewServer(db *postgres.DB, writer *batch.Writer, cfg Config) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{db: db, writer: writer, cfg: cfg, log: cfg.Logger,
-		auth: newAuthenticator(db, cfg.AdminKey), limit: newLimiter(cfg.RateLimit, cfg.RateBurst),
-		mux: http.NewServeMux(), txCache: newTxCache()}
+		auth:  newAuthenticator(db, cfg.AdminKey, newAddrLimiter(cfg.AuthFailRate, cfg.AuthFailBurst)),
+		limit: newLimiter(cfg.RateLimit, cfg.RateBurst), mux: http.NewServeMux(), txCache: newTxCache(),
+		noLedgers: newNegCache(ledgerMissTTL, maxMissingLedgers), bodies: newBodyBudget(cfg.BodyBudget, cfg.KeyBodyBudget)}
+	cfg.Metrics.limitAssets(cfg.MetricAssets)
+	s.bodies.metrics = cfg.Metrics
 	s.routes()
 	return s
 }
@@ -83,6 +110,9 @@ type reqCtx struct {
 	p      *principal
 	ledger *postgres.Ledger
 	body   []byte
+	// unknownQuery names the query parameters the route does not take;
+	// decodeBody reports them, after the 400 syntax check they rank below.
+	unknownQuery []string
 }
 
 // route describes an endpoint: who may call it and how big its body may be.
@@ -91,20 +121,35 @@ type route struct {
 	role    Role  // least role
 	ledger  bool  // has {ledger} in its path
 	maxBody int64 // 0: no body read
+	// query lists the query parameters the route takes (see unknownQuery);
+	// any other is 422.
+	query []string
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 
 // handle registers pattern with the checks of SPEC §2 in their order:
-// 401 → unknown or out-of-scope ledger 404 → role 403 → 429 → 413; the
-// handler then does 400 → 422 → resource 404 → idempotency → business.
+// 401 → unknown or out-of-scope ledger 404 → role 403 → 429 → 413 → 415;
+// the handler then does 400 → 422 → resource 404 → idempotency →
+// business. Unknown query parameters are 422: answered here for a route
+// without a body, by decodeBody (after 400) for a route with one.
 func (s *Server) handle(pattern string, rt route, h handlerFunc) {
 	s.patterns = append(s.patterns, pattern)
+	if s.queries == nil {
+		s.queries = map[string][]string{}
+	}
+	s.queries[pattern] = rt.query
 	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := &reqCtx{}
 		if rt.auth {
-			p, err := s.auth.authenticate(r.Context(), bearer(r))
+			p, err := s.auth.authenticate(r.Context(), bearer(r), clientAddr(r.RemoteAddr))
 			if err != nil {
+				var th authThrottledError
+				if errors.As(err, &th) {
+					w.Header().Set("Retry-After", strconv.Itoa(int(th.wait/time.Second)+1))
+					writeProblem(w, ledgerd.Errorf(ledgerd.CodeRateLimited, "too many failed authentications from this address"))
+					return
+				}
 				s.fail(w, r, err)
 				return
 			}
@@ -117,7 +162,15 @@ func (s *Server) handle(pattern string, rt route, h handlerFunc) {
 			setKeyID(r, p.KeyID)
 		}
 		if rt.ledger {
-			l, err := s.ledger(r.Context(), r.PathValue("ledger"))
+			name := r.PathValue("ledger")
+			if rc.p != nil && rc.p.LedgerName != "" && name != rc.p.LedgerName {
+				// A scoped key sees one ledger: whether another exists is
+				// none of its business, and looking it up would tell by
+				// the time it takes.
+				writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "no ledger %q", name))
+				return
+			}
+			l, err := s.ledger(r.Context(), name)
 			if err != nil {
 				s.fail(w, r, err)
 				return
@@ -140,16 +193,37 @@ func (s *Server) handle(pattern string, rt route, h handlerFunc) {
 			}
 		}
 		if rt.maxBody > 0 {
-			body, err := readBody(r, rt.maxBody)
+			share := &bodyShare{b: s.bodies, key: "bootstrap"}
+			if rc.p != nil {
+				share.key = rc.p.KeyID
+			}
+			defer share.release()
+			body, err := readBody(r, rt.maxBody, share)
 			if err != nil {
-				if errors.Is(err, errTooLarge) {
-					writeProblem(w, ledgerd.Errorf(ledgerd.CodePayloadTooLarge, "the body is larger than %d bytes", rt.maxBody))
-				} else {
-					writeProblem(w, errMalformed("the body could not be read"))
+				s.bodyFailed(w, r, err, rt.maxBody)
+				return
+			}
+			// An empty body is no body: the actions read it as {}, the
+			// others answer 400, whatever type it claims.
+			if len(body) > 0 && !jsonContentType(r) {
+				ct := r.Header.Get("Content-Type")
+				if len(ct) > 100 {
+					ct = ct[:100] + "…"
 				}
+				writeProblem(w, ledgerd.Errorf(ledgerd.CodeUnsupportedMediaType,
+					"the body must be sent as application/json, not %q", ct))
 				return
 			}
 			rc.body = body
+		}
+		if unknown := unknownQuery(r.URL.RawQuery, rt.query); len(unknown) > 0 {
+			if rt.maxBody == 0 {
+				var v ledgerd.Validation
+				addUnknownQuery(&v, unknown)
+				writeProblem(w, v.Err())
+				return
+			}
+			rc.unknownQuery = unknown
 		}
 		h(w, r, rc)
 	}))
@@ -163,68 +237,73 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
-var errTooLarge = errors.New("body too large")
-
-func readBody(r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, errTooLarge
+// bodyFailed answers a body that was not read: too large, over a budget,
+// cut short by the client, or unreadable.
+func (s *Server) bodyFailed(w http.ResponseWriter, r *http.Request, err error, limit int64) {
+	switch {
+	case errors.Is(err, errTooLarge):
+		writeProblem(w, ledgerd.Errorf(ledgerd.CodePayloadTooLarge, "the body is larger than %d bytes", limit))
+	case errors.Is(err, errKeyBudget):
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, ledgerd.Errorf(ledgerd.CodeRateLimited, "this key has too many request bytes in flight; retry later"))
+	case errors.Is(err, errNodeBudget):
+		w.Header().Set("Retry-After", "1")
+		writeProblem(w, ledgerd.Errorf(ledgerd.CodeOverloaded, "the service holds too many request bytes; retry later"))
+	case r.Context().Err() != nil, errors.Is(err, io.ErrUnexpectedEOF):
+		// A body cut short: the connection ended before it did.
+		clientGone(r)
+	default:
+		writeProblem(w, errMalformed("the body could not be read"))
 	}
-	size := r.ContentLength
-	if size < 0 || size > 64<<10 {
-		size = 512
-	}
-	buf := make([]byte, 0, size+1)
-	for {
-		if int64(len(buf)) > limit {
-			return nil, errTooLarge
-		}
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	if int64(len(buf)) > limit {
-		return nil, errTooLarge
-	}
-	return buf, nil
 }
 
+// Missing ledger names are remembered for ledgerMissTTL: a ledger created
+// on another node is visible here within it (one created here at once).
+const (
+	ledgerMissTTL     = 2 * time.Second
+	maxMissingLedgers = 10_000
+)
+
 // ledger resolves a ledger name, caching hits forever (ledgers are never
-// deleted or renamed) and never caching misses (another node may create it).
+// deleted or renamed) and misses briefly, so that neither answer costs a
+// query on every request and their timings match.
 func (s *Server) ledger(ctx context.Context, name string) (*postgres.Ledger, error) {
 	if v, ok := s.ledgers.Load(name); ok {
 		return v.(*postgres.Ledger), nil
 	}
-	if !ledgerd.ValidLedgerName(name) {
+	if !ledgerd.ValidLedgerName(name) || s.noLedgers.has(name) {
 		return nil, nil
 	}
 	l, err := s.db.LedgerByName(ctx, name)
-	if err != nil || l == nil {
+	if err != nil {
 		return nil, err
+	}
+	if l == nil {
+		s.noLedgers.add(name)
+		return nil, nil
 	}
 	s.ledgers.Store(name, l)
 	return l, nil
 }
 
+// ledgerCreated makes a ledger created on this node visible here at once.
+func (s *Server) ledgerCreated(l *postgres.Ledger) {
+	s.ledgers.Store(l.Name, l)
+	s.noLedgers.remove(l.Name)
+}
+
 // fail answers an infrastructure error: 503 when the database or the writer
-// could not take the request (safe to retry), 500 otherwise.
+// could not take the request (safe to retry), 500 otherwise; nothing when
+// the client has gone (its cancelled query is what failed).
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var le *ledgerd.Error
 	switch {
 	case errors.As(err, &le):
 		writeProblem(w, le)
+	case r.Context().Err() != nil:
+		clientGone(r)
 	case errors.Is(err, batch.ErrOverloaded), errors.Is(err, batch.ErrClosed), postgres.IsUnavailable(err):
 		writeProblem(w, ledgerd.Errorf(ledgerd.CodeOverloaded, "the service is overloaded or its database unavailable; retry later (with the same Idempotency-Key)"))
-	case r.Context().Err() != nil:
-		// The client went away; nobody reads this answer.
-		writeProblem(w, ledgerd.Errorf(ledgerd.CodeOverloaded, "the request was cancelled"))
 	default:
 		s.log.Error("internal error", "request_id", w.Header().Get("Request-Id"), "err", err)
 		writeProblem(w, ledgerd.Errorf(ledgerd.CodeInternal, "internal error"))
@@ -236,7 +315,12 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	id := newRequestID()
-	w.Header().Set("Request-Id", id)
+	h := w.Header()
+	h.Set("Request-Id", id)
+	// Answers hold balances and, once, key secrets: no cache may keep
+	// them, and no browser may guess a type other than the declared one.
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
 	lw := &logWriter{ResponseWriter: w, status: 200}
 	info := &reqInfo{}
 	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, info))
@@ -250,6 +334,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeProblem(lw, ledgerd.Errorf(ledgerd.CodeInternal, "internal error"))
 			}
 		}
+		if info.gone && !lw.wrote {
+			lw.status = StatusClientClosed
+		}
 		d := time.Since(start)
 		pattern := r.Pattern
 		if pattern == "" {
@@ -260,6 +347,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("request_id", id),
 			slog.String("key_id", info.keyID))
 		s.cfg.Metrics.observeRequest(pattern, lw.status, d)
+		if lw.status == StatusClientClosed {
+			// Close the connection without an answer: net/http would
+			// otherwise write a 200 to it.
+			panic(http.ErrAbortHandler)
+		}
 	}()
 	s.mux.ServeHTTP(lw, r)
 }
@@ -267,7 +359,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type reqInfoKey struct{}
 
 // reqInfo carries what the access log wants to know from inside a handler.
-type reqInfo struct{ keyID string }
+type reqInfo struct {
+	keyID string
+	gone  bool // the client closed the request before its answer
+}
+
+// StatusClientClosed is what the access log and metrics record for a
+// request whose client went away before the answer (nginx's 499): the
+// server did not fail it, and nothing is written.
+const StatusClientClosed = 499
+
+// clientGone marks a request as abandoned by its client; the handler must
+// then write nothing.
+func clientGone(r *http.Request) {
+	if info, ok := r.Context().Value(reqInfoKey{}).(*reqInfo); ok {
+		info.gone = true
+	}
+}
 
 func setKeyID(r *http.Request, id string) {
 	if info, ok := r.Context().Value(reqInfoKey{}).(*reqInfo); ok {

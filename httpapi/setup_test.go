@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -39,7 +40,8 @@ func setup(t *testing.T, o ledgertest.Options) client {
 func (c client) with(t testing.TB) client { return client{t: t, e: c.e} }
 
 // do sends a request and checks what every answer must satisfy: no 5xx
-// (invariant 7: bad input never causes one), a Request-Id header, and for
+// (invariant 7: bad input never causes one), a Request-Id header,
+// Cache-Control: no-store and X-Content-Type-Options: nosniff, and for
 // errors an RFC 9457 problem with a stable code and the answer's status.
 func (c client) do(method, path, key string, body any, headers ...string) *ledgertest.Response {
 	c.t.Helper()
@@ -60,6 +62,9 @@ func checkAnswer(r *ledgertest.Response) error {
 	}
 	if r.Header.Get("Request-Id") == "" {
 		return fmt.Errorf("no Request-Id header (status %d)", r.Status)
+	}
+	if err := checkSafetyHeaders(r.Header); err != nil {
+		return fmt.Errorf("%v (status %d)", err, r.Status)
 	}
 	if r.Status < 400 {
 		// Batch items carry their own status: never a 5xx either.
@@ -84,6 +89,18 @@ func checkAnswer(r *ledgertest.Response) error {
 	}
 	if n, _ := p["status"].(json.Number); n.String() != strconv.Itoa(r.Status) {
 		return fmt.Errorf("problem status %v, answer %d: %s", p["status"], r.Status, r.Body)
+	}
+	return nil
+}
+
+// checkSafetyHeaders requires the headers every answer carries: nothing
+// may cache a balance or a key secret, nor sniff a type.
+func checkSafetyHeaders(h http.Header) error {
+	if v := h.Values("Cache-Control"); len(v) != 1 || v[0] != "no-store" {
+		return fmt.Errorf("Cache-Control %q, want [no-store]", v)
+	}
+	if v := h.Values("X-Content-Type-Options"); len(v) != 1 || v[0] != "nosniff" {
+		return fmt.Errorf("X-Content-Type-Options %q, want [nosniff]", v)
 	}
 	return nil
 }

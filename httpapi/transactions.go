@@ -10,16 +10,6 @@ import (
 	"github.com/ledgerd/ledgerd/postgres"
 )
 
-// hashStart begins a request's canonical form: what every Idempotency-Key
-// is bound to before the body.
-func hashStart(method, path string) []byte {
-	b := make([]byte, 0, 256)
-	b = append(b, method...)
-	b = append(b, ' ')
-	b = append(b, path...)
-	return append(b, '\n')
-}
-
 // requestHash (after req.Encode) binds an Idempotency-Key to the method, the concrete path and
 // the decoded body: member order, white space and null-for-absent make no
 // difference. A batch item hashes as if it were posted alone.
@@ -38,7 +28,7 @@ func transactionsPath(ledger string) string { return "/v1/ledgers/" + ledger + "
 
 func (s *Server) postTransaction(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	var req ledgerd.TransactionRequest
-	if !decodeBody(w, rc.body, func(d *jx.Decoder, v *ledgerd.Validation) { decodeTransaction(d, v, "", &req, nil) }) {
+	if !decodeBody(w, rc, func(d *jx.Decoder, v *ledgerd.Validation) { decodeTransaction(d, v, "", &req, nil) }) {
 		return
 	}
 	key, kerr := idempotencyKey(r)
@@ -66,6 +56,8 @@ func (s *Server) postTransaction(w http.ResponseWriter, r *http.Request, rc *req
 	st := http.StatusCreated
 	if it.Replayed {
 		st = http.StatusOK
+	} else {
+		w.Header().Set("Location", transactionsPath(rc.ledger.Name)+"/"+it.Result.ID)
 	}
 	writeJSON(w, st, func(e *jx.Encoder) { encodeTransaction(e, it.Result) })
 }
@@ -78,7 +70,7 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	var items []*ledgerd.WriteItem
 	var itemErrs []*ledgerd.Error
 	max := s.cfg.BatchMaxItems
-	if !decodeBody(w, rc.body, func(d *jx.Decoder, v *ledgerd.Validation) {
+	if !decodeBody(w, rc, func(d *jx.Decoder, v *ledgerd.Validation) {
 		seen := false
 		object(d, v, "", func(k string) int {
 			switch k {
@@ -256,20 +248,6 @@ func (s *Server) listTransactions(w http.ResponseWriter, r *http.Request, rc *re
 		s.fail(w, r, err)
 		return
 	}
-	next := ""
-	if len(txs) > want {
-		txs = txs[:want]
-		next = encodeCursorValue(strconv.FormatInt(txs[want-1].Sequence, 10))
-	}
-	writeJSON(w, http.StatusOK, func(e *jx.Encoder) {
-		e.ObjStart()
-		e.FieldStart("data")
-		e.ArrStart()
-		for _, t := range txs {
-			encodeTransaction(e, t)
-		}
-		e.ArrEnd()
-		encodeCursor(e, next)
-		e.ObjEnd()
-	})
+	txs, next := page(txs, want, func(t *ledgerd.Transaction) string { return strconv.FormatInt(t.Sequence, 10) })
+	writeList(w, txs, encodeTransaction, next, nil)
 }

@@ -179,6 +179,8 @@ type Options struct {
 	Tracer pgx.QueryTracer
 	// AcquireTimeout bounds the wait for a pooled connection (default 2 s).
 	AcquireTimeout time.Duration
+	// API, when set, adjusts the API's configuration before the node starts.
+	API func(*httpapi.Config)
 }
 
 // Env is one API node on a loopback port, with its database.
@@ -209,8 +211,12 @@ func Start(t testing.TB, o Options) *Env {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
 	w := batch.New(db, o.Commit, log, nil, func(*ledgerd.TransactionRequest) []byte { return []byte("{}") })
-	api := httpapi.NewServer(db, w, httpapi.Config{AdminKey: AdminKey, RateLimit: o.RateLimit, RateBurst: o.RateBurst,
-		BatchMaxItems: o.BatchMaxItems, Logger: log})
+	cfg := httpapi.Config{AdminKey: AdminKey, RateLimit: o.RateLimit, RateBurst: o.RateBurst,
+		BatchMaxItems: o.BatchMaxItems, Logger: log}
+	if o.API != nil {
+		o.API(&cfg)
+	}
+	api := httpapi.NewServer(db, w, cfg)
 	ectx, ecancel := context.WithCancel(context.Background())
 	go w.ExpireHolds(ectx, db, 100*time.Millisecond, log)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -44,3 +44,23 @@ func (db *DB) LedgerByName(ctx context.Context, name string) (*Ledger, error) {
 	}
 	return l, nil
 }
+
+// ListLedgers lists ledgers by name after the cursor name; ledgerID 0 means
+// every ledger, otherwise only that one (a scoped key sees its own).
+func (db *DB) ListLedgers(ctx context.Context, ledgerID int64, after string, limit int) ([]*Ledger, error) {
+	rows, err := db.query(ctx, `SELECT id, name, created_at, last_sequence FROM ledgers
+		WHERE ($1 = 0 OR id = $1) AND name > $2 ORDER BY name LIMIT $3`, ledgerID, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Ledger
+	for rows.Next() {
+		l := &Ledger{}
+		if err := rows.Scan(&l.ID, &l.Name, &l.CreatedAt, &l.LastSequence); err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}

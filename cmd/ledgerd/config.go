@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/batch"
+	"github.com/ledgerd/ledgerd/httpapi"
 	"github.com/ledgerd/ledgerd/postgres"
 )
 
@@ -38,6 +39,11 @@ type config struct {
 	ExpiryInterval     time.Duration
 	TLSCert            string
 	TLSKey             string
+	BodyBudget         int
+	KeyBodyBudget      int
+	AuthFailRate       float64
+	AuthFailBurst      int
+	MetricAssets       string
 }
 
 // binder registers flags whose defaults come from environment variables.
@@ -191,6 +197,11 @@ func (c *config) bindServe(b *binder, withDB bool) {
 	b.boolean(&c.AccessLog, "access-log", "LEDGERD_ACCESS_LOG", true, "log one JSON line per request")
 	b.str(&c.TLSCert, "tls-cert", "LEDGERD_TLS_CERT", "", "PEM certificate `file` (chain) to serve the API over HTTPS itself; needs --tls-key")
 	b.str(&c.TLSKey, "tls-key", "LEDGERD_TLS_KEY", "", "PEM private key `file` of --tls-cert")
+	b.int(&c.BodyBudget, "body-budget", "LEDGERD_BODY_BUDGET", httpapi.DefaultBodyBudget, "bytes of request bodies this node holds at once; beyond: 503 overloaded")
+	b.int(&c.KeyBodyBudget, "key-body-budget", "LEDGERD_KEY_BODY_BUDGET", httpapi.DefaultKeyBodyBudget, "bytes of request bodies one API key may have in flight on this node; beyond: 429 rate_limited")
+	b.float(&c.AuthFailRate, "auth-fail-rate", "LEDGERD_AUTH_FAIL_RATE", httpapi.DefaultAuthFailRate, "lookups of unseen key ids per second per client address; beyond: 429 rate_limited")
+	b.int(&c.AuthFailBurst, "auth-fail-burst", "LEDGERD_AUTH_FAIL_BURST", httpapi.DefaultAuthFailBurst, "burst of lookups of unseen key ids per client address")
+	b.str(&c.MetricAssets, "metric-assets", "LEDGERD_METRIC_ASSETS", "", "comma-separated assets the volume metric names (empty: the first 32 seen); others count as \"other\"")
 }
 
 func (c *config) validate() error {
@@ -221,5 +232,22 @@ func (c *config) validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("LEDGERD_TLS_CERT and LEDGERD_TLS_KEY (or --tls-cert and --tls-key) go together: set both or neither")
 	}
+	if c.BodyBudget < httpapi.MaxBatchBody || c.KeyBodyBudget < httpapi.MaxBatchBody {
+		return fmt.Errorf("LEDGERD_BODY_BUDGET and LEDGERD_KEY_BODY_BUDGET must be at least %d (one full batch)", httpapi.MaxBatchBody)
+	}
+	if c.AuthFailRate <= 0 || c.AuthFailBurst < 1 {
+		return fmt.Errorf("LEDGERD_AUTH_FAIL_RATE and LEDGERD_AUTH_FAIL_BURST must be positive")
+	}
 	return nil
+}
+
+// splitList splits a comma-separated setting, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

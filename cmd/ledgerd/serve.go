@@ -86,7 +86,9 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger
 		accessLog = slog.New(slog.DiscardHandler)
 	}
 	api := httpapi.NewServer(db, writer, httpapi.Config{AdminKey: c.AdminKey, RateLimit: c.RateLimit, RateBurst: c.RateBurst,
-		BatchMaxItems: c.BatchMaxItems, Logger: accessLog, Metrics: httpapi.NewMetrics(reg)})
+		BatchMaxItems: c.BatchMaxItems, Logger: accessLog, Metrics: httpapi.NewMetrics(reg),
+		BodyBudget: int64(c.BodyBudget), KeyBodyBudget: int64(c.KeyBodyBudget), AuthFailRate: c.AuthFailRate,
+		AuthFailBurst: c.AuthFailBurst, MetricAssets: splitList(c.MetricAssets)})
 	// The API compares keys with the key's hash; this copy of the
 	// plaintext need not outlive the start.
 	c.AdminKey = ""

@@ -1,0 +1,40 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/go-faster/jx"
+)
+
+// Every list answers {"data": [...], "next_cursor": "…" | null}, fetched by
+// keyset: the query asks for one row more than the page, and that extra
+// row says whether a next page exists.
+
+// page trims rows fetched with limit+1 to limit and returns the cursor of
+// the page's last row, or "" when this is the last page.
+func page[T any](rows []T, limit int, cursor func(T) string) ([]T, string) {
+	if len(rows) <= limit {
+		return rows, ""
+	}
+	rows = rows[:limit]
+	return rows, encodeCursorValue(cursor(rows[limit-1]))
+}
+
+// writeList answers 200 with the list envelope. extra, when set, adds
+// members between data and next_cursor (a statement's balances).
+func writeList[T any](w http.ResponseWriter, rows []T, item func(*jx.Encoder, T), next string, extra func(*jx.Encoder)) {
+	writeJSON(w, http.StatusOK, func(e *jx.Encoder) {
+		e.ObjStart()
+		e.FieldStart("data")
+		e.ArrStart()
+		for _, r := range rows {
+			item(e, r)
+		}
+		e.ArrEnd()
+		if extra != nil {
+			extra(e)
+		}
+		encodeCursor(e, next)
+		e.ObjEnd()
+	})
+}
