@@ -193,6 +193,8 @@ func TestEvents(t *testing.T) {
 		{"?limit=0", "limit"},
 		{"?limit=1001", "limit"},
 		{"?limit=x", "limit"},
+		{"?cursor=" + otherEv.Data[0].ID, "cursor"}, // events page with after
+		{"?typo=1", "typo"},
 	} {
 		r := c.do("GET", p+"/events"+tc.query, read, nil).Expect(t, 422, "validation_failed")
 		if !strings.Contains(string(r.Body), `"field":"`+tc.field+`"`) {
