@@ -77,22 +77,23 @@ func (db *DB) CreateAccount(ctx context.Context, ledgerID int64, na *ledgerd.New
 		return nil, false, err
 	}
 	defer tx.Rollback(ctx)
-	// The key before the ledger lock, as in PatchAccount: waiting for a
-	// duplicate must not hold the ledger's writers up.
-	if a, err := db.claimAccountKey(ctx, tx, ledgerID, idem); err != nil {
+	// The ledger lock before the key: the batch writer inserts keys only
+	// under that lock, so a key held by a creation waiting for the lock
+	// would deadlock with a writer inserting the same key (and PostgreSQL
+	// would fail one of them). A duplicate creation in flight holds the
+	// lock too, so waiting for the lock is waiting for it.
+	if _, err := tx.Exec(ctx, lockLedgerSQL, ledgerID); err != nil {
+		return nil, false, err
+	}
+	if a, err := db.claimAccountKey(ctx, tx, ledgerID, idem); pgCode(err) == "40P01" {
+		// A PATCH claims its key before the lock, and waited for ours.
+		return nil, false, inProgress()
+	} else if err != nil {
 		return nil, false, err
 	} else if a != nil {
 		return a, true, tx.Commit(ctx)
 	}
-	if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = 0"); err != nil {
-		return nil, false, err
-	}
 	created, err := insertAccounts(ctx, tx, ledgerID, []ledgerd.NewAccount{*na})
-	if pgCode(err) == "40P01" {
-		// A batch item with the same key took the ledger lock first and
-		// waits for the key this creation holds.
-		return nil, false, inProgress()
-	}
 	if err != nil {
 		return nil, false, err
 	}
