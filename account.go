@@ -161,3 +161,23 @@ func alnum(c byte) bool {
 }
 
 func lowerDigit(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') }
+
+// Idempotency binds a request to a key (SPEC §2 "Idempotency").
+type Idempotency struct {
+	Key  string
+	Hash []byte
+}
+
+// AccountResult is the outcome of one item of an account batch.
+type AccountResult struct {
+	Account *Account
+	Err     *Error
+}
+
+// AccountPatch is a PATCH of an account: metadata merged (a nil value
+// deletes the key), and optionally a new min_balance.
+type AccountPatch struct {
+	Metadata      map[string]*string
+	SetMinBalance bool
+	MinBalance    *int64
+}

@@ -31,6 +31,12 @@ type Action struct {
 	Force bool
 }
 
+// DueHold is a hold whose deadline has passed, for the expiry loop.
+type DueHold struct {
+	LedgerID int64
+	ID       string
+}
+
 // IsHold reports whether t is a two-phase hold, resolved or not.
 func (t *Transaction) IsHold() bool { return t.Status == StatusPending || t.ResolvedBy != "" }
 
@@ -117,7 +123,7 @@ func planResolution(a *Action, hold *Transaction, at time.Time) (*Plan, *Error) 
 	}
 	switch a.Kind {
 	case ActionPost:
-		p.Status, p.TargetStatus = StatusPosted, StatusPosted
+		p.Status, p.TargetStatus = StatusPosted, StatusCaptured
 	case ActionVoid:
 		p.Status, p.TargetStatus = StatusVoided, StatusVoided
 	default:

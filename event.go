@@ -48,12 +48,6 @@ func ValidEventType(s string) bool {
 	return false
 }
 
-// statusCaptured is the status a hold takes when it is captured. It is
-// spelled out here rather than shared so that this file does not collide
-// with the write path, which owns the Status constants and is being
-// reworked; a hold is recognised below by ResolvedBy either way.
-const statusCaptured Status = "captured"
-
 // EventTypeOf is the type of the event that transaction t's entry in the
 // log stands for, or "" if t is none of the known kinds.
 //
@@ -79,7 +73,7 @@ func EventTypeOf(t *Transaction) EventType {
 			return EventTransactionReversed
 		}
 		return ""
-	case t.Status == StatusPending || t.Status == statusCaptured || t.ResolvedBy != "":
+	case t.Status == StatusPending || t.Status == StatusCaptured || t.ResolvedBy != "":
 		return EventTransactionPending
 	case t.Status == StatusPosted:
 		return EventTransactionPosted

@@ -25,8 +25,13 @@ type Status string
 const (
 	StatusPosted  Status = "posted"
 	StatusPending Status = "pending"
-	StatusVoided  Status = "voided"
-	StatusExpired Status = "expired"
+	// StatusCaptured is a hold that a capture resolved. The capture itself
+	// is posted: posted always means "these postings moved posted
+	// balances", so summing the postings of posted transactions never
+	// counts a capture twice.
+	StatusCaptured Status = "captured"
+	StatusVoided   Status = "voided"
+	StatusExpired  Status = "expired"
 )
 
 // Posting moves Amount of Asset from Source to Destination.

@@ -6,12 +6,11 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd"
-	"github.com/ledgerd/ledgerd/postgres"
 )
 
 // HoldSource finds holds past their deadline.
 type HoldSource interface {
-	DueHolds(ctx context.Context, limit int) ([]postgres.DueHold, error)
+	DueHolds(ctx context.Context, limit int) ([]ledgerd.DueHold, error)
 }
 
 // ExpireHolds commits the expiry of every hold past its deadline, checking
@@ -21,6 +20,7 @@ type HoldSource interface {
 // the hold's state under the lock and an expiry that no longer applies is
 // dropped (a hold resolves exactly once).
 func (w *Writer) ExpireHolds(ctx context.Context, src HoldSource, interval time.Duration, log *slog.Logger) {
+	log = log.With("component", "expiry")
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {

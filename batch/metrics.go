@@ -1,7 +1,10 @@
 package batch
 
 import (
+	"errors"
 	"time"
+
+	"github.com/ledgerd/ledgerd"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -11,6 +14,10 @@ type Metrics struct {
 	size     prometheus.Histogram
 	duration prometheus.Histogram
 	failures *prometheus.CounterVec
+	// fastCommits and fastRetries count fast-path batches (see
+	// FastPreparer): committed in one round trip, or rolled back and
+	// written again on the slow path.
+	fastCommits, fastRetries prometheus.Counter
 }
 
 // NewMetrics registers the writer's metrics on reg.
@@ -30,22 +37,42 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "ledgerd_batch_failures_total",
 			Help: "Batches that did not commit as a whole, by reason (unavailable, rollback).",
 		}, []string{"reason"}),
+		fastCommits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ledgerd_batch_fast_path_commits_total",
+			Help: "Batches committed in one round trip on the writer's cached state (postgres/fastpath.go).",
+		}),
+		fastRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ledgerd_batch_fast_path_retries_total",
+			Help: "Fast path attempts rolled back and written again on the slow path (a key or reference existed, or another writer had written the ledger).",
+		}),
 	}
-	reg.MustRegister(m.size, m.duration, m.failures)
+	reg.MustRegister(m.size, m.duration, m.failures, m.fastCommits, m.fastRetries)
 	return m
 }
 
-// Observer returns the hook New takes.
-func (m *Metrics) Observer() Observer {
-	return func(_ int64, items int, d time.Duration, err error) {
-		m.size.Observe(float64(items))
-		m.duration.Observe(d.Seconds())
-		switch {
-		case err == nil:
-		case err == ErrOverloaded:
-			m.failures.WithLabelValues("unavailable").Inc()
-		default:
-			m.failures.WithLabelValues("rollback").Inc()
-		}
+// flushed records one flushed batch. A nil *Metrics records nothing.
+func (m *Metrics) flushed(items int, d time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	m.size.Observe(float64(items))
+	m.duration.Observe(d.Seconds())
+	switch {
+	case err == nil:
+	case err == ErrOverloaded:
+		m.failures.WithLabelValues("unavailable").Inc()
+	default:
+		m.failures.WithLabelValues("rollback").Inc()
+	}
+}
+
+// fastLanded records the outcome of a fast-path batch's commit.
+func (m *Metrics) fastLanded(err error) {
+	switch {
+	case m == nil:
+	case err == nil:
+		m.fastCommits.Inc()
+	case errors.Is(err, ledgerd.ErrFastPathRetry):
+		m.fastRetries.Inc()
 	}
 }

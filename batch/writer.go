@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd"
-	"github.com/ledgerd/ledgerd/postgres"
 )
 
 // ErrOverloaded means the request was not (or not knowably) written: the
@@ -40,10 +39,6 @@ type Config struct {
 	MaxQueued int
 	// FlushTimeout bounds one batch's database work.
 	FlushTimeout time.Duration
-	// Pipeline, with a Store that is a Preparer, sends the next batch's
-	// first round trip while the previous batch commits (see Preparer).
-	// Off, the writer writes one batch at a time.
-	Pipeline bool
 	// OverlapMin is the fewest transactions a batch must hold to be
 	// written while the batch ahead of it commits (with a Store that is a
 	// FastPreparer). Smaller batches wait and take in what arrives
@@ -76,22 +71,26 @@ func (c *Config) defaults() {
 // DefaultOverlapFlights is Config.OverlapFlights when unset.
 const DefaultOverlapFlights = 2
 
-// Store is what the writer needs of the database.
+// Store is what the writer needs of the database (postgres.BatchStore).
+// Its errors are classified with the domain's storage errors (errors.Is):
+// ledgerd.ErrUnavailable, ledgerd.ErrCommitUnknown, ledgerd.ErrKeyTaken,
+// ledgerd.ErrFastPathRetry; any other error is a known rollback.
 type Store interface {
-	WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.WriteUnit, cache *postgres.AccountCache) error
-	BatchCommitted(ctx context.Context, e *postgres.CommitUnknownError) (committed, ok bool)
+	// WriteBatch writes units as one batch of the ledger and sets every
+	// item's outcome. Calls for one ledger come from one goroutine.
+	WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.WriteUnit) error
+	// BatchCommitted tells, for an error that is ledgerd.ErrCommitUnknown,
+	// whether the batch is in the database; ok is false when it cannot.
+	BatchCommitted(ctx context.Context, err error) (committed, ok bool)
 	InsertDeadLetter(ctx context.Context, ledgerID int64, key string, request []byte, reason string) error
 }
-
-// Observer receives one call per flushed batch (metrics hook).
-type Observer func(ledgerID int64, items int, d time.Duration, err error)
 
 // Writer routes submissions to one queue per ledger.
 type Writer struct {
 	store    Store
 	cfg      Config
 	log      *slog.Logger
-	observe  Observer
+	metrics  *Metrics
 	encode   func(*ledgerd.TransactionRequest) []byte
 	mu       sync.Mutex
 	queues   map[int64]*queue
@@ -100,10 +99,11 @@ type Writer struct {
 	stopping chan struct{}
 }
 
-// New returns a writer. encode renders a request for the dead-letter table.
-func New(store Store, cfg Config, log *slog.Logger, observe Observer, encode func(*ledgerd.TransactionRequest) []byte) *Writer {
+// New returns a writer. metrics may be nil; encode renders a request for
+// the dead-letter table.
+func New(store Store, cfg Config, log *slog.Logger, metrics *Metrics, encode func(*ledgerd.TransactionRequest) []byte) *Writer {
 	cfg.defaults()
-	return &Writer{store: store, cfg: cfg, log: log, observe: observe, encode: encode,
+	return &Writer{store: store, cfg: cfg, log: log.With("component", "batch"), metrics: metrics, encode: encode,
 		queues: map[int64]*queue{}, stopping: make(chan struct{})}
 }
 
@@ -116,9 +116,6 @@ type queue struct {
 	ledgerID int64
 	ch       chan *submission
 	queued   atomic.Int64
-	// cache is the accounts this ledger's writer last wrote; only the
-	// queue's goroutine touches it.
-	cache *postgres.AccountCache
 }
 
 // Submit hands a unit to its ledger's writer and waits until the unit's
@@ -158,7 +155,7 @@ func (w *Writer) queue(ledgerID int64) (*queue, error) {
 	}
 	q := w.queues[ledgerID]
 	if q == nil {
-		q = &queue{ledgerID: ledgerID, ch: make(chan *submission, 16384), cache: postgres.NewAccountCache()}
+		q = &queue{ledgerID: ledgerID, ch: make(chan *submission, 16384)}
 		w.queues[ledgerID] = q
 		w.wg.Add(1)
 		go w.run(q)
@@ -180,23 +177,21 @@ func (w *Writer) Close() {
 	w.wg.Wait()
 }
 
-// Preparer is implemented by a Store that can split WriteBatch into its
-// steps (postgres.DB does). The writer then sends a batch's first round
-// trip — the ordering lock and the reads — while the previous batch of the
-// ledger commits, instead of after: PostgreSQL queues the lock request and
-// runs the reads the moment the previous commit releases the lock.
-type Preparer interface {
-	PrepareBatch(ctx context.Context, ledgerID int64, units []*ledgerd.WriteUnit, cache *postgres.AccountCache) (*postgres.PreparedBatch, error)
-}
-
-// FastPreparer is implemented by a Store that can apply a batch on the
-// writer's cached state before touching the database (postgres.DB does,
-// see postgres/fastpath.go). Such a batch's Commit inserts its transactions and entries before
-// it takes the ledger's lock, so the writer starts it while the batch
-// ahead still commits: two PostgreSQL backends work on the ledger at once,
-// one inserting, one finishing.
+// FastPreparer is implemented by a Store that can decide a batch on the
+// writer's cached state before touching the database (postgres.BatchStore
+// does, see postgres/fastpath.go). Such a batch's commit inserts its
+// transactions and entries before it takes the ledger's lock, so the
+// writer starts it while the batch ahead still commits: two PostgreSQL
+// backends work on the ledger at once, one inserting, one finishing.
 type FastPreparer interface {
-	PrepareFast(ledgerID int64, units []*ledgerd.WriteUnit, cache *postgres.AccountCache) *postgres.FastBatch
+	// PrepareFast returns the function that commits the decided batch,
+	// or nil when the batch must be written with WriteBatch. The commit
+	// waits for after (nil: do not wait) before it takes the lock, and
+	// calls locked once it holds it.
+	PrepareFast(ledgerID int64, units []*ledgerd.WriteUnit) func(ctx context.Context, after <-chan struct{}, locked func()) error
+	// FastLanded is told each prepared batch's commit error, in the order
+	// the batches were prepared, on the ledger's writer goroutine.
+	FastLanded(ledgerID int64, err error)
 }
 
 // flight is a batch whose Commit runs in the background.
@@ -211,35 +206,23 @@ type flight struct {
 	locked chan struct{}
 }
 
-// run is one ledger's writer loop. It takes whatever is queued (up to
-// MaxItems) the moment the previous flush returns — or, with
-// Config.Pipeline and a Preparer, the moment the previous batch starts
-// committing.
+// run is one ledger's writer loop. With a FastPreparer it overlaps
+// batches (runFast); otherwise it takes whatever is queued (up to
+// MaxItems) the moment the previous flush returns.
 func (w *Writer) run(q *queue) {
 	defer w.wg.Done()
-	pre, _ := w.store.(Preparer)
-	if !w.cfg.Pipeline {
-		pre = nil
-	}
-	if fast, ok := w.store.(FastPreparer); ok && pre == nil {
+	if fast, ok := w.store.(FastPreparer); ok {
 		w.runFast(q, fast)
 		return
 	}
 	var carry []*submission
-	var inflight *flight
+	none := func() *flight { return nil }
 	for {
-		batch, n, ok := w.nextBatch(q, &carry, func() *flight { return inflight }, func(err error) {
-			w.land(q, inflight, err)
-			inflight = nil
-		})
+		batch, n, ok := w.nextBatch(q, &carry, none, nil)
 		if !ok {
 			return
 		}
-		if pre == nil {
-			w.flush(q, batch, n)
-			continue
-		}
-		inflight, carry = w.pipeline(q, pre, inflight, batch, n, carry)
+		w.flush(q, batch, n)
 	}
 }
 
@@ -296,7 +279,7 @@ func (w *Writer) runFast(q *queue, fast FastPreparer) {
 		}
 		return flights[0]
 	}
-	landOldest := func(err error) { flights = w.landOldest(q, flights, err) }
+	landOldest := func(err error) { flights = w.landOldest(q, fast, flights, err) }
 	for {
 		batch, n, ok := w.nextBatch(q, &carry, oldest, landOldest)
 		if !ok {
@@ -307,8 +290,8 @@ func (w *Writer) runFast(q *queue, fast FastPreparer) {
 			landOldest(<-flights[0].done)
 			continue
 		}
-		fb := fast.PrepareFast(q.ledgerID, unitsOf(batch), q.cache)
-		if fb == nil {
+		commit := fast.PrepareFast(q.ledgerID, unitsOf(batch))
+		if commit == nil {
 			for len(flights) > 0 {
 				landOldest(<-flights[0].done)
 			}
@@ -319,7 +302,7 @@ func (w *Writer) runFast(q *queue, fast FastPreparer) {
 		if len(flights) > 0 {
 			after = flights[len(flights)-1].locked
 		}
-		flights = append(flights, w.startFast(fb, batch, n, after))
+		flights = append(flights, w.startFast(commit, batch, n, after))
 		for len(flights) >= w.cfg.OverlapFlights {
 			landOldest(<-flights[0].done)
 		}
@@ -331,9 +314,9 @@ func (w *Writer) runFast(q *queue, fast FastPreparer) {
 // prepared on its outcome (and fails its guard, unless the outcome was
 // unknown and it did commit): they are all waited for, then settled in
 // order, so that the retries of the failed batch come first.
-func (w *Writer) landOldest(q *queue, flights []*flight, err error) []*flight {
+func (w *Writer) landOldest(q *queue, fast FastPreparer, flights []*flight, err error) []*flight {
 	if err == nil {
-		w.landFast(q, flights[0], nil)
+		w.landFast(q, fast, flights[0], nil)
 		return flights[1:]
 	}
 	errs := make([]error, len(flights))
@@ -342,20 +325,20 @@ func (w *Writer) landOldest(q *queue, flights []*flight, err error) []*flight {
 		errs[i] = <-flights[i].done
 	}
 	for i, f := range flights {
-		w.landFast(q, f, errs[i])
+		w.landFast(q, fast, f, errs[i])
 	}
 	return nil
 }
 
 // startFast runs a fast batch's Commit in the background. Its guard waits
 // for after (the batch ahead holds the lock, or has finished).
-func (w *Writer) startFast(fb *postgres.FastBatch, batch []*submission, n int, after <-chan struct{}) *flight {
+func (w *Writer) startFast(commit func(context.Context, <-chan struct{}, func()) error, batch []*submission, n int, after <-chan struct{}) *flight {
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.FlushTimeout)
 	f := &flight{batch: batch, n: n, start: time.Now(), done: make(chan error, 1), cancel: cancel, locked: make(chan struct{})}
 	var once sync.Once
 	open := func() { once.Do(func() { close(f.locked) }) }
 	go func() {
-		err := fb.Commit(ctx, after, open)
+		err := commit(ctx, after, open)
 		open() // also when it failed: the batch behind must not wait for ever
 		f.done <- err
 	}()
@@ -364,13 +347,11 @@ func (w *Writer) startFast(fb *postgres.FastBatch, batch []*submission, n int, a
 
 // landFast answers a fast batch once its Commit has returned; a batch the
 // fast path rolled back is written again on the slow path first.
-func (w *Writer) landFast(q *queue, f *flight, err error) {
-	switch {
-	case err == nil:
-		q.cache.FastCommitted()
-	case postgres.IsFastPathRetry(err):
+func (w *Writer) landFast(q *queue, fast FastPreparer, f *flight, err error) {
+	fast.FastLanded(q.ledgerID, err)
+	w.metrics.fastLanded(err)
+	if errors.Is(err, ledgerd.ErrFastPathRetry) {
 		f.cancel()
-		q.cache.Invalidate()
 		w.finish(q, f.batch, f.n, f.start, w.write(q, unitsOf(f.batch)))
 		return
 	}
@@ -414,57 +395,10 @@ func (w *Writer) gather(q *queue, first *submission, carry []*submission) ([]*su
 	return batch, n, carry
 }
 
-// pipeline prepares batch while inflight (if any) commits, lands inflight,
-// then applies batch and starts its commit. It returns the new flight (nil
-// when batch was settled another way) and what to carry.
-func (w *Writer) pipeline(q *queue, pre Preparer, inflight *flight, batch []*submission, n int, carry []*submission) (*flight, []*submission) {
-	units := unitsOf(batch)
-	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.FlushTimeout)
-	start := time.Now()
-	p, perr := pre.PrepareBatch(ctx, q.ledgerID, units, q.cache)
-	if inflight != nil {
-		if err := <-inflight.done; err != nil {
-			// The batch ahead did not commit, or nobody knows yet. Give up
-			// this one before anything else: its lock request would
-			// otherwise hold the ledger against the item-by-item retry.
-			if p != nil {
-				p.Abort()
-			}
-			cancel()
-			w.land(q, inflight, err)
-			return nil, append(batch, carry...)
-		}
-		w.land(q, inflight, nil)
-		if perr != nil {
-			// Most likely no second connection in the pool; the one the
-			// previous batch used is free now.
-			cancel()
-			w.flush(q, batch, n)
-			return nil, carry
-		}
-	}
-	if perr != nil {
-		cancel()
-		w.finish(q, batch, n, start, w.resolve(q, perr))
-		return nil, carry
-	}
-	if err := p.Apply(); err != nil {
-		p.Abort()
-		cancel()
-		q.cache.Invalidate()
-		w.finish(q, batch, n, start, w.resolve(q, err))
-		return nil, carry
-	}
-	f := &flight{batch: batch, n: n, start: start, done: make(chan error, 1), cancel: cancel}
-	go func() { f.done <- p.Commit() }()
-	return f, carry
-}
-
 // land answers a flight once its Commit has returned.
 func (w *Writer) land(q *queue, f *flight, err error) {
 	f.cancel()
 	if err != nil {
-		q.cache.Invalidate()
 		err = w.resolve(q, err)
 	}
 	w.finish(q, f.batch, f.n, f.start, err)
@@ -485,15 +419,20 @@ func (w *Writer) flush(q *queue, batch []*submission, n int) {
 
 // finish answers a batch's submitters with its outcome.
 func (w *Writer) finish(q *queue, batch []*submission, n int, start time.Time, err error) {
-	if w.observe != nil {
-		w.observe(q.ledgerID, n, time.Since(start), err)
-	}
+	w.metrics.flushed(n, time.Since(start), err)
 	if err != nil {
 		// Retry unit by unit (and a non-atomic unit item by item) only
 		// after a known rollback, so that one poison item cannot block the
 		// rest; unavailability and unknown outcomes are answered as such.
 		if !errors.Is(err, ErrOverloaded) && !errors.Is(err, ErrClosed) {
-			w.log.Warn("batch rolled back, retrying item by item", "ledger_id", q.ledgerID, "items", n, "err", err)
+			if errors.Is(err, ledgerd.ErrInvariant) {
+				// A bug, never a client's doing: nothing of the batch was
+				// written. Its items are retried alone, so that only
+				// the one that breaks the invariant is refused (500).
+				w.log.Error("INVARIANT VIOLATED: batch not written, retrying item by item", "ledger_id", q.ledgerID, "items", n, "err", err)
+			} else {
+				w.log.Warn("batch rolled back, retrying item by item", "ledger_id", q.ledgerID, "items", n, "err", err)
+			}
 			for _, s := range batch {
 				s.done <- w.retry(q, s.unit)
 				q.queued.Add(-int64(len(s.unit.Items)))
@@ -512,7 +451,7 @@ func (w *Writer) finish(q *queue, batch []*submission, n int, start time.Time, e
 func (w *Writer) write(q *queue, units []*ledgerd.WriteUnit) error {
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.FlushTimeout)
 	defer cancel()
-	err := w.store.WriteBatch(ctx, q.ledgerID, units, q.cache)
+	err := w.store.WriteBatch(ctx, q.ledgerID, units)
 	if err == nil {
 		return nil
 	}
@@ -525,21 +464,20 @@ func (w *Writer) write(q *queue, units []*ledgerd.WriteUnit) error {
 // for a known rollback.
 func (w *Writer) resolve(q *queue, err error) error {
 	ledgerID := q.ledgerID
-	var cu *postgres.CommitUnknownError
-	if errors.As(err, &cu) {
+	if errors.Is(err, ledgerd.ErrCommitUnknown) {
 		// Ask a fresh connection whether the batch's first transaction is
 		// there. Only a yes is an answer; anything else is a 503, and the
 		// clients' retries with their keys settle it.
 		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer ccancel()
-		if committed, ok := w.store.BatchCommitted(cctx, cu); ok && committed {
+		if committed, ok := w.store.BatchCommitted(cctx, err); ok && committed {
 			w.log.Warn("commit outcome was unknown; the batch is committed", "ledger_id", ledgerID)
 			return nil
 		}
 		w.log.Error("commit outcome unknown; answering 503", "ledger_id", ledgerID, "err", err)
 		return ErrOverloaded
 	}
-	if postgres.IsUnavailable(err) {
+	if errors.Is(err, ledgerd.ErrUnavailable) {
 		w.log.Warn("database unavailable; batch not written", "ledger_id", ledgerID, "err", err)
 		return ErrOverloaded
 	}
@@ -579,7 +517,7 @@ func (w *Writer) retry(q *queue, u *ledgerd.WriteUnit) error {
 // diagnosis. It is never replayed automatically.
 func (w *Writer) deadLetter(ledgerID int64, it *ledgerd.WriteItem, cause error) {
 	it.Result, it.Replayed = nil, false
-	if postgres.IsKeyTaken(cause) {
+	if errors.Is(cause, ledgerd.ErrKeyTaken) {
 		it.Err = ledgerd.Errorf(ledgerd.CodeIdempotencyInProgress, "another request with this Idempotency-Key is in progress")
 		return
 	}

@@ -3,12 +3,12 @@ package batch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
 
 	"github.com/ledgerd/ledgerd"
-	"github.com/ledgerd/ledgerd/postgres"
 )
 
 // fakeStore stands in for PostgreSQL where a test needs to inject the
@@ -24,7 +24,7 @@ type fakeStore struct {
 	dead      []string
 }
 
-func (f *fakeStore) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.WriteUnit, _ *postgres.AccountCache) error {
+func (f *fakeStore) WriteBatch(ctx context.Context, ledgerID int64, units []*ledgerd.WriteUnit) error {
 	f.mu.Lock()
 	gate := f.gate
 	f.gate = nil
@@ -47,7 +47,7 @@ func (f *fakeStore) WriteBatch(ctx context.Context, ledgerID int64, units []*led
 	return nil
 }
 
-func (f *fakeStore) BatchCommitted(ctx context.Context, e *postgres.CommitUnknownError) (bool, bool) {
+func (f *fakeStore) BatchCommitted(ctx context.Context, err error) (bool, bool) {
 	return f.committed, true
 }
 
@@ -156,7 +156,7 @@ func TestWriterUnknownCommitOutcome(t *testing.T) {
 	t.Parallel()
 	for _, committed := range []bool{true, false} {
 		s := &fakeStore{committed: committed, fail: func([]*ledgerd.WriteUnit) error {
-			return &postgres.CommitUnknownError{Err: errors.New("unexpected EOF")}
+			return fmt.Errorf("%w: unexpected EOF", ledgerd.ErrCommitUnknown)
 		}}
 		w := newWriter(t, s, Config{})
 		err := w.Submit(context.Background(), 1, single("k"))
@@ -174,7 +174,7 @@ func TestWriterUnknownCommitOutcome(t *testing.T) {
 
 func TestWriterUnavailableIsOverloaded(t *testing.T) {
 	t.Parallel()
-	s := &fakeStore{fail: func([]*ledgerd.WriteUnit) error { return postgres.ErrUnavailable }}
+	s := &fakeStore{fail: func([]*ledgerd.WriteUnit) error { return ledgerd.ErrUnavailable }}
 	w := newWriter(t, s, Config{})
 	if err := w.Submit(context.Background(), 1, single("k")); !errors.Is(err, ErrOverloaded) {
 		t.Fatalf("got %v", err)

@@ -26,14 +26,6 @@ func TestConcurrentTransfers(t *testing.T) {
 	testConcurrentTransfers(t, []string{env.URL})
 }
 
-// TestConcurrentTransfersPipelined is TestConcurrentTransfers with the
-// commit pipeline on (LEDGERD_COMMIT_PIPELINE): the next batch waits for
-// the ordering lock while the previous one commits.
-func TestConcurrentTransfersPipelined(t *testing.T) {
-	env := ledgertest.Start(t, ledgertest.Options{DatabaseURL: ledgertest.NewDatabase(t), Commit: batch.Config{Pipeline: true}})
-	testConcurrentTransfers(t, []string{env.URL})
-}
-
 // TestConcurrentTransfersOverlapped is TestConcurrentTransfers with every
 // batch overlapped with the one ahead (batch.Config.OverlapMin 1; by
 // default only batches of 256 and more are): it is applied on the
@@ -52,12 +44,12 @@ func TestConcurrentTransfersOverlapped(t *testing.T) {
 // TestConcurrentTransfersTwoNodes is TestConcurrentTransfers with two
 // `ledgerd serve` processes on one database and the clients spread over
 // both: the ordering lock, not a process, must serialise the ledger. One
-// node runs the commit pipeline, so its queued lock requests interleave
-// with the other node's batches.
+// node overlaps every batch with the one ahead (LEDGERD_COMMIT_OVERLAP_MIN
+// 1), so its lock requests queue behind the other node's batches.
 func TestConcurrentTransfersTwoNodes(t *testing.T) {
 	db := ledgertest.NewDatabase(t)
 	bin := buildLedgerd(t)
-	a := startNode(t, bin, "node-a", db, "LEDGERD_COMMIT_PIPELINE=true")
+	a := startNode(t, bin, "node-a", db, "LEDGERD_COMMIT_OVERLAP_MIN=1")
 	b := startNode(t, bin, "node-b", db)
 	testConcurrentTransfers(t, []string{a.URL(), b.URL()})
 }

@@ -163,8 +163,8 @@ func checkInvariants(t testing.TB, baseURL, ledger string, expectedTx int64) *le
 			switch {
 			case tx.Status == "posted" && tx.ResolvedBy == "":
 				// An ordinary transaction, a capture or a reversal: it moved
-				// posted. (A captured hold is "posted" too, but with
-				// resolved_by: its capture did the moving.)
+				// posted. (A captured hold is "captured": its capture did
+				// the moving.)
 				get(p.Source).posted -= p.Amount
 				get(p.Destination).posted += p.Amount
 			case tx.Status == "pending":

@@ -25,14 +25,6 @@ import (
 // because no test of this package runs in parallel (see main_test.go).
 func TestPostgresImmediateRestart(t *testing.T) { testPostgresImmediateRestart(t, batch.Config{}) }
 
-// TestPostgresImmediateRestartPipelined is the same with the commit
-// pipeline on: a batch is prepared behind the one whose commit the restart
-// cuts off, and must be given up and redone, never answered from the
-// failed batch's balances.
-func TestPostgresImmediateRestartPipelined(t *testing.T) {
-	testPostgresImmediateRestart(t, batch.Config{Pipeline: true})
-}
-
 // TestPostgresImmediateRestartOverlapped is the same with every batch
 // overlapped with the one ahead (OverlapMin 1): the restart cuts off two
 // batches of a ledger, one committing and one applied on its outcome and

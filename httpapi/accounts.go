@@ -9,7 +9,6 @@ import (
 
 	"github.com/go-faster/jx"
 	"github.com/ledgerd/ledgerd"
-	"github.com/ledgerd/ledgerd/postgres"
 )
 
 const (
@@ -83,7 +82,7 @@ func canonicalAccount(method, path string, a *ledgerd.NewAccount) []byte {
 
 // canonicalPatch binds a PATCH to its key: method, path, and the patch
 // with metadata keys in order (member order and white space ignored).
-func canonicalPatch(method, path string, p *postgres.AccountPatch) []byte {
+func canonicalPatch(method, path string, p *ledgerd.AccountPatch) []byte {
 	b := hashStart(method, path)
 	keys := make([]string, 0, len(p.Metadata))
 	for k := range p.Metadata {
@@ -124,9 +123,9 @@ func (s *Server) createAccount(w http.ResponseWriter, r *http.Request, rc *reqCt
 		writeProblem(w, kerr)
 		return
 	}
-	var idem *postgres.Idempotency
+	var idem *ledgerd.Idempotency
 	if key != "" {
-		idem = &postgres.Idempotency{Key: key, Hash: canonicalAccount(r.Method, r.URL.Path, &na)}
+		idem = &ledgerd.Idempotency{Key: key, Hash: canonicalAccount(r.Method, r.URL.Path, &na)}
 	}
 	a, replayed, err := s.db.CreateAccount(r.Context(), rc.ledger.ID, &na, idem)
 	if err != nil {
@@ -191,7 +190,7 @@ func (s *Server) createAccounts(w http.ResponseWriter, r *http.Request, rc *reqC
 			valid = append(valid, items[i])
 		}
 	}
-	var results []postgres.AccountResult
+	var results []ledgerd.AccountResult
 	if len(valid) > 0 {
 		var err error
 		if results, err = s.db.CreateAccounts(r.Context(), rc.ledger.ID, valid); err != nil {
@@ -249,7 +248,7 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 }
 
 func (s *Server) patchAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	var p postgres.AccountPatch
+	var p ledgerd.AccountPatch
 	if !decodeBody(w, rc, func(d *jx.Decoder, v *ledgerd.Validation) {
 		object(d, v, "", func(k string) int {
 			switch k {
@@ -301,9 +300,9 @@ func (s *Server) patchAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	var a *ledgerd.Account
 	var replayed bool
 	if ledgerd.ValidAccountID(id) {
-		var idem *postgres.Idempotency
+		var idem *ledgerd.Idempotency
 		if key != "" {
-			idem = &postgres.Idempotency{Key: key, Hash: canonicalPatch(r.Method, r.URL.Path, &p)}
+			idem = &ledgerd.Idempotency{Key: key, Hash: canonicalPatch(r.Method, r.URL.Path, &p)}
 		}
 		var err error
 		if a, replayed, err = s.db.PatchAccount(r.Context(), rc.ledger.ID, id, &p, idem); err != nil {
@@ -324,7 +323,7 @@ func (s *Server) patchAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx
 func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	q := r.URL.Query()
 	var v ledgerd.Validation
-	f := postgres.AccountFilter{Prefix: q.Get("prefix"), Limit: limitParam(q, &v)}
+	f := ledgerd.AccountFilter{Prefix: q.Get("prefix"), Limit: limitParam(q, &v)}
 	f.After, _ = cursorParam(q, &v)
 	for k, vals := range q {
 		if strings.HasPrefix(k, "metadata[") && strings.HasSuffix(k, "]") {

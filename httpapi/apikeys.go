@@ -5,10 +5,9 @@ import (
 
 	"github.com/go-faster/jx"
 	"github.com/ledgerd/ledgerd"
-	"github.com/ledgerd/ledgerd/postgres"
 )
 
-func encodeAPIKey(e *jx.Encoder, k *postgres.APIKey, secret string) {
+func encodeAPIKey(e *jx.Encoder, k *ledgerd.APIKey, secret string) {
 	e.ObjStart()
 	e.FieldStart("id")
 	e.Str(k.ID)
@@ -77,7 +76,7 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	}
 	id, _, full := newAPIKey()
 	_, secret, _ := splitKey(full)
-	k := &postgres.APIKey{ID: id, LedgerID: l.ID, LedgerName: l.Name, Role: role, SecretHash: hashSecret(secret)}
+	k := &ledgerd.APIKey{ID: id, LedgerID: l.ID, LedgerName: l.Name, Role: role, SecretHash: hashSecret(secret)}
 	if err := s.db.CreateAPIKey(r.Context(), k); err != nil {
 		s.fail(w, r, err)
 		return
@@ -114,8 +113,8 @@ func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 		s.fail(w, r, err)
 		return
 	}
-	keys, next := page(keys, limit, func(k *postgres.APIKey) string { return k.ID })
-	writeList(w, keys, func(e *jx.Encoder, k *postgres.APIKey) { encodeAPIKey(e, k, "") }, next, nil)
+	keys, next := page(keys, limit, func(k *ledgerd.APIKey) string { return k.ID })
+	writeList(w, keys, func(e *jx.Encoder, k *ledgerd.APIKey) { encodeAPIKey(e, k, "") }, next, nil)
 }
 
 func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) {

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ledgerd/ledgerd/postgres"
+	"github.com/ledgerd/ledgerd"
 	"golang.org/x/time/rate"
 )
 
@@ -91,7 +91,7 @@ const (
 )
 
 type cachedKey struct {
-	key     *postgres.APIKey
+	key     *ledgerd.APIKey
 	fetched time.Time
 }
 
@@ -106,7 +106,7 @@ func (e authThrottledError) Error() string {
 // authenticator verifies bearer keys against the bootstrap key and the
 // api_keys table, with a short cache so a hot key costs no query.
 type authenticator struct {
-	db        *postgres.DB
+	db        keyStore
 	bootstrap []byte // SHA-256 of LEDGERD_ADMIN_KEY
 	mu        sync.RWMutex
 	known     map[string]cachedKey // ids the database holds (revoked ones too)
@@ -114,7 +114,7 @@ type authenticator struct {
 	fails     *addrLimiter
 }
 
-func newAuthenticator(db *postgres.DB, adminKey string, fails *addrLimiter) *authenticator {
+func newAuthenticator(db keyStore, adminKey string, fails *addrLimiter) *authenticator {
 	a := &authenticator{db: db, known: map[string]cachedKey{}, unknown: newNegCache(keyCacheTTL, maxUnknownKeys), fails: fails}
 	if adminKey != "" {
 		a.bootstrap = hashSecret(adminKey)
@@ -150,7 +150,7 @@ func (a *authenticator) authenticate(ctx context.Context, token, addr string) (*
 // lookup returns the key with id (nil when there is none). An id this node
 // knows is refreshed after keyCacheTTL whoever asks; an id it has not seen
 // costs a query only while the asking address has tokens left.
-func (a *authenticator) lookup(ctx context.Context, id, addr string) (*postgres.APIKey, error) {
+func (a *authenticator) lookup(ctx context.Context, id, addr string) (*ledgerd.APIKey, error) {
 	a.mu.RLock()
 	c, known := a.known[id]
 	a.mu.RUnlock()

@@ -37,7 +37,6 @@ import (
 	"github.com/go-faster/jx"
 	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/batch"
-	"github.com/ledgerd/ledgerd/postgres"
 )
 
 var txSeeds = []string{
@@ -366,7 +365,7 @@ type fakeStore struct {
 	problems []string
 }
 
-func (s *fakeStore) WriteBatch(_ context.Context, _ int64, units []*ledgerd.WriteUnit, _ *postgres.AccountCache) error {
+func (s *fakeStore) WriteBatch(_ context.Context, _ int64, units []*ledgerd.WriteUnit) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
@@ -400,7 +399,7 @@ func (s *fakeStore) WriteBatch(_ context.Context, _ int64, units []*ledgerd.Writ
 	return nil
 }
 
-func (s *fakeStore) BatchCommitted(context.Context, *postgres.CommitUnknownError) (bool, bool) {
+func (s *fakeStore) BatchCommitted(context.Context, error) (bool, bool) {
 	return false, false
 }
 
@@ -418,7 +417,7 @@ func fuzzServer(f *testing.F, maxItems int) (*Server, *fakeStore) {
 	w := batch.New(store, batch.Config{}, slog.New(slog.DiscardHandler), nil, func(*ledgerd.TransactionRequest) []byte { return []byte("{}") })
 	f.Cleanup(w.Close)
 	s := NewServer(nil, w, Config{AdminKey: fuzzAdminKey, BatchMaxItems: maxItems})
-	s.ledgers.Store("fuzz", &postgres.Ledger{ID: 1, Name: "fuzz"})
+	s.ledgers.Store("fuzz", &ledgerd.Ledger{ID: 1, Name: "fuzz"})
 	return s, store
 }
 

@@ -9,7 +9,6 @@ import (
 
 	"github.com/go-faster/jx"
 	"github.com/ledgerd/ledgerd"
-	"github.com/ledgerd/ledgerd/postgres"
 )
 
 // accountOr404 checks the account in the path exists (balances history of
@@ -73,7 +72,7 @@ func (s *Server) balanceAt(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 func (s *Server) entries(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	q := r.URL.Query()
 	var v ledgerd.Validation
-	f := postgres.StatementFilter{Limit: limitParam(q, &v), From: timeParam(q, &v, "from"), To: timeParam(q, &v, "to")}
+	f := ledgerd.StatementFilter{Limit: limitParam(q, &v), From: timeParam(q, &v, "from"), To: timeParam(q, &v, "to")}
 	if c, ok := cursorParam(q, &v); ok {
 		seq, idx, found := strings.Cut(c, ":")
 		n, err1 := strconv.ParseInt(seq, 10, 64)
@@ -101,7 +100,7 @@ func (s *Server) entries(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		s.fail(w, r, err)
 		return
 	}
-	lines, next := page(st.Lines, want, func(l postgres.Entry) string {
+	lines, next := page(st.Lines, want, func(l ledgerd.StatementLine) string {
 		return strconv.FormatInt(l.Sequence, 10) + ":" + strconv.Itoa(l.PostingIndex)
 	})
 	writeList(w, lines, encodeEntry, next, func(e *jx.Encoder) {
@@ -113,7 +112,7 @@ func (s *Server) entries(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 }
 
 // encodeEntry writes one statement line.
-func encodeEntry(e *jx.Encoder, l postgres.Entry) {
+func encodeEntry(e *jx.Encoder, l ledgerd.StatementLine) {
 	e.ObjStart()
 	e.FieldStart("transaction_id")
 	e.Str(l.TransactionID)

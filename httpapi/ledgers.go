@@ -5,10 +5,9 @@ import (
 
 	"github.com/go-faster/jx"
 	"github.com/ledgerd/ledgerd"
-	"github.com/ledgerd/ledgerd/postgres"
 )
 
-func encodeLedger(e *jx.Encoder, l *postgres.Ledger) {
+func encodeLedger(e *jx.Encoder, l *ledgerd.Ledger) {
 	e.ObjStart()
 	e.FieldStart("name")
 	e.Str(l.Name)
@@ -83,6 +82,6 @@ func (s *Server) listLedgers(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 		s.fail(w, r, err)
 		return
 	}
-	ls, next := page(ls, limit, func(l *postgres.Ledger) string { return l.Name })
+	ls, next := page(ls, limit, func(l *ledgerd.Ledger) string { return l.Name })
 	writeList(w, ls, encodeLedger, next, nil)
 }

@@ -8,6 +8,10 @@ import (
 	"github.com/ledgerd/ledgerd"
 )
 
+// StatusOf is the HTTP status of an error code, for the storage adapter,
+// which stores it beside a rejection kept for replay.
+func StatusOf(c ledgerd.Code) int { return status(c) }
+
 // status maps an error code to its HTTP status: the one place where that
 // mapping lives (SPEC §2 "Error codes").
 func status(c ledgerd.Code) int {

@@ -322,7 +322,7 @@ func TestReversePartialCapture(t *testing.T) {
 	if got := d.tx(c.ID); got.ReversedBy != rv.ID || got.PendingID != h.ID {
 		t.Fatalf("the reversed capture: %+v", got)
 	}
-	if got := d.tx(h.ID); got.Status != "posted" || got.ResolvedBy != c.ID || got.ReversedBy != "" || !slices.Equal(got.Postings, h.Postings) {
+	if got := d.tx(h.ID); got.Status != "captured" || got.ResolvedBy != c.ID || got.ReversedBy != "" || !slices.Equal(got.Postings, h.Postings) {
 		t.Fatalf("the hold: %+v", got)
 	}
 	d.must(409, "invalid_state", "POST", d.txURL(h.ID, "reverse"), dxAdmin, nil)

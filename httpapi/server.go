@@ -17,7 +17,6 @@ import (
 
 	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/batch"
-	"github.com/ledgerd/ledgerd/postgres"
 )
 
 // Body limits (SPEC §2): larger bodies are 413, whatever they hold.
@@ -56,14 +55,14 @@ type Config struct {
 
 // Server is the API's http.Handler.
 type Server struct {
-	db      *postgres.DB
+	db      Store
 	writer  *batch.Writer
 	cfg     Config
 	log     *slog.Logger
 	auth    *authenticator
 	limit   *limiter
 	mux     *http.ServeMux
-	ledgers sync.Map // name → *postgres.Ledger; ledgers are never deleted
+	ledgers sync.Map // name → *ledgerd.Ledger; ledgers are never deleted
 	// noLedgers remembers names found missing, briefly, so that asking
 	// about a ledger costs the same whether it exists or not.
 	noLedgers *negCache
@@ -85,7 +84,7 @@ func (s *Server) QueryParameters(pattern string) []string {
 }
 
 // NewServer wires the API.
-func NewServer(db *postgres.DB, writer *batch.Writer, cfg Config) *Server {
+func NewServer(db Store, writer *batch.Writer, cfg Config) *Server {
 	if cfg.BatchMaxItems <= 0 {
 		cfg.BatchMaxItems = ledgerd.DefaultBatchMaxItems
 	}
@@ -95,7 +94,7 @@ func NewServer(db *postgres.DB, writer *batch.Writer, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{db: db, writer: writer, cfg: cfg, log: cfg.Logger,
+	s := &Server{db: db, writer: writer, cfg: cfg, log: cfg.Logger.With("component", "httpapi"),
 		auth:  newAuthenticator(db, cfg.AdminKey, newAddrLimiter(cfg.AuthFailRate, cfg.AuthFailBurst)),
 		limit: newLimiter(cfg.RateLimit, cfg.RateBurst), mux: http.NewServeMux(), txCache: newTxCache(),
 		noLedgers: newNegCache(ledgerMissTTL, maxMissingLedgers), bodies: newBodyBudget(cfg.BodyBudget, cfg.KeyBodyBudget)}
@@ -108,7 +107,7 @@ func NewServer(db *postgres.DB, writer *batch.Writer, cfg Config) *Server {
 // reqCtx is what the common checks established about a request.
 type reqCtx struct {
 	p      *principal
-	ledger *postgres.Ledger
+	ledger *ledgerd.Ledger
 	body   []byte
 	// unknownQuery names the query parameters the route does not take;
 	// decodeBody reports them, after the 400 syntax check they rank below.
@@ -267,9 +266,9 @@ const (
 // ledger resolves a ledger name, caching hits forever (ledgers are never
 // deleted or renamed) and misses briefly, so that neither answer costs a
 // query on every request and their timings match.
-func (s *Server) ledger(ctx context.Context, name string) (*postgres.Ledger, error) {
+func (s *Server) ledger(ctx context.Context, name string) (*ledgerd.Ledger, error) {
 	if v, ok := s.ledgers.Load(name); ok {
-		return v.(*postgres.Ledger), nil
+		return v.(*ledgerd.Ledger), nil
 	}
 	if !ledgerd.ValidLedgerName(name) || s.noLedgers.has(name) {
 		return nil, nil
@@ -287,7 +286,7 @@ func (s *Server) ledger(ctx context.Context, name string) (*postgres.Ledger, err
 }
 
 // ledgerCreated makes a ledger created on this node visible here at once.
-func (s *Server) ledgerCreated(l *postgres.Ledger) {
+func (s *Server) ledgerCreated(l *ledgerd.Ledger) {
 	s.ledgers.Store(l.Name, l)
 	s.noLedgers.remove(l.Name)
 }
@@ -302,7 +301,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeProblem(w, le)
 	case r.Context().Err() != nil:
 		clientGone(r)
-	case errors.Is(err, batch.ErrOverloaded), errors.Is(err, batch.ErrClosed), postgres.IsUnavailable(err):
+	case errors.Is(err, batch.ErrOverloaded), errors.Is(err, batch.ErrClosed), errors.Is(err, ledgerd.ErrUnavailable):
 		writeProblem(w, ledgerd.Errorf(ledgerd.CodeOverloaded, "the service is overloaded or its database unavailable; retry later (with the same Idempotency-Key)"))
 	default:
 		s.log.Error("internal error", "request_id", w.Header().Get("Request-Id"), "err", err)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/go-faster/jx"
 	"github.com/ledgerd/ledgerd"
-	"github.com/ledgerd/ledgerd/postgres"
 )
 
 // requestHash (after req.Encode) binds an Idempotency-Key to the method, the concrete path and
@@ -218,7 +217,7 @@ func (s *Server) getTransaction(w http.ResponseWriter, r *http.Request, rc *reqC
 func (s *Server) listTransactions(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	q := r.URL.Query()
 	var v ledgerd.Validation
-	f := postgres.TxFilter{Account: q.Get("account"), Reference: q.Get("reference"), Limit: limitParam(q, &v)}
+	f := ledgerd.TxFilter{Account: q.Get("account"), Reference: q.Get("reference"), Limit: limitParam(q, &v)}
 	if s := q.Get("after"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 0 {

@@ -210,7 +210,8 @@ func Start(t testing.TB, o Options) *Env {
 	if testing.Verbose() && os.Getenv("LEDGERD_TEST_LOG") != "" {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
-	w := batch.New(db, o.Commit, log, nil, func(*ledgerd.TransactionRequest) []byte { return []byte("{}") })
+	db.ProblemStatus = httpapi.StatusOf
+	w := batch.New(db.BatchStore(), o.Commit, log, nil, func(*ledgerd.TransactionRequest) []byte { return []byte("{}") })
 	cfg := httpapi.Config{AdminKey: AdminKey, RateLimit: o.RateLimit, RateBurst: o.RateBurst,
 		BatchMaxItems: o.BatchMaxItems, Logger: log}
 	if o.API != nil {

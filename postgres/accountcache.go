@@ -41,6 +41,10 @@ type AccountCache struct {
 	dirty   map[string]struct{}
 	round   []string
 	roundAt time.Time
+	// fastCommits and fastRetries count WriteBatch's own fast attempts
+	// (tests read them; the batch writer counts its fast batches in its
+	// metrics).
+	fastCommits, fastRetries int
 }
 
 // maxCachedAccounts bounds a cache; past it, the cache starts over.

@@ -47,16 +47,10 @@ func (db *DB) Account(ctx context.Context, ledgerID int64, id string) (*ledgerd.
 	return a, err
 }
 
-// Idempotency binds a request to a key (SPEC §2 "Idempotency").
-type Idempotency struct {
-	Key  string
-	Hash []byte
-}
-
 // CreateAccount creates one account, with its account.created event. With
 // a key, the outcome is stored and a retry replays it (Replayed is then
 // true and the account is as it is now; no second event).
-func (db *DB) CreateAccount(ctx context.Context, ledgerID int64, na *ledgerd.NewAccount, idem *Idempotency) (a *ledgerd.Account, replayed bool, err error) {
+func (db *DB) CreateAccount(ctx context.Context, ledgerID int64, na *ledgerd.NewAccount, idem *ledgerd.Idempotency) (a *ledgerd.Account, replayed bool, err error) {
 	conn, err := db.acquire(ctx)
 	if err != nil {
 		return nil, false, err
@@ -106,16 +100,10 @@ func (db *DB) CreateAccount(ctx context.Context, ledgerID int64, na *ledgerd.New
 	return a, false, tx.Commit(ctx)
 }
 
-// AccountResult is the outcome of one item of an account batch.
-type AccountResult struct {
-	Account *ledgerd.Account
-	Err     *ledgerd.Error
-}
-
 // CreateAccounts creates many accounts, and their account.created events,
 // in one round trip; never atomic: an id that exists already gets
 // duplicate_account, the others are created.
-func (db *DB) CreateAccounts(ctx context.Context, ledgerID int64, nas []ledgerd.NewAccount) ([]AccountResult, error) {
+func (db *DB) CreateAccounts(ctx context.Context, ledgerID int64, nas []ledgerd.NewAccount) ([]ledgerd.AccountResult, error) {
 	conn, err := db.acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -125,7 +113,7 @@ func (db *DB) CreateAccounts(ctx context.Context, ledgerID int64, nas []ledgerd.
 	if err != nil {
 		return nil, err
 	}
-	out := make([]AccountResult, len(nas))
+	out := make([]ledgerd.AccountResult, len(nas))
 	for i := range nas {
 		if a := created[nas[i].ID]; a != nil {
 			out[i].Account = a
@@ -137,21 +125,13 @@ func (db *DB) CreateAccounts(ctx context.Context, ledgerID int64, nas []ledgerd.
 	return out, nil
 }
 
-// AccountPatch is a PATCH of an account: metadata merged (a nil value
-// deletes the key), and optionally a new min_balance.
-type AccountPatch struct {
-	Metadata      map[string]*string
-	SetMinBalance bool
-	MinBalance    *int64
-}
-
 // claimAccountKey claims an account request's key in tx (SPEC §2: a
 // duplicate in flight is waited for, at most 5 s, then
 // idempotency_in_progress). It returns nil, nil when the caller now owns
 // the key, the account as it is now when the key holds the same request's
 // success (a replay), and idempotency_key_reused when it holds anything
 // else.
-func (db *DB) claimAccountKey(ctx context.Context, tx pgx.Tx, ledgerID int64, idem *Idempotency) (*ledgerd.Account, error) {
+func (db *DB) claimAccountKey(ctx context.Context, tx pgx.Tx, ledgerID int64, idem *ledgerd.Idempotency) (*ledgerd.Account, error) {
 	if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '5s'"); err != nil {
 		return nil, err
 	}
@@ -181,7 +161,7 @@ var errNoAccount = errors.New("no such account")
 // waited for, at most 5 s) and a success is stored: a retry replays the
 // account as it is now, any other request with the key is
 // idempotency_key_reused.
-func (db *DB) PatchAccount(ctx context.Context, ledgerID int64, id string, p *AccountPatch, idem *Idempotency) (out *ledgerd.Account, replayed bool, err error) {
+func (db *DB) PatchAccount(ctx context.Context, ledgerID int64, id string, p *ledgerd.AccountPatch, idem *ledgerd.Idempotency) (out *ledgerd.Account, replayed bool, err error) {
 	err = db.beginFunc(ctx, func(tx pgx.Tx) error {
 		if idem != nil {
 			// The key before the ledger lock: waiting for a duplicate must
@@ -251,16 +231,8 @@ func (db *DB) PatchAccount(ctx context.Context, ledgerID int64, id string, p *Ac
 	return out, replayed, nil
 }
 
-// AccountFilter selects accounts for a list.
-type AccountFilter struct {
-	Prefix   string
-	Metadata map[string]string
-	After    string // keyset cursor: ids strictly greater
-	Limit    int
-}
-
 // ListAccounts lists accounts in bytewise id order.
-func (db *DB) ListAccounts(ctx context.Context, ledgerID int64, f AccountFilter) ([]*ledgerd.Account, error) {
+func (db *DB) ListAccounts(ctx context.Context, ledgerID int64, f ledgerd.AccountFilter) ([]*ledgerd.Account, error) {
 	if !matchable(f) {
 		return nil, nil
 	}
@@ -305,7 +277,7 @@ func (db *DB) ListAccounts(ctx context.Context, ledgerID int64, f AccountFilter)
 // printable ASCII and stored metadata never holds NUL, so a filter with
 // other bytes matches nothing; it must not reach PostgreSQL, which would
 // reject it (NUL in text or jsonb, invalid UTF-8) rather than find nothing.
-func matchable(f AccountFilter) bool {
+func matchable(f ledgerd.AccountFilter) bool {
 	for i := 0; i < len(f.Prefix); i++ {
 		if c := f.Prefix[i]; c == 0 || c >= 0x7f {
 			return false

@@ -3,38 +3,27 @@ package postgres
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/ledgerd/ledgerd"
 )
 
-// APIKey is a stored API key; the secret itself is never stored.
-type APIKey struct {
-	ID         string
-	LedgerID   int64
-	LedgerName string
-	Role       string
-	SecretHash []byte
-	CreatedAt  time.Time
-	RevokedAt  *time.Time
-}
-
 // CreateAPIKey stores a key.
-func (db *DB) CreateAPIKey(ctx context.Context, k *APIKey) error {
+func (db *DB) CreateAPIKey(ctx context.Context, k *ledgerd.APIKey) error {
 	return db.queryRow(ctx, `INSERT INTO api_keys (id, ledger_id, role, secret_hash) VALUES ($1, $2, $3, $4) RETURNING created_at`,
 		k.ID, k.LedgerID, k.Role, k.SecretHash).Scan(&k.CreatedAt)
 }
 
 const apiKeyCols = `k.id, k.ledger_id, l.name, k.role, k.secret_hash, k.created_at, k.revoked_at`
 
-func scanAPIKey(row pgx.Row) (*APIKey, error) {
-	k := &APIKey{}
+func scanAPIKey(row pgx.Row) (*ledgerd.APIKey, error) {
+	k := &ledgerd.APIKey{}
 	err := row.Scan(&k.ID, &k.LedgerID, &k.LedgerName, &k.Role, &k.SecretHash, &k.CreatedAt, &k.RevokedAt)
 	return k, err
 }
 
 // APIKeyByID returns a key, or nil when there is none.
-func (db *DB) APIKeyByID(ctx context.Context, id string) (*APIKey, error) {
+func (db *DB) APIKeyByID(ctx context.Context, id string) (*ledgerd.APIKey, error) {
 	if !textOK(id) {
 		return nil, nil // not a key id; PostgreSQL would reject it as text
 	}
@@ -46,7 +35,7 @@ func (db *DB) APIKeyByID(ctx context.Context, id string) (*APIKey, error) {
 }
 
 // ListAPIKeys lists keys by id after cursor; ledgerID 0 means all ledgers.
-func (db *DB) ListAPIKeys(ctx context.Context, ledgerID int64, after string, limit int) ([]*APIKey, error) {
+func (db *DB) ListAPIKeys(ctx context.Context, ledgerID int64, after string, limit int) ([]*ledgerd.APIKey, error) {
 	q := `SELECT ` + apiKeyCols + ` FROM api_keys k JOIN ledgers l ON l.id = k.ledger_id
 		WHERE k.ledger_id = $1 AND k.id > $2 ORDER BY k.ledger_id, k.id LIMIT $3`
 	if ledgerID == 0 {
@@ -58,7 +47,7 @@ func (db *DB) ListAPIKeys(ctx context.Context, ledgerID int64, after string, lim
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*APIKey
+	var out []*ledgerd.APIKey
 	for rows.Next() {
 		k, err := scanAPIKey(rows)
 		if err != nil {

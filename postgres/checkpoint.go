@@ -93,9 +93,9 @@ func (r *checkpointRows) add(id string, a *ledgerd.BookAccount) {
 // still committing ahead of this one: this one commits only if that one
 // did (the fast path's guard, the slow path's order), so what it writes
 // is committed with it or not at all.
-func (st *batchState) planCheckpoint(cache *AccountCache, every time.Duration, now time.Time) {
+func (batch *batchState) planCheckpoint(cache *AccountCache, every time.Duration, now time.Time) {
 	var touched []string
-	st.book.Accounts(func(id string, a *ledgerd.BookAccount) {
+	batch.state.Book.Accounts(func(id string, a *ledgerd.BookAccount) {
 		if a.Touched {
 			touched = append(touched, id)
 		}
@@ -103,7 +103,7 @@ func (st *batchState) planCheckpoint(cache *AccountCache, every time.Duration, n
 	if cache == nil || every < 0 {
 		slices.Sort(touched) // one lock order for every writer of account rows
 		for _, id := range touched {
-			st.ckpt.add(id, st.book.Get(id))
+			batch.ckpt.add(id, batch.state.Book.Get(id))
 		}
 		return
 	}
@@ -113,7 +113,7 @@ func (st *batchState) planCheckpoint(cache *AccountCache, every time.Duration, n
 	for _, id := range touched {
 		cache.dirty[id] = struct{}{}
 	}
-	for _, id := range st.behind {
+	for _, id := range batch.behind {
 		cache.dirty[id] = struct{}{}
 	}
 	if len(cache.round) == 0 {
@@ -134,20 +134,18 @@ func (st *batchState) planCheckpoint(cache *AccountCache, every time.Duration, n
 	slices.Sort(chunk)
 	for _, id := range chunk {
 		if a, ok := cache.accounts[id]; ok {
-			st.ckpt.add(id, &a)
+			batch.ckpt.add(id, &a)
 		}
 	}
 }
 
 // queueAccountUpdate writes the planned checkpoint rows, in id order, each
 // only over an older state.
-func (st *batchState) queueAccountUpdate(w *pgx.Batch) {
-	r := &st.ckpt
+func (batch *batchState) queueAccountUpdate(w *pgx.Batch) {
+	r := &batch.ckpt
 	if len(r.id) == 0 {
 		return
 	}
-	w.Queue(`UPDATE accounts a SET posted = u.posted, pending_debits = u.pd, pending_credits = u.pc, version = u.version
-		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u(ledger_id, id, posted, pd, pc, version)
-		WHERE a.ledger_id = u.ledger_id AND a.id = u.id AND a.version < u.version`,
-		repeat(st.ledgerID, len(r.id)), r.id, r.posted, r.pd, r.pc, r.versions)
+	w.Queue(CheckpointAccountsSQL,
+		repeat(batch.ledgerID, len(r.id)), r.id, r.posted, r.pd, r.pc, r.versions)
 }

@@ -17,7 +17,8 @@ func touch(cache *AccountCache, v int64, ids ...string) *batchState {
 		book.Put(id, &ledgerd.BookAccount{Asset: "USD", Version: v, Touched: true, Balance: ledgerd.Balance{Posted: v}})
 	}
 	cache.remember(book, v, 0, time.Time{})
-	return &batchState{ledgerID: 1, book: book}
+	batch := newBatchState(1, book, 0)
+	return batch
 }
 
 func ids(prefix string, n int) []string {
@@ -34,18 +35,18 @@ func TestPlanCheckpointRounds(t *testing.T) {
 	every := 10 * time.Second
 
 	// The first commit starts a round at once with what it touched.
-	st := touch(cache, 1, "b", "a")
-	st.planCheckpoint(cache, every, t0)
-	if !slices.Equal(st.ckpt.id, []string{"a", "b"}) || !slices.Equal(st.ckpt.versions, []int64{1, 1}) {
-		t.Fatalf("first commit writes %v %v", st.ckpt.id, st.ckpt.versions)
+	batch := touch(cache, 1, "b", "a")
+	batch.planCheckpoint(cache, every, t0)
+	if !slices.Equal(batch.ckpt.id, []string{"a", "b"}) || !slices.Equal(batch.ckpt.versions, []int64{1, 1}) {
+		t.Fatalf("first commit writes %v %v", batch.ckpt.id, batch.ckpt.versions)
 	}
 
 	// Within the interval nothing is written; the touched rows wait.
 	many := ids("acct:", 3000)
-	st = touch(cache, 2, many...)
-	st.planCheckpoint(cache, every, t0.Add(time.Second))
-	if len(st.ckpt.id) != 0 {
-		t.Fatalf("a commit inside the interval writes %d rows", len(st.ckpt.id))
+	batch = touch(cache, 2, many...)
+	batch.planCheckpoint(cache, every, t0.Add(time.Second))
+	if len(batch.ckpt.id) != 0 {
+		t.Fatalf("a commit inside the interval writes %d rows", len(batch.ckpt.id))
 	}
 
 	// Due: the round is written over the next commits, each taking the
@@ -54,20 +55,20 @@ func TestPlanCheckpointRounds(t *testing.T) {
 	seen := map[string]int64{}
 	var commits int
 	for at := t0.Add(11 * time.Second); ; at = at.Add(time.Millisecond) {
-		st = touch(cache, 3, "a")
-		st.planCheckpoint(cache, every, at)
-		if len(st.ckpt.id) == 0 {
+		batch = touch(cache, 3, "a")
+		batch.planCheckpoint(cache, every, at)
+		if len(batch.ckpt.id) == 0 {
 			break
 		}
 		commits++
-		if len(st.ckpt.id) > checkpointChunkMin || !slices.IsSorted(st.ckpt.id) {
-			t.Fatalf("commit %d writes %d rows, sorted %v", commits, len(st.ckpt.id), slices.IsSorted(st.ckpt.id))
+		if len(batch.ckpt.id) > checkpointChunkMin || !slices.IsSorted(batch.ckpt.id) {
+			t.Fatalf("commit %d writes %d rows, sorted %v", commits, len(batch.ckpt.id), slices.IsSorted(batch.ckpt.id))
 		}
-		for i, id := range st.ckpt.id {
+		for i, id := range batch.ckpt.id {
 			if _, dup := seen[id]; dup {
 				t.Fatalf("%s written twice in one round", id)
 			}
-			seen[id] = st.ckpt.versions[i]
+			seen[id] = batch.ckpt.versions[i]
 		}
 	}
 	if len(seen) != 3001 || seen["a"] != 3 || seen["acct:00042"] != 2 {
@@ -84,11 +85,11 @@ func TestPlanCheckpointRounds(t *testing.T) {
 
 	// Found behind by a read, an account is written in the next round
 	// even though the batch did not move it.
-	st = touch(cache, 4)
-	st.behind = []string{"acct:00007"}
-	st.planCheckpoint(cache, every, t0.Add(time.Minute))
-	if !slices.Contains(st.ckpt.id, "acct:00007") || !slices.Contains(st.ckpt.id, "a") {
-		t.Fatalf("next round writes %v", st.ckpt.id)
+	batch = touch(cache, 4)
+	batch.behind = []string{"acct:00007"}
+	batch.planCheckpoint(cache, every, t0.Add(time.Minute))
+	if !slices.Contains(batch.ckpt.id, "acct:00007") || !slices.Contains(batch.ckpt.id, "a") {
+		t.Fatalf("next round writes %v", batch.ckpt.id)
 	}
 
 	// A failed commit drops the cache and with it what was behind.
@@ -102,15 +103,15 @@ func TestPlanCheckpointRounds(t *testing.T) {
 // Without a cache, or with checkpoints off, a commit writes what it touched.
 func TestPlanCheckpointEveryCommit(t *testing.T) {
 	cache := NewAccountCache()
-	st := touch(cache, 1, "c", "a")
-	st.book.Put("b", &ledgerd.BookAccount{Version: 9}) // read, not moved
-	st.planCheckpoint(nil, time.Hour, time.Now())
-	if !slices.Equal(st.ckpt.id, []string{"a", "c"}) {
-		t.Fatalf("no cache: %v", st.ckpt.id)
+	batch := touch(cache, 1, "c", "a")
+	batch.state.Book.Put("b", &ledgerd.BookAccount{Version: 9}) // read, not moved
+	batch.planCheckpoint(nil, time.Hour, time.Now())
+	if !slices.Equal(batch.ckpt.id, []string{"a", "c"}) {
+		t.Fatalf("no cache: %v", batch.ckpt.id)
 	}
-	st = touch(cache, 2, "c", "a")
-	st.planCheckpoint(cache, -1, time.Now())
-	if !slices.Equal(st.ckpt.id, []string{"a", "c"}) || len(cache.dirty) != 0 {
-		t.Fatalf("off: %v, %d dirty", st.ckpt.id, len(cache.dirty))
+	batch = touch(cache, 2, "c", "a")
+	batch.planCheckpoint(cache, -1, time.Now())
+	if !slices.Equal(batch.ckpt.id, []string{"a", "c"}) || len(cache.dirty) != 0 {
+		t.Fatalf("off: %v, %d dirty", batch.ckpt.id, len(cache.dirty))
 	}
 }

@@ -65,7 +65,7 @@ func TestBalanceCheckpoints(t *testing.T) {
 	if a := e.account("b"); a.Version != 3 {
 		t.Fatalf("b's version %d, want 3", a.Version)
 	}
-	list, err := e.db.ListAccounts(e.ctx, e.lid, postgres.AccountFilter{Limit: 10})
+	list, err := e.db.ListAccounts(e.ctx, e.lid, ledgerd.AccountFilter{Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestBalanceCheckpoints(t *testing.T) {
 	}
 
 	// A patch of the account answers with the current balance.
-	out, _, err := e.db.PatchAccount(e.ctx, e.lid, "c", &postgres.AccountPatch{Metadata: map[string]*string{"k": ptr("v")}}, nil)
+	out, _, err := e.db.PatchAccount(e.ctx, e.lid, "c", &ledgerd.AccountPatch{Metadata: map[string]*string{"k": ptr("v")}}, nil)
 	if err != nil || out.Balance != want["c"] {
 		t.Fatalf("patch: %+v %v", out, err)
 	}

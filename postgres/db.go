@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/ledgerd/ledgerd"
 )
 
 // Config tunes the connection pool. The pool is a precious shared resource:
@@ -38,14 +39,19 @@ type DB struct {
 	// rows it has moved up to date (default DefaultBalanceCheckpoint); a
 	// negative value writes them in every commit. See checkpoint.go.
 	BalanceCheckpoint time.Duration
-	acquireTimeout    time.Duration
-	fastPath          fastPathStats
+	// ProblemStatus gives the status stored beside a rejection kept for
+	// replay in idempotency_keys.status (for operators reading the table:
+	// a replay answers from the stored code, not from this column). The
+	// API owns the mapping (httpapi.StatusOf); unset, 0 is stored.
+	ProblemStatus  func(ledgerd.Code) int
+	acquireTimeout time.Duration
 }
 
 // ErrUnavailable marks failures where the database could not be reached or
 // the pool had no free connection in time: the request did not happen and
 // may be retried (503 overloaded).
-var ErrUnavailable = errors.New("database unavailable")
+// It is the domain's ledgerd.ErrUnavailable.
+var ErrUnavailable = ledgerd.ErrUnavailable
 
 // Open connects a pool. It does not wait for the database to be reachable.
 func Open(ctx context.Context, c Config) (*DB, error) {
@@ -84,6 +90,13 @@ func Open(ctx context.Context, c Config) (*DB, error) {
 	return &DB{Pool: pool, acquireTimeout: at}, nil
 }
 
+func (db *DB) problemStatus(c ledgerd.Code) int {
+	if db.ProblemStatus == nil {
+		return 0
+	}
+	return db.ProblemStatus(c)
+}
+
 // Close closes the pool.
 func (db *DB) Close() { db.Pool.Close() }
 
@@ -109,6 +122,17 @@ func (db *DB) Ping(ctx context.Context) error {
 	}
 	defer c.Release()
 	return c.Ping(ctx)
+}
+
+// classify is the one place where a storage failure becomes a domain
+// error: an error for which IsUnavailable holds is returned wrapping
+// ledgerd.ErrUnavailable (a commit of unknown outcome stays what it is).
+// Every query helper and the batch writes return classified errors.
+func classify(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) || errors.Is(err, ledgerd.ErrCommitUnknown) || !IsUnavailable(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
 // IsUnavailable reports whether err means the database could not be used

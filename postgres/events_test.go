@@ -306,7 +306,7 @@ func TestAccountCreatedOnce(t *testing.T) {
 	e := newEventsEnv(t)
 	zero := int64(0)
 	na := &ledgerd.NewAccount{ID: "a", Asset: "USD", MinBalance: &zero}
-	idem := &postgres.Idempotency{Key: "k", Hash: []byte("h")}
+	idem := &ledgerd.Idempotency{Key: "k", Hash: []byte("h")}
 	a, replayed, err := e.db.CreateAccount(e.ctx, e.lid, na, idem)
 	if err != nil || replayed {
 		t.Fatal(err, replayed)

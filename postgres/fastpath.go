@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -47,32 +46,27 @@ const (
 	maxFastPathCooldown = 1024
 )
 
-// guardSQL takes the ordering lock and divides by zero — failing the
+// GuardSQL takes the ordering lock and divides by zero — failing the
 // transaction, and every statement queued after it — unless nobody else
 // has written the ledger since the cache was taken. The lock is taken in
 // the CTE, so the check sees the row as it is once locked.
-const guardSQL = `WITH l AS (SELECT last_sequence, accounts_epoch FROM ledgers WHERE id = $1 FOR UPDATE)
+const GuardSQL = `WITH l AS (SELECT last_sequence, accounts_epoch FROM ledgers WHERE id = $1 FOR UPDATE)
 	SELECT 1 / (l.last_sequence = $2 AND l.accounts_epoch = $3)::int FROM l`
 
 // batchSettingsSQL holds the batch transaction's planner settings (see
-// PrepareBatch for why), as one statement rather than four SET LOCALs.
+// prepareBatch for why), as one statement rather than four SET LOCALs.
 const batchSettingsSQL = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
 	set_config('enable_mergejoin', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`
 
-// fastPathStats count fast path outcomes for /metrics.
-type fastPathStats struct {
-	committed, retried atomic.Int64
-}
-
 // errFastPathRetry means the fast path rolled back for a reason the slow
 // path settles: the guard failed, or a key or reference already existed.
-var errFastPathRetry = errors.New("fast path rolled back")
+var errFastPathRetry = ledgerd.ErrFastPathRetry
 
 // FastBatch is a batch applied in memory on its writer's cached state,
 // ready to be written by Commit.
 type FastBatch struct {
 	db    *DB
-	st    *batchState
+	state *batchState
 	epoch int64
 }
 
@@ -87,7 +81,7 @@ func (db *DB) PrepareFast(ledgerID int64, units []*ledgerd.WriteUnit, cache *Acc
 	}
 	// One pass: every account from the cache (else the batch is not
 	// eligible), no action, and the sizes of the batch's rows.
-	nItems, nKeys, nRefs := 0, 0, 0
+	nItems, nKeys := 0, 0
 	for _, u := range units {
 		nItems += len(u.Items)
 	}
@@ -99,9 +93,6 @@ func (db *DB) PrepareFast(ledgerID int64, units []*ledgerd.WriteUnit, cache *Acc
 			}
 			if it.IdempotencyKey != "" {
 				nKeys++
-			}
-			if it.Request.Reference != "" {
-				nRefs++
 			}
 			for _, p := range it.Request.Postings {
 				for _, id := range [2]string{p.Source, p.Destination} {
@@ -117,30 +108,29 @@ func (db *DB) PrepareFast(ledgerID int64, units []*ledgerd.WriteUnit, cache *Acc
 			}
 		}
 	}
-	st := &batchState{ledgerID: ledgerID, book: book, idem: make(map[string]*idemState, nKeys),
-		refTaken: map[string]string{}, targets: map[string]*targetState{}}
-	st.seq = cache.seq
-	st.firstSeq = st.seq + 1
+	batch := newBatchState(ledgerID, book, nKeys)
+	batch.state.Sequence = cache.seq
 	// The ledger's time is max(previous, clock) as on the slow path; the
 	// clock is this node's rather than the database's, read before the
 	// lock: the guard proves that no commit came in between.
-	st.at = time.Now().UTC().Truncate(time.Microsecond)
-	if cache.lastAt.After(st.at) {
-		st.at = cache.lastAt
+	batch.state.At = time.Now().UTC().Truncate(time.Microsecond)
+	if cache.lastAt.After(batch.state.At) {
+		batch.state.At = cache.lastAt
 	}
-	st.rows.grow(nItems, nKeys, nRefs)
-	for _, u := range units {
-		st.applyUnit(u)
+	if err := batch.decide(units, nItems, cache.lastAt, db.problemStatus); err != nil {
+		// The slow path decides again on what it reads, and fails the
+		// batch if the invariant is still broken there.
+		return nil
 	}
-	if len(st.rows.txID) == 0 {
+	if len(batch.rows.txID) == 0 {
 		// Only rejections: they were judged on cached balances that no
 		// write of this batch would vouch for.
 		return nil
 	}
-	fb := &FastBatch{db: db, st: st, epoch: cache.epoch}
-	cache.remember(st.book, st.seq, fb.epoch, st.at)
-	st.planCheckpoint(cache, db.balanceCheckpoint(), time.Now())
-	return fb
+	fast := &FastBatch{db: db, state: batch, epoch: cache.epoch}
+	cache.remember(batch.state.Book, batch.state.Sequence, fast.epoch, batch.state.At)
+	batch.planCheckpoint(cache, db.balanceCheckpoint(), time.Now())
+	return fast
 }
 
 // Commit writes the batch: BEGIN, the rows no other writer can conflict
@@ -158,18 +148,18 @@ func (db *DB) PrepareFast(ledgerID int64, units []*ledgerd.WriteUnit, cache *Acc
 // write the batch again with WriteBatch), a *CommitUnknownError, or an
 // error for which IsUnavailable holds. After any error the caller must
 // invalidate the cache (AccountCache.Invalidate).
-func (fb *FastBatch) Commit(ctx context.Context, after <-chan struct{}, locked func()) (err error) {
-	db, st := fb.db, fb.st
+func (f *FastBatch) Commit(ctx context.Context, after <-chan struct{}, locked func()) (err error) {
+	db, batch := f.db, f.state
 	// The cache is not touched here: Commit may run on another goroutine
 	// while the writer prepares the next batch.
 	defer func() {
 		var cu *CommitUnknownError
 		switch {
 		case err == nil:
-			db.fastPath.committed.Add(1)
 		case !IsUnavailable(err) && !errors.As(err, &cu):
-			db.fastPath.retried.Add(1)
 			err = fmt.Errorf("%w: %v", errFastPathRetry, err)
+		default:
+			err = classify(err)
 		}
 	}()
 	wait := func() error {
@@ -187,28 +177,28 @@ func (fb *FastBatch) Commit(ctx context.Context, after <-chan struct{}, locked f
 	if err != nil {
 		return err
 	}
-	pb := &PreparedBatch{db: db, ctx: ctx, conn: conn, st: st}
-	defer pb.release()
+	p := &preparedBatch{db: db, ctx: ctx, conn: conn, state: batch}
+	defer p.release()
 
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue(batchSettingsSQL)
-	if len(st.rows.enTx) >= copyMinRows {
+	if len(batch.rows.entryTx) >= copyMinRows {
 		// COPY cannot join a pipeline: BEGIN first, then the COPYs.
 		if err := conn.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		if err := st.copyRows(ctx, conn.Conn(), false); err != nil {
+		if err := batch.copyRows(ctx, conn.Conn(), false); err != nil {
 			return err
 		}
 		b = &pgx.Batch{}
 	} else {
-		st.queueInserts(b)
+		batch.queueInserts(b)
 	}
 	if err := wait(); err != nil {
 		return err
 	}
-	b.Queue(guardSQL, st.ledgerID, st.firstSeq-1, fb.epoch).Exec(func(pgconn.CommandTag) error {
+	b.Queue(GuardSQL, batch.ledgerID, batch.firstSeq-1, f.epoch).Exec(func(pgconn.CommandTag) error {
 		if locked != nil {
 			locked()
 		}
@@ -219,15 +209,15 @@ func (fb *FastBatch) Commit(ctx context.Context, after <-chan struct{}, locked f
 	// if that transaction (another node's batch) holds the ordering lock
 	// this one is queued on, the two deadlock. Seen: two nodes racing
 	// duplicates of one key, 40P01 and a 503.
-	st.queueRefInsert(b)
-	st.queueKeyInsert(b, db.ttl())
-	st.queueAccountUpdate(b)
-	st.queueLedgerUpdate(b)
+	batch.queueRefInsert(b)
+	batch.queueKeyInsert(b, db.ttl())
+	batch.queueAccountUpdate(b)
+	batch.queueLedgerUpdate(b)
 	b.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		if pgCode(err) == "" && !errors.Is(err, ErrUnavailable) {
 			// COMMIT may have been on its way: as on the slow path.
-			return &CommitUnknownError{LedgerID: st.ledgerID, FirstID: st.firstID, Err: err}
+			return &CommitUnknownError{LedgerID: batch.ledgerID, FirstID: batch.firstID, Err: err}
 		}
 		return err
 	}

@@ -1,6 +1,7 @@
 package postgres
 
-// FastPathCounts returns the fast path's committed and retried counts.
-func (db *DB) FastPathCounts() (committed, retried int64) {
-	return db.fastPath.committed.Load(), db.fastPath.retried.Load()
+// FastPathCounts returns how many of WriteBatch's fast attempts with this
+// cache committed, and how many were rolled back and redone.
+func (c *AccountCache) FastPathCounts() (committed, retried int) {
+	return c.fastCommits, c.fastRetries
 }

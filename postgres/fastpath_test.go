@@ -76,7 +76,7 @@ func (e *fastEnv) posted(id string) int64 {
 // sequences checks that the ledger's transactions are numbered 1..n.
 func (e *fastEnv) sequences(n int) {
 	e.t.Helper()
-	txs, err := e.db.ListTransactions(e.ctx, e.lid, postgres.TxFilter{Limit: 1000})
+	txs, err := e.db.ListTransactions(e.ctx, e.lid, ledgerd.TxFilter{Limit: 1000})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -98,10 +98,10 @@ func TestFastPathCommitsReplaysAndRefusesDuplicates(t *testing.T) {
 	// The first batch loaded the accounts; the cache is valid after a
 	// second slow one confirms nobody else wrote.
 	e.write(cache, item("a", "b", 10, "k3", ""))
-	c0, _ := e.db.FastPathCounts()
+	c0, _ := cache.FastPathCounts()
 
 	e.write(cache, item("a", "c", 5, "k4", "r4"))
-	c1, r1 := e.db.FastPathCounts()
+	c1, r1 := cache.FastPathCounts()
 	if c1 != c0+1 {
 		t.Fatalf("fast commits %d → %d: the batch did not take the fast path", c0, c1)
 	}
@@ -113,7 +113,7 @@ func TestFastPathCommitsReplaysAndRefusesDuplicates(t *testing.T) {
 	over := item("c", "world", 7, "k6", "") // c holds 6: insufficient funds
 	ok := item("b", "c", 7, "k7", "")
 	e.write(cache, replay, dup, over, ok)
-	if _, r2 := e.db.FastPathCounts(); r2 != r1+1 {
+	if _, r2 := cache.FastPathCounts(); r2 != r1+1 {
 		t.Fatalf("fast retries %d → %d, want one", r1, r2)
 	}
 	if !replay.Replayed || replay.Result == nil || replay.Result.ID != first.Result.ID {
@@ -148,12 +148,12 @@ func TestFastPathGuardSeesAnotherWriter(t *testing.T) {
 	e.write(one, item("world", "a", 100, "", ""))
 	e.write(one, item("world", "b", 100, "", ""))
 	e.write(two, item("a", "c", 30, "", "")) // another node: one's cache is stale now
-	_, r0 := e.db.FastPathCounts()
+	_, r0 := one.FastPathCounts()
 	// one still believes a holds 100: the fast path must not let a go
 	// below its floor on that belief.
 	over := item("a", "b", 80, "", "")
 	e.write(one, over)
-	if _, r1 := e.db.FastPathCounts(); r1 != r0+1 {
+	if _, r1 := one.FastPathCounts(); r1 != r0+1 {
 		t.Fatalf("fast retries %d → %d: the guard did not fail", r0, r1)
 	}
 	if over.Err == nil || over.Err.Code != ledgerd.CodeInsufficientFunds {

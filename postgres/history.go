@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/ledgerd/ledgerd"
 )
 
 // Balance history and statements read the running balance stored on each
@@ -50,40 +51,11 @@ func (db *DB) balanceBefore(ctx context.Context, ledgerID int64, account string,
 	return posted, version, err
 }
 
-// Entry is one statement line: a posting that moved the account's posted
-// balance.
-type Entry struct {
-	TransactionID string
-	Sequence      int64
-	PostingIndex  int
-	Amount        int64
-	BalanceAfter  int64
-	CreatedAt     time.Time
-}
-
-// StatementFilter selects statement lines.
-type StatementFilter struct {
-	From, To *time.Time
-	// After is the keyset cursor: lines after (sequence, posting index).
-	AfterSeq   int64
-	AfterIndex int
-	Limit      int
-}
-
-// Statement is a page of lines with the balances around the whole range.
-type Statement struct {
-	Lines          []Entry
-	Opening        int64
-	Closing        int64
-	RangeStart     int64 // first sequence of the range
-	RangeEndBefore int64 // sequences below this are in the range
-}
-
 // Statement returns lines of the account in [From, To), oldest first. The
 // opening and closing balances cover the whole range, so every page of one
 // range carries the same ones.
-func (db *DB) Statement(ctx context.Context, ledgerID int64, account string, f StatementFilter) (*Statement, error) {
-	st := &Statement{RangeStart: 1, RangeEndBefore: math.MaxInt64}
+func (db *DB) Statement(ctx context.Context, ledgerID int64, account string, f ledgerd.StatementFilter) (*ledgerd.Statement, error) {
+	st := &ledgerd.Statement{RangeStart: 1, RangeEndBefore: math.MaxInt64}
 	if f.From != nil {
 		if err := db.queryRow(ctx, firstSequenceFromSQL, ledgerID, *f.From).Scan(&st.RangeStart); err != nil {
 			return nil, err
@@ -117,7 +89,7 @@ func (db *DB) Statement(ctx context.Context, ledgerID int64, account string, f S
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var e Entry
+		var e ledgerd.StatementLine
 		var id pgtype.UUID
 		var idx int16
 		if err := rows.Scan(&id, &e.Sequence, &idx, &e.Amount, &e.BalanceAfter, &e.CreatedAt); err != nil {

@@ -21,16 +21,14 @@ type idemRecord struct {
 	Problem       []byte
 }
 
-func reusedKey() *ledgerd.Error {
-	return ledgerd.Errorf(ledgerd.CodeIdempotencyKeyReused, "this Idempotency-Key was used with a different request")
-}
+func reusedKey() *ledgerd.Error { return ledgerd.ErrKeyReused() }
 
 // claimKey reserves key inside tx. It returns nil when the caller now owns
 // the key (a placeholder row, locked by tx until it commits or rolls back),
 // or the stored record of an earlier request. A racing request with the same
 // key blocks on the placeholder until the owner finishes, then sees its
 // outcome, which is exactly the waiting SPEC §2 asks for.
-func (db *DB) claimKey(ctx context.Context, tx pgx.Tx, ledgerID int64, idem *Idempotency) (*idemRecord, error) {
+func (db *DB) claimKey(ctx context.Context, tx pgx.Tx, ledgerID int64, idem *ledgerd.Idempotency) (*idemRecord, error) {
 	var owned bool
 	err := tx.QueryRow(ctx, `INSERT INTO idempotency_keys (ledger_id, key, request_hash, status, expires_at)
 		VALUES ($1, $2, $3, 0, clock_timestamp() + $4::interval)

@@ -3,23 +3,14 @@ package postgres
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/ledgerd/ledgerd"
 )
 
-// Ledger is a ledger's row.
-type Ledger struct {
-	ID           int64
-	Name         string
-	CreatedAt    time.Time
-	LastSequence int64
-}
-
 // CreateLedger creates a ledger; duplicate_ledger when the name is taken.
-func (db *DB) CreateLedger(ctx context.Context, name string) (*Ledger, error) {
-	l := &Ledger{Name: name}
+func (db *DB) CreateLedger(ctx context.Context, name string) (*ledgerd.Ledger, error) {
+	l := &ledgerd.Ledger{Name: name}
 	err := db.queryRow(ctx, `INSERT INTO ledgers (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id, created_at`, name).
 		Scan(&l.ID, &l.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -32,8 +23,8 @@ func (db *DB) CreateLedger(ctx context.Context, name string) (*Ledger, error) {
 }
 
 // LedgerByName returns a ledger, or nil when there is none.
-func (db *DB) LedgerByName(ctx context.Context, name string) (*Ledger, error) {
-	l := &Ledger{}
+func (db *DB) LedgerByName(ctx context.Context, name string) (*ledgerd.Ledger, error) {
+	l := &ledgerd.Ledger{}
 	err := db.queryRow(ctx, `SELECT id, name, created_at, last_sequence FROM ledgers WHERE name = $1`, name).
 		Scan(&l.ID, &l.Name, &l.CreatedAt, &l.LastSequence)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -47,16 +38,16 @@ func (db *DB) LedgerByName(ctx context.Context, name string) (*Ledger, error) {
 
 // ListLedgers lists ledgers by name after the cursor name; ledgerID 0 means
 // every ledger, otherwise only that one (a scoped key sees its own).
-func (db *DB) ListLedgers(ctx context.Context, ledgerID int64, after string, limit int) ([]*Ledger, error) {
+func (db *DB) ListLedgers(ctx context.Context, ledgerID int64, after string, limit int) ([]*ledgerd.Ledger, error) {
 	rows, err := db.query(ctx, `SELECT id, name, created_at, last_sequence FROM ledgers
 		WHERE ($1 = 0 OR id = $1) AND name > $2 ORDER BY name LIMIT $3`, ledgerID, after, limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*Ledger
+	var out []*ledgerd.Ledger
 	for rows.Next() {
-		l := &Ledger{}
+		l := &ledgerd.Ledger{}
 		if err := rows.Scan(&l.ID, &l.Name, &l.CreatedAt, &l.LastSequence); err != nil {
 			return nil, err
 		}

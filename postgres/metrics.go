@@ -11,7 +11,6 @@ type poolCollector struct {
 	acquired, idle, max, total                  *prometheus.Desc
 	acquireCount, acquireWait, emptyAcquire     *prometheus.Desc
 	canceledAcquire, newConns, destroyedMaxIdle *prometheus.Desc
-	fastCommitted, fastRetried                  *prometheus.Desc
 }
 
 // RegisterMetrics registers the pool's metrics on reg.
@@ -30,16 +29,12 @@ func (db *DB) RegisterMetrics(reg prometheus.Registerer) {
 		canceledAcquire:  d("canceled_acquires_total", "Acquires given up (timeout: answered 503)."),
 		newConns:         d("new_connections_total", "Connections opened."),
 		destroyedMaxIdle: d("idle_closed_connections_total", "Connections closed for being idle too long."),
-		fastCommitted: prometheus.NewDesc("ledgerd_batch_fast_path_commits_total",
-			"Batches committed in one round trip on the writer's cached state (postgres/fastpath.go).", nil, nil),
-		fastRetried: prometheus.NewDesc("ledgerd_batch_fast_path_retries_total",
-			"Fast path attempts rolled back and written again on the slow path (a key or reference existed, or another writer had written the ledger).", nil, nil),
 	})
 }
 
 func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.acquired, c.idle, c.max, c.total, c.acquireCount, c.acquireWait,
-		c.emptyAcquire, c.canceledAcquire, c.newConns, c.destroyedMaxIdle, c.fastCommitted, c.fastRetried} {
+		c.emptyAcquire, c.canceledAcquire, c.newConns, c.destroyedMaxIdle} {
 		ch <- d
 	}
 }
@@ -60,6 +55,4 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	k(c.canceledAcquire, float64(s.CanceledAcquireCount()))
 	k(c.newConns, float64(s.NewConnsCount()))
 	k(c.destroyedMaxIdle, float64(s.MaxIdleDestroyCount()))
-	k(c.fastCommitted, float64(c.db.fastPath.committed.Load()))
-	k(c.fastRetried, float64(c.db.fastPath.retried.Load()))
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/ledgertest"
 	"github.com/ledgerd/ledgerd/postgres"
 )
@@ -123,7 +124,7 @@ func TestMigrateCommitTimes(t *testing.T) {
 
 	// A time range over migrated data resolves through the backfilled rows:
 	// [t1, t2) is exactly a's sequence 3.
-	list, err := db.ListTransactions(ctx, a, postgres.TxFilter{From: &t1, To: &t2, Limit: 10})
+	list, err := db.ListTransactions(ctx, a, ledgerd.TxFilter{From: &t1, To: &t2, Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,5 +134,59 @@ func TestMigrateCommitTimes(t *testing.T) {
 			seqs = append(seqs, tx.Sequence)
 		}
 		t.Errorf("transactions in [t1, t2) = sequences %v, want [3]", seqs)
+	}
+}
+
+// TestMigrateCapturedStatus puts a captured hold as version 3 stored it
+// (status posted, resolved_by set) beside its capture, a pending hold and
+// a plain posted transaction, and checks that migration 00004 marks only
+// the captured hold captured.
+func TestMigrateCapturedStatus(t *testing.T) {
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, postgres.Config{URL: ledgertest.NewEmptyDatabase(t), MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.MigrateTo(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.EnsurePartitions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var ledger int64
+	if err := db.Pool.QueryRow(ctx, `INSERT INTO ledgers (name) VALUES ('l') RETURNING id`).Scan(&ledger); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Add(-time.Hour)
+	r := rand.New(rand.NewPCG(3, 4))
+	hold, capture, pending, plain := postgres.TransactionIDAt(at, r.Uint64), postgres.TransactionIDAt(at, r.Uint64),
+		postgres.TransactionIDAt(at, r.Uint64), postgres.TransactionIDAt(at, r.Uint64)
+	for _, tx := range []struct {
+		id                any
+		seq               int64
+		status            string
+		pendingID, resolv any
+	}{
+		{hold, 1, "posted", nil, capture}, {capture, 2, "posted", hold, nil}, {pending, 3, "pending", nil, nil}, {plain, 4, "posted", nil, nil},
+	} {
+		_, err := db.Pool.Exec(ctx, `INSERT INTO transactions (id, ledger_id, sequence, status, postings, created_at, pending_id, resolved_by)
+			VALUES ($1, $2, $3, $4, '[{"source":"x","destination":"y","amount":1,"asset":"USD"}]', $5, $6, $7)`,
+			tx.id, ledger, tx.seq, tx.status, at, tx.pendingID, tx.resolv)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[any]string{hold: "captured", capture: "posted", pending: "pending", plain: "posted"} {
+		var got string
+		if err := db.Pool.QueryRow(ctx, `SELECT status FROM transactions WHERE id = $1`, id).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("status %s, want %s", got, want)
+		}
 	}
 }

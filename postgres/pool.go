@@ -20,7 +20,8 @@ func (db *DB) exec(ctx context.Context, sql string, args ...any) (pgconn.Command
 		return pgconn.CommandTag{}, err
 	}
 	defer c.Release()
-	return c.Exec(ctx, sql, args...)
+	tag, err := c.Exec(ctx, sql, args...)
+	return tag, classify(err)
 }
 
 func (db *DB) query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
@@ -31,7 +32,7 @@ func (db *DB) query(ctx context.Context, sql string, args ...any) (pgx.Rows, err
 	rows, err := c.Query(ctx, sql, args...)
 	if err != nil {
 		c.Release()
-		return nil, err
+		return nil, classify(err)
 	}
 	return &releasingRows{Rows: rows, conn: c}, nil
 }
@@ -50,7 +51,7 @@ func (db *DB) beginFunc(ctx context.Context, fn func(pgx.Tx) error) error {
 		return err
 	}
 	defer c.Release()
-	return pgx.BeginFunc(ctx, c, fn)
+	return classify(pgx.BeginFunc(ctx, c, fn))
 }
 
 type releasingRows struct {
@@ -65,6 +66,8 @@ func (r *releasingRows) Close() {
 		r.conn = nil
 	}
 }
+
+func (r *releasingRows) Err() error { return classify(r.Rows.Err()) }
 
 func (r *releasingRows) Next() bool {
 	if r.Rows.Next() {
@@ -81,7 +84,7 @@ type releasingRow struct {
 
 func (r *releasingRow) Scan(dest ...any) error {
 	defer r.conn.Release()
-	return r.row.Scan(dest...)
+	return classify(r.row.Scan(dest...))
 }
 
 type errRow struct{ err error }

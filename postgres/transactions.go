@@ -88,20 +88,11 @@ func (db *DB) Transaction(ctx context.Context, ledgerID int64, id string) (*ledg
 	return s.tx(), nil
 }
 
-// TxFilter selects transactions for a list, always in sequence order.
-type TxFilter struct {
-	Account   string
-	Reference string
-	After     int64 // sequence > After (also the keyset cursor)
-	From, To  *time.Time
-	Limit     int
-}
-
 // ListTransactions lists transactions in sequence order. Postings come with
 // each row (they are stored with the transaction), so a page of any size is
 // a bounded number of queries: at most two to turn times into sequence
 // bounds, and one for the page.
-func (db *DB) ListTransactions(ctx context.Context, ledgerID int64, f TxFilter) ([]*ledgerd.Transaction, error) {
+func (db *DB) ListTransactions(ctx context.Context, ledgerID int64, f ledgerd.TxFilter) ([]*ledgerd.Transaction, error) {
 	if !textOK(f.Reference) || !textOK(f.Account) {
 		return nil, nil // no stored reference or account id is like that
 	}
@@ -155,10 +146,7 @@ func (db *DB) ListTransactions(ctx context.Context, ledgerID int64, f TxFilter) 
 }
 
 // DueHold is a hold whose deadline has passed.
-type DueHold struct {
-	LedgerID int64
-	ID       string
-}
+type DueHold = ledgerd.DueHold
 
 // DueHolds returns up to limit pending holds past their deadline, by the
 // database clock. (now() rather than clock_timestamp(): only a stable

@@ -18,32 +18,31 @@ import (
 // config is what serve (and dev) take from flags and the environment.
 // Flags win over environment variables; both are listed by --help.
 type config struct {
-	DatabaseURL        string
-	ReplicaURL         string
-	Addr               string
-	DebugAddr          string
-	AdminKey           string
-	BatchMaxItems      int
-	RateLimit          float64
-	RateBurst          int
-	PoolMaxConns       int
-	PoolAcquireTimeout time.Duration
-	CommitMaxItems     int
-	CommitWindow       time.Duration
-	CommitPipeline     bool
-	CommitOverlapMin   int
-	CommitOverlapDepth int
-	IdempotencyTTL     time.Duration
-	BalanceCheckpoint  time.Duration
-	AccessLog          bool
-	ExpiryInterval     time.Duration
-	TLSCert            string
-	TLSKey             string
-	BodyBudget         int
-	KeyBodyBudget      int
-	AuthFailRate       float64
-	AuthFailBurst      int
-	MetricAssets       string
+	DatabaseURL          string
+	ReplicaURL           string
+	Addr                 string
+	DebugAddr            string
+	AdminKey             string
+	BatchMaxItems        int
+	RateLimit            float64
+	RateBurst            int
+	PoolMaxConns         int
+	PoolAcquireTimeout   time.Duration
+	CommitMaxItems       int
+	CommitWindow         time.Duration
+	CommitOverlapMin     int
+	CommitOverlapFlights int
+	IdempotencyTTL       time.Duration
+	BalanceCheckpoint    time.Duration
+	AccessLog            bool
+	ExpiryInterval       time.Duration
+	TLSCert              string
+	TLSKey               string
+	BodyBudget           int
+	KeyBodyBudget        int
+	AuthFailRate         float64
+	AuthFailBurst        int
+	MetricAssets         string
 }
 
 // binder registers flags whose defaults come from environment variables.
@@ -188,9 +187,8 @@ func (c *config) bindServe(b *binder, withDB bool) {
 	b.dur(&c.PoolAcquireTimeout, "pool-acquire-timeout", "LEDGERD_POOL_ACQUIRE_TIMEOUT", 2*time.Second, "longest wait for a database connection before answering 503")
 	b.int(&c.CommitMaxItems, "commit-max-items", "LEDGERD_COMMIT_MAX_ITEMS", 10000, "group commit: most transactions in one database transaction (several queued requests are merged up to it)")
 	b.dur(&c.CommitWindow, "commit-window", "LEDGERD_COMMIT_WINDOW", 0, "group commit: extra wait to gather a batch (0: flush as soon as the previous commit returns)")
-	b.boolean(&c.CommitPipeline, "commit-pipeline", "LEDGERD_COMMIT_PIPELINE", false, "group commit: send the next batch's lock request and reads while the previous batch commits (a second connection per busy ledger; for a database across a network, see docs/configuration.md)")
 	b.int(&c.CommitOverlapMin, "commit-overlap-min", "LEDGERD_COMMIT_OVERLAP_MIN", 256, "group commit: fewest transactions a batch needs to start inserting while the batch ahead still commits (see docs/configuration.md)")
-	b.int(&c.CommitOverlapDepth, "commit-overlap-flights", "LEDGERD_COMMIT_OVERLAP_FLIGHTS", batch.DefaultOverlapFlights, "group commit: most batches of a ledger committing at once, all but the oldest inserting while they wait for the lock (1: no overlap; see docs/configuration.md)")
+	b.int(&c.CommitOverlapFlights, "commit-overlap-flights", "LEDGERD_COMMIT_OVERLAP_FLIGHTS", batch.DefaultOverlapFlights, "group commit: most batches of a ledger committing at once, all but the oldest inserting while they wait for the lock (1: no overlap; see docs/configuration.md)")
 	b.dur(&c.IdempotencyTTL, "idempotency-ttl", "LEDGERD_IDEMPOTENCY_TTL", 7*24*time.Hour, "how long idempotency outcomes are kept (at least 24h)")
 	b.dur(&c.BalanceCheckpoint, "balance-checkpoint", "LEDGERD_BALANCE_CHECKPOINT", postgres.DefaultBalanceCheckpoint, "how often a ledger's writer brings the account rows it moved up to date; reads take the newest entry meanwhile (0: in every commit, needed while nodes older than schema 3 still run; see docs/configuration.md)")
 	b.dur(&c.ExpiryInterval, "expiry-interval", "LEDGERD_EXPIRY_INTERVAL", 500*time.Millisecond, "how often this node looks for holds past their deadline")
@@ -214,7 +212,7 @@ func (c *config) validate() error {
 	if c.BatchMaxItems < 1 || c.BatchMaxItems > 10000 {
 		return fmt.Errorf("LEDGERD_BATCH_MAX_ITEMS must be between 1 and 10000")
 	}
-	if c.CommitOverlapDepth < 1 || c.CommitOverlapDepth > 8 {
+	if c.CommitOverlapFlights < 1 || c.CommitOverlapFlights > 8 {
 		return fmt.Errorf("LEDGERD_COMMIT_OVERLAP_FLIGHTS must be between 1 and 8")
 	}
 	if c.BalanceCheckpoint < 0 {

@@ -70,7 +70,8 @@ func openDB(ctx context.Context, c *config) (*postgres.DB, error) {
 // serveNode runs an API node until ctx ends, then drains: it stops
 // accepting, lets in-flight requests finish (their batches commit), and
 // closes the writer. ready, when set, is told the API's base URL.
-func serveNode(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger, ready func(url string)) error {
+func serveNode(ctx context.Context, c *config, db *postgres.DB, logger *slog.Logger, ready func(url string)) error {
+	log := logger.With("component", "serve") // each component adds its own
 	tlsConfig, err := loadTLS(c)
 	if err != nil {
 		return err
@@ -78,10 +79,11 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	db.RegisterMetrics(reg)
-	writer := batch.New(db, batch.Config{MaxItems: c.CommitMaxItems, Window: c.CommitWindow, Pipeline: c.CommitPipeline,
-		OverlapMin: c.CommitOverlapMin, OverlapFlights: c.CommitOverlapDepth}, log,
-		batch.NewMetrics(reg).Observer(), encodeForDeadLetter)
-	accessLog := log
+	db.ProblemStatus = httpapi.StatusOf
+	writer := batch.New(db.BatchStore(), batch.Config{MaxItems: c.CommitMaxItems, Window: c.CommitWindow,
+		OverlapMin: c.CommitOverlapMin, OverlapFlights: c.CommitOverlapFlights}, logger,
+		batch.NewMetrics(reg), encodeForDeadLetter)
+	accessLog := logger
 	if !c.AccessLog {
 		accessLog = slog.New(slog.DiscardHandler)
 	}
@@ -126,8 +128,8 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, log *slog.Logger
 	}
 	mctx, mcancel := context.WithCancel(ctx)
 	defer mcancel()
-	go maintain(mctx, db, log)
-	go writer.ExpireHolds(mctx, db, c.ExpiryInterval, log)
+	go maintain(mctx, db, logger.With("component", "maintain"))
+	go writer.ExpireHolds(mctx, db, c.ExpiryInterval, logger)
 
 	url := scheme + "://" + ln.Addr().String()
 	log.Info("serving", "addr", ln.Addr().String(), "url", url, "schema_version", postgres.SchemaVersion)

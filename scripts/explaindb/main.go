@@ -15,8 +15,9 @@
 // pooled connection to after five executions). The generic plan is printed
 // only when its shape differs.
 //
-// The SQL below is copied from postgres/*.go; keep it in step when a query
-// changes there.
+// The batch write path's SQL is the server's own (postgres/writesql.go);
+// the other queries are copied from postgres/*.go (queries.go): keep those
+// in step when a query changes there.
 package main
 
 import (

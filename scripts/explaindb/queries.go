@@ -4,10 +4,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/ledgerd/ledgerd/postgres"
 )
 
-// The queries of the API, copied from postgres/*.go (string constants
-// expanded), with where they run and a note on the plan they should get.
+// The queries of the API, with where they run and a note on the plan they
+// should get. The batch write path's statements are the server's own
+// (postgres/writesql.go); the others are still copied from postgres/*.go
+// (string constants expanded) and must be kept in step by hand.
 
 // newAccountCols is what an insert returns; accountCols reads balances
 // from the row or the account's newest entry (postgres/checkpoint.go).
@@ -223,10 +226,10 @@ func queries() []query {
 			args: func(v *values) []any { return []any{v.ledgerID, v.fromSeq - 1, v.toSeq, 101} },
 		},
 		{
-			name: "Batch write: ordering lock", where: "postgres/write.go (*DB).WriteBatch",
+			name: "Batch write: ordering lock", where: "postgres/prepared.go (*DB).WriteBatch",
 			route:   "every transaction write (one per group-commit batch, not per request)",
 			note:    "The ledger's row by primary key, `FOR UPDATE`: the per-ledger ordering lock, held until COMMIT.",
-			sql:     `SELECT last_sequence, last_created_at, accounts_epoch FROM ledgers WHERE id = $1 FOR UPDATE`,
+			sql:     postgres.LockLedgerSQL,
 			args:    func(v *values) []any { return []any{v.ledgerID} },
 			batchTx: true,
 		},
@@ -235,13 +238,12 @@ func queries() []query {
 			route: "every transaction write on the fast path (once per batch, after its inserts)",
 			note: "The ordering lock as above, taken in the CTE, and a division that fails the transaction unless the ledger " +
 				"row still holds the sequence and accounts epoch the writer's cache was taken at (docs/architecture.md §3a).",
-			sql: `WITH l AS (SELECT last_sequence, accounts_epoch FROM ledgers WHERE id = $1 FOR UPDATE)
-	SELECT 1 / (l.last_sequence = $2 AND l.accounts_epoch = $3)::int FROM l`,
+			sql:     postgres.GuardSQL,
 			args:    func(v *values) []any { return []any{v.ledgerID, v.lastSeq, 0} },
 			batchTx: true,
 		},
 		{
-			name: "Batch write: read the touched accounts", where: "postgres/write.go (*DB).WriteBatch",
+			name: "Batch write: read the touched accounts", where: "postgres/prepared.go (*DB).WriteBatch",
 			route: "every transaction write (per batch: 1,000 transfers touch about 1,800 accounts here)",
 			note: "A nested loop from `unnest(ledger_ids, ids)` into `accounts_pkey`: one unique probe per account, no row locks " +
 				"(every writer of account rows — batches and PATCH — holds the ledger's ordering lock). The ledger id is a join " +
@@ -249,53 +251,43 @@ func queries() []query {
 				"of the ledger; and WriteBatch runs with `enable_seqscan`, `enable_hashjoin` and `enable_mergejoin` off (SET LOCAL), " +
 				"so a generic plan made while the table was small stays an index plan. One statement for the whole batch, in the " +
 				"same round trip as BEGIN, the lock and the other reads.",
-			sql: `SELECT a.id, a.asset, a.min_balance, ` + headBalanceCols + `, a.version
-	FROM ` + accountHead(`unnest($1::bigint[], $2::text[]) AS u(ledger_id, id)
-	JOIN accounts a ON a.ledger_id = u.ledger_id AND a.id = u.id`),
+			sql:     postgres.LoadAccountsSQL,
 			args:    func(v *values) []any { return []any{repeat(v.ledgerID, len(v.batch.accounts)), v.batch.accounts} },
 			batchTx: true,
 		},
 		{
-			name: "Batch write: idempotency lookup", where: "postgres/write.go (*DB).WriteBatch",
+			name: "Batch write: idempotency lookup", where: "postgres/prepared.go (*DB).WriteBatch",
 			route: "every transaction write with an Idempotency-Key (per batch: 1,000 keys, 10 of them retries)",
 			note: "Nested loops: `unnest` → `idempotency_keys_pkey (ledger_id, key)`, and for the keys found the stored " +
 				"transaction by primary key, pruned to its partition at run time.",
-			sql: `SELECT k.key, k.expires_at <= clock_timestamp(), k.request_hash, k.status, k.problem, ` + txCols + `
-			FROM unnest($1::bigint[], $2::text[]) AS u(ledger_id, key)
-			JOIN idempotency_keys k ON k.ledger_id = u.ledger_id AND k.key = u.key
-			LEFT JOIN transactions t ON t.id = k.transaction_id`,
+			sql:     postgres.LoadKeysSQL,
 			args:    func(v *values) []any { return []any{repeat(v.ledgerID, len(v.batch.keys)), v.batch.keys} },
 			batchTx: true,
 		},
 		{
-			name: "Batch write: reference lookup", where: "postgres/write.go (*DB).WriteBatch",
-			route: "every transaction write with a reference (per batch: 500 references)",
-			note:  "A nested loop from `unnest` into `transaction_references_pkey (ledger_id, reference)`: one probe per reference.",
-			sql: `SELECT r.reference, r.transaction_id FROM unnest($1::bigint[], $2::text[]) AS u(ledger_id, reference)
-			JOIN transaction_references r ON r.ledger_id = u.ledger_id AND r.reference = u.reference`,
+			name: "Batch write: reference lookup", where: "postgres/prepared.go (*DB).WriteBatch",
+			route:   "every transaction write with a reference (per batch: 500 references)",
+			note:    "A nested loop from `unnest` into `transaction_references_pkey (ledger_id, reference)`: one probe per reference.",
+			sql:     postgres.LoadReferencesSQL,
 			args:    func(v *values) []any { return []any{repeat(v.ledgerID, len(v.batch.refs)), v.batch.refs} },
 			batchTx: true,
 		},
 		{
-			name: "Batch write: read the targets of actions", where: "postgres/write.go (*DB).WriteBatch",
+			name: "Batch write: read the targets of actions", where: "postgres/prepared.go (*DB).WriteBatch",
 			route: "`POST …/transactions/{id}/post`, `…/void`, `…/reverse`, and hold expiry (per batch: the holds or originals acted on)",
 			note: "A nested loop from `unnest(ids)` into the transactions' primary keys, each probe pruned to its month at run " +
 				"time (the id is the partition key). No row locks: only batch writers change a transaction, under the ordering lock.",
-			sql: `SELECT ` + txCols + ` FROM unnest($1::uuid[]) AS u(id) JOIN transactions t ON t.id = u.id
-			WHERE t.ledger_id = $2`,
+			sql:     postgres.LoadTargetsSQL,
 			args:    func(v *values) []any { return []any{v.holds, v.ledgerID} },
 			batchTx: true,
 		},
 		{
-			name: "Batch write: insert transactions", where: "postgres/write.go (*DB).WriteBatch",
+			name: "Batch write: insert transactions", where: "postgres/prepared.go (*DB).WriteBatch",
 			route: "every transaction write (per batch: 1,000 rows in one statement)",
 			note: "Set-based: one INSERT from `unnest` of column arrays; tuple routing sends every row to its month's partition. " +
 				"The cost is index maintenance (primary key, `transactions_sequence`); the time → sequence map costs one " +
 				"`ledger_commits` row per batch instead of a third index entry per transaction.",
-			sql: `INSERT INTO transactions (id, ledger_id, sequence, status, postings, metadata, reference, created_at, expires_at, pending_id, reverses)
-			SELECT u.id, $1, u.seq, u.status, u.postings::json, u.metadata::json, u.reference, $2, u.expires_at, u.pending_id, u.reverses
-			FROM unnest($3::uuid[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[], $10::uuid[], $11::uuid[])
-				AS u(id, seq, status, postings, metadata, reference, expires_at, pending_id, reverses)`,
+			sql: postgres.InsertTransactionsSQL,
 			args: func(v *values) []any {
 				b := &v.batch
 				return []any{v.ledgerID, b.now, b.txID, b.txSeq, b.txStatus, b.txPostings, b.txMetadata, b.txRef, b.txExpires,
@@ -304,15 +296,10 @@ func queries() []query {
 			batchTx: true,
 		},
 		{
-			name: "Batch write: insert entries", where: "postgres/write.go (*DB).WriteBatch",
+			name: "Batch write: insert entries", where: "postgres/prepared.go (*DB).WriteBatch",
 			route: "every transaction write (per batch: 2,000 rows in one statement)",
 			note:  "Set-based, like the transactions: one INSERT from `unnest`, maintaining `entries_account`.",
-			sql: `INSERT INTO entries (transaction_id, ledger_id, account_id, sequence, posting_index, amount, pending, posted_after,
-				pending_debits_after, pending_credits_after, version, created_at)
-			SELECT u.tx, $1, u.account, u.seq, u.idx, u.amount, u.pending, u.after, nullif(u.pd, 0), nullif(u.pc, 0), u.version, $2
-			FROM unnest($3::uuid[], $4::text[], $5::bigint[], $6::smallint[], $7::bigint[], $8::bool[], $9::bigint[], $10::bigint[],
-				$11::bigint[], $12::bigint[])
-				AS u(tx, account, seq, idx, amount, pending, after, version, pd, pc)`,
+			sql:   postgres.InsertEntriesSQL,
 			args: func(v *values) []any {
 				b := &v.batch
 				zero := make([]int64, len(b.enAfter))
@@ -326,9 +313,7 @@ func queries() []query {
 			route: "a commit once per checkpoint interval (LEDGERD_BALANCE_CHECKPOINT, 10 s) per ledger, and the few after it; in every commit with the interval 0",
 			note: "Each account row behind its entries is written once with its newest state, only over an older version: a nested " +
 				"loop from `unnest` into `accounts_pkey` (the batch's planner settings rule out a hash join over a scan of the table).",
-			sql: `UPDATE accounts a SET posted = u.posted, pending_debits = u.pd, pending_credits = u.pc, version = u.version
-		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u(ledger_id, id, posted, pd, pc, version)
-		WHERE a.ledger_id = u.ledger_id AND a.id = u.id AND a.version < u.version`,
+			sql: postgres.CheckpointAccountsSQL,
 			args: func(v *values) []any {
 				b := &v.batch
 				return []any{repeat(v.ledgerID, len(b.uaID)), b.uaID, b.uaPosted, b.uaPD, b.uaPC, b.uaVersion}
@@ -336,69 +321,63 @@ func queries() []query {
 			batchTx: true,
 		},
 		{
-			name: "Batch write: move the ledger's sequence", where: "postgres/write.go (*DB).WriteBatch",
+			name: "Batch write: move the ledger's sequence", where: "postgres/prepared.go (*DB).WriteBatch",
 			route:   "every transaction write (once per batch)",
 			note:    "The locked ledger row, by primary key.",
-			sql:     `UPDATE ledgers SET last_sequence = $2, last_created_at = $3 WHERE id = $1`,
+			sql:     postgres.UpdateLedgerSQL,
 			args:    func(v *values) []any { return []any{v.ledgerID, v.lastSeq + 1000, v.batch.now} },
 			batchTx: true,
 		},
 		{
-			name: "Batch write: record the commit", where: "postgres/write.go (*DB).WriteBatch",
+			name: "Batch write: record the commit", where: "postgres/prepared.go (*DB).WriteBatch",
 			route: "every transaction write (once per batch)",
 			note: "One row per batch: every transaction of the batch shares its created_at, so the batch's sequence range is " +
 				"all the time-range, balance-as-of and statement lookups need. Two B-tree inserts (`ledger_commits_pkey`, " +
 				"`ledger_commits_created`), both at the right edge.",
-			sql: `INSERT INTO ledger_commits (ledger_id, first_sequence, last_sequence, created_at) VALUES ($1, $2, $3, $4)`,
+			sql: postgres.InsertCommitSQL,
 			args: func(v *values) []any {
 				return []any{v.ledgerID, v.lastSeq + 1, v.lastSeq + 1000, v.batch.now}
 			},
 			batchTx: true,
 		},
 		{
-			name: "Batch write: update the targets of actions", where: "postgres/write.go (*DB).WriteBatch",
+			name: "Batch write: update the targets of actions", where: "postgres/prepared.go (*DB).WriteBatch",
 			route: "`…/post`, `…/void`, `…/reverse`, hold expiry (a hold's status and `resolved_by`, an original's `reversed_by`)",
 			note:  "A nested loop from `unnest` into the partitions' primary keys: one probe per target.",
-			sql: `UPDATE transactions t SET status = u.status, resolved_by = u.resolved_by, reversed_by = u.reversed_by
-			FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[]) AS u(id, status, resolved_by, reversed_by)
-			WHERE t.id = u.id AND t.ledger_id = $5`,
+			sql:   postgres.UpdateTargetsSQL,
 			args: func(v *values) []any {
 				n := len(v.holds)
 				st, by := make([]string, n), make([]pgtype.UUID, n)
 				for i := range st {
-					st[i], by[i] = "posted", v.batch.txID[i]
+					st[i], by[i] = "captured", v.batch.txID[i]
 				}
 				return []any{v.holds, st, by, make([]pgtype.UUID, n), v.ledgerID}
 			},
 			batchTx: true,
 		},
 		{
-			name: "Batch write: insert references", where: "postgres/write.go (*DB).WriteBatch",
-			route: "every transaction write with references (per batch: 500 rows)",
-			note:  "Set-based INSERT; the primary key enforces per-ledger uniqueness (the in-memory check under the lock comes first).",
-			sql: `INSERT INTO transaction_references (ledger_id, reference, transaction_id)
-			SELECT $1, u.ref, u.tx FROM unnest($2::text[], $3::uuid[]) AS u(ref, tx)`,
+			name: "Batch write: insert references", where: "postgres/prepared.go (*DB).WriteBatch",
+			route:   "every transaction write with references (per batch: 500 rows)",
+			note:    "Set-based INSERT; the primary key enforces per-ledger uniqueness (the in-memory check under the lock comes first).",
+			sql:     postgres.InsertReferencesSQL,
 			args:    func(v *values) []any { return []any{v.ledgerID, v.batch.refs, v.batch.refTx} },
 			batchTx: true,
 		},
 		{
-			name: "Batch write: delete expired idempotency records", where: "postgres/write.go (*DB).WriteBatch",
-			route: "a transaction write whose key has a record past its expiry (per batch: those keys only)",
-			note:  "A nested loop from `unnest` into `idempotency_keys_pkey`; the old record goes before the key is stored again.",
-			sql: `DELETE FROM idempotency_keys k USING unnest($1::bigint[], $2::text[]) AS u(ledger_id, key)
-			WHERE k.ledger_id = u.ledger_id AND k.key = u.key AND k.expires_at <= clock_timestamp()`,
+			name: "Batch write: delete expired idempotency records", where: "postgres/prepared.go (*DB).WriteBatch",
+			route:   "a transaction write whose key has a record past its expiry (per batch: those keys only)",
+			note:    "A nested loop from `unnest` into `idempotency_keys_pkey`; the old record goes before the key is stored again.",
+			sql:     postgres.DeleteExpiredBatchKeysSQL,
 			args:    func(v *values) []any { return []any{repeat(v.ledgerID, 10), v.batch.keys[:10]} },
 			batchTx: true,
 		},
 		{
-			name: "Batch write: store idempotency outcomes", where: "postgres/write.go (*DB).WriteBatch",
+			name: "Batch write: store idempotency outcomes", where: "postgres/prepared.go (*DB).WriteBatch",
 			route: "every transaction write with an Idempotency-Key (per batch: 1,000 rows)",
 			note: "A plain set-based INSERT: under the ordering lock no other batch can hold these keys. An account creation " +
 				"(outside the lock) that took one meanwhile makes it a unique violation of `idempotency_keys_pkey`: the batch rolls " +
 				"back and is retried item by item.",
-			sql: `INSERT INTO idempotency_keys (ledger_id, key, request_hash, status, transaction_id, problem, created_at, expires_at)
-			SELECT $1, u.key, u.hash, u.status, u.tx, u.problem::json, $2, $3
-			FROM unnest($4::text[], $5::bytea[], $6::smallint[], $7::uuid[], $8::text[]) AS u(key, hash, status, tx, problem)`,
+			sql: postgres.InsertKeysSQL,
 			args: func(v *values) []any {
 				b := &v.batch
 				return []any{v.ledgerID, b.now, b.now.Add(7 * 24 * time.Hour), b.ikKey, b.ikHash, b.ikStatus, b.ikTx, b.ikProblem}
@@ -469,7 +448,7 @@ func queries() []query {
 			},
 		},
 		{
-			name: "Commit outcome unknown: is the batch there?", where: "postgres/write.go (*DB).BatchCommitted",
+			name: "Commit outcome unknown: is the batch there?", where: "postgres/errors.go (*DB).BatchCommitted",
 			route: "after a connection broke during COMMIT",
 			note:  "The batch's first transaction id: pruned to one partition, primary key.",
 			sql:   `SELECT count(*) FROM transactions WHERE id = $1 AND ledger_id = $2`,

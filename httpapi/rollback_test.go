@@ -13,18 +13,19 @@ import (
 	"github.com/ledgerd/ledgerd/ledgertest"
 )
 
-// TestRollbackWhilePipelined makes batches fail in PostgreSQL while the
-// ledger's writer has the next batch prepared behind them (commit
-// pipeline): a statement trigger rejects any multi-row insert into
+// TestRollbackWhileOverlapped makes batches fail in PostgreSQL while the
+// ledger's writer has the next batch decided on their outcome and
+// inserting behind them (every batch overlapped, OverlapMin 1): a
+// statement trigger rejects any multi-row insert into
 // transactions that holds a "poison" reference, the way an unexpected
 // database error would, while the same transaction alone goes through.
 // Every request must still get exactly one 201, in a gap-free sequence:
 // the failed batch is retried item by item, and the batch that was
 // queued behind it on the ledger lock is rolled back and redone, not
 // applied against the failed batch's balances.
-func TestRollbackWhilePipelined(t *testing.T) {
+func TestRollbackWhileOverlapped(t *testing.T) {
 	t.Parallel()
-	c := setup(t, ledgertest.Options{Commit: batch.Config{Pipeline: true}})
+	c := setup(t, ledgertest.Options{Commit: batch.Config{OverlapMin: 1}})
 	l := c.ledger("pipeline")
 	c.account(l, "world", "USD", nil)
 	const accounts = 8

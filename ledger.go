@@ -1,0 +1,22 @@
+package ledgerd
+
+import "time"
+
+// Ledger is a ledger's row.
+type Ledger struct {
+	ID           int64
+	Name         string
+	CreatedAt    time.Time
+	LastSequence int64
+}
+
+// APIKey is a stored API key; the secret itself is never stored.
+type APIKey struct {
+	ID         string
+	LedgerID   int64
+	LedgerName string
+	Role       string
+	SecretHash []byte
+	CreatedAt  time.Time
+	RevokedAt  *time.Time
+}
