@@ -9,19 +9,19 @@ import (
 	"github.com/ledgerd/ledgerd/wire"
 )
 
-// lockLedgerSQL takes the ledger's ordering lock, as every writer of its
+// lockLedgerForEventsSQL takes the ledger's ordering lock, as every writer of its
 // events does before writing (docs/api.md §Events).
-const lockLedgerSQL = `SELECT last_sequence FROM ledgers WHERE id = $1 FOR UPDATE`
+const lockLedgerForEventsSQL = `SELECT last_sequence FROM ledgers WHERE id = $1 FOR UPDATE`
 
-// insertAccountsSQL creates accounts and their account.created events in
-// one statement, after lockLedgerSQL in the same transaction: the events
+// InsertAccountsSQL (exported for scripts/explaindb) creates accounts and their account.created events in
+// one statement, after lockLedgerForEventsSQL in the same transaction: the events
 // take the ledger's last_sequence under the lock, and their ordinals are
 // drawn now, so they commit in event order. The event's data is the new
 // account as wire renders it; only created_at comes from the database's
 // clock (wire.AccountCreatedPrefix). ON CONFLICT cannot touch the same row
 // twice in one statement, so a repeated id is filtered first: the first
 // one wins.
-const insertAccountsSQL = `WITH u AS (
+const InsertAccountsSQL = `WITH u AS (
 	SELECT DISTINCT ON (id) id, asset, min_balance, metadata, prefix, event_id, ord
 	FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::uuid[])
 		WITH ORDINALITY AS t(id, asset, min_balance, metadata, prefix, event_id, ord)
@@ -62,8 +62,8 @@ func insertAccounts(ctx context.Context, s batchSender, ledgerID int64, nas []le
 		eventIDs[i] = ledgerd.NewEventID(time.Now())[len(ledgerd.EventIDPrefix):]
 	}
 	b := &pgx.Batch{}
-	b.Queue(lockLedgerSQL, ledgerID)
-	b.Queue(insertAccountsSQL, ledgerID, ids, assets, mins, mds, prefixes, eventIDs)
+	b.Queue(lockLedgerForEventsSQL, ledgerID)
+	b.Queue(InsertAccountsSQL, ledgerID, ids, assets, mins, mds, prefixes, eventIDs)
 	br := s.SendBatch(ctx, b)
 	created, err := readInserted(br)
 	if cerr := br.Close(); err == nil && cerr != nil {

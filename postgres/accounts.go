@@ -76,7 +76,7 @@ func (db *DB) CreateAccount(ctx context.Context, ledgerID int64, na *ledgerd.New
 	// would deadlock with a writer inserting the same key (and PostgreSQL
 	// would fail one of them). A duplicate creation in flight holds the
 	// lock too, so waiting for the lock is waiting for it.
-	if _, err := tx.Exec(ctx, lockLedgerSQL, ledgerID); err != nil {
+	if _, err := tx.Exec(ctx, lockLedgerForEventsSQL, ledgerID); err != nil {
 		return nil, false, err
 	}
 	if a, err := db.claimAccountKey(ctx, tx, ledgerID, idem); pgCode(err) == "40P01" {

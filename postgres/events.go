@@ -32,7 +32,7 @@ const txEventTypeSQL = `CASE
 	WHEN t.status <> 'posted' OR t.resolved_by IS NOT NULL THEN 'transaction.pending'
 	ELSE 'transaction.posted' END`
 
-// readEventsSQL reads one page in one statement, so that every part of it
+// ReadEventsSQL (exported for scripts/explaindb) reads one page in one statement, so that every part of it
 // sees one snapshot: the ledger's last_sequence (head) bounds both sides,
 // and a snapshot that sees head = S sees every transaction up to S and
 // every events row committed before it (docs/api.md §Events).
@@ -47,7 +47,7 @@ const txEventTypeSQL = `CASE
 // 'e' row with the last events row read (if any), then up to $5
 // transactions ('t') and $5 events rows ('v') of the wanted types. The
 // caller merges them and cuts at the position the scan reached.
-const readEventsSQL = `WITH b AS (
+const ReadEventsSQL = `WITH b AS (
 	SELECT last_sequence AS head, least(last_sequence, $6) AS hi FROM ledgers WHERE id = $1
 ), ev AS (
 	SELECT e.id, e.after_sequence, e.ordinal, e.type, e.data, e.created_at FROM events e
@@ -128,7 +128,7 @@ func (db *DB) ReadEvents(ctx context.Context, ledgerID int64, ledgerName string,
 	if txOn {
 		txCap = after.Sequence + min(int64(txBudget), math.MaxInt64-after.Sequence)
 	}
-	rows, err := db.query(ctx, readEventsSQL, ledgerID, after.Sequence, after.Ordinal, typesArg, limit,
+	rows, err := db.query(ctx, ReadEventsSQL, ledgerID, after.Sequence, after.Ordinal, typesArg, limit,
 		txCap, evBudget, evOn, txOn)
 	if err != nil {
 		return ledgerd.EventPage{}, fmt.Errorf("read events: %w", err)
@@ -255,6 +255,11 @@ func pageOf(cands []ledgerd.Event, after ledgerd.EventPosition, limit int, r sca
 	return p
 }
 
+// EventPositionSQL finds an event id's position: a transaction (by its
+// primary key, which prunes to one partition) or an events row.
+const EventPositionSQL = `SELECT sequence, 0::bigint FROM transactions WHERE id = $2 AND ledger_id = $1
+	UNION ALL SELECT after_sequence, ordinal FROM events WHERE id = $2 AND ledger_id = $1`
+
 // EventPosition returns the position of event eventID of ledger ledgerID,
 // for reading on after it; ok is false when the ledger has no such event
 // (a malformed id, another ledger's event).
@@ -267,9 +272,7 @@ func (db *DB) EventPosition(ctx context.Context, ledgerID int64, eventID string)
 	if err != nil {
 		return pos, false, nil
 	}
-	rows, err := db.query(ctx, `SELECT sequence, 0::bigint FROM transactions WHERE id = $2 AND ledger_id = $1
-		UNION ALL SELECT after_sequence, ordinal FROM events WHERE id = $2 AND ledger_id = $1`,
-		ledgerID, pgtype.UUID{Bytes: u, Valid: true})
+	rows, err := db.query(ctx, EventPositionSQL, ledgerID, pgtype.UUID{Bytes: u, Valid: true})
 	if err != nil {
 		return pos, false, fmt.Errorf("event position: %w", err)
 	}
