@@ -2,20 +2,6 @@ package ledgerd
 
 import "time"
 
-// EventPosition is an event's place in its ledger's event order: a
-// transaction's event is at (its sequence, 0); any other event at (the
-// ledger's last sequence when it was committed, its ordinal ≥ 1). Positions
-// grow in commit order, so "everything after P" is a complete answer.
-type EventPosition struct {
-	Sequence int64
-	Ordinal  int64
-}
-
-// Less orders positions.
-func (p EventPosition) Less(q EventPosition) bool {
-	return p.Sequence < q.Sequence || p.Sequence == q.Sequence && p.Ordinal < q.Ordinal
-}
-
 // Webhook endpoint statuses.
 const (
 	WebhookEnabled  = "enabled"

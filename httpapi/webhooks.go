@@ -27,12 +27,6 @@ type WebhookStore interface {
 	RetryWebhookDelivery(ctx context.Context, endpointID, eventID string) (status string, found bool, err error)
 }
 
-// TransactionJSON renders a transaction exactly as the API does: the data
-// of its event.
-func TransactionJSON(t *ledgerd.Transaction) []byte {
-	return encoded(func(e *jx.Encoder) { encodeTransaction(e, t) })
-}
-
 func (s *Server) webhookRoutes() {
 	admin := route{auth: true, role: RoleAdmin, ledger: true}
 	withBody := admin

@@ -133,7 +133,7 @@ func startWorker(t testing.TB, env *ledgertest.Env, cfg job.Config) {
 	if cfg.Poll == 0 {
 		cfg.Poll = 50 * time.Millisecond
 	}
-	w := job.New(db, job.TxEventReader{Src: db, Render: renderTx}, cfg)
+	w := job.New(db, db, cfg)
 	done := make(chan struct{})
 	go func() { _ = w.Run(ctx); close(done) }()
 	t.Cleanup(func() {

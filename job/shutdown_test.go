@@ -30,7 +30,7 @@ func TestShutdownReleasesInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	w := job.New(db, job.TxEventReader{Src: db, Render: renderTx}, job.Config{AllowPrivate: true, Poll: 50 * time.Millisecond,
+	w := job.New(db, db, job.Config{AllowPrivate: true, Poll: 50 * time.Millisecond,
 		ShutdownGrace: 500 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
 	done := make(chan struct{})
 	go func() { _ = w.Run(ctx); close(done) }()

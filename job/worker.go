@@ -120,11 +120,8 @@ func (w *Worker) Run(ctx context.Context) error {
 
 // relayLoop moves the cursors while there is anything to move, then polls.
 func (w *Worker) relayLoop(ctx context.Context) {
-	read := func(ctx context.Context, ledgerID int64, name string, after ledgerd.EventPosition, limit int) ([]ledgerd.Event, error) {
-		return w.events.ReadEvents(ctx, ledgerID, name, after, nil, limit)
-	}
 	for ctx.Err() == nil {
-		n, err := w.store.RelayStep(ctx, postgres.WebhookConsumer, w.cfg.RelayBatch, read)
+		n, err := w.store.RelayStep(ctx, postgres.WebhookConsumer, w.cfg.RelayBatch, w.events.ReadEvents)
 		if err != nil && ctx.Err() == nil {
 			w.log.Error("relay", "err", err)
 		}

@@ -6,15 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ledgerd/ledgerd/httpapi"
 	"github.com/ledgerd/ledgerd/job"
 	"github.com/ledgerd/ledgerd/ledgertest"
 	"github.com/ledgerd/ledgerd/webhook"
 )
 
 func TestMain(m *testing.M) { ledgertest.Main(m) }
-
-var renderTx = httpapi.TransactionJSON
 
 const admin = ledgertest.AdminKey
 
@@ -127,6 +124,9 @@ func TestEnabledPeriodsOnly(t *testing.T) {
 	for range 3 {
 		want[transfer(t, e, l)] = true
 	}
+	// Accounts are events too: b's creation is sent, world's and a's
+	// (before the endpoint) are not.
+	e.Account(l, "b", "USD", nil)
 	e.Do("PATCH", hooksPath(l)+"/"+id, admin, map[string]any{"status": "disabled"}).Expect(t, 200)
 	for range 3 {
 		transfer(t, e, l)
@@ -145,6 +145,21 @@ func TestEnabledPeriodsOnly(t *testing.T) {
 	// give stray deliveries a moment anyway.
 	time.Sleep(500 * time.Millisecond)
 	got := r.ids()
+	accounts := 0
+	r.mu.Lock()
+	for id, b := range r.bodies {
+		if b["type"] == "account.created" {
+			accounts++
+			if data, _ := b["data"].(map[string]any); data["id"] != "b" {
+				t.Errorf("account.created of %v, created while the endpoint did not exist", data["id"])
+			}
+			delete(got, id)
+		}
+	}
+	r.mu.Unlock()
+	if accounts != 1 {
+		t.Errorf("%d account.created events, want 1 (account b)", accounts)
+	}
 	for id := range got {
 		if !want[id] {
 			t.Errorf("got %s, committed while the endpoint did not exist or was disabled", id)

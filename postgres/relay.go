@@ -13,26 +13,28 @@ import (
 // is behind its ledger and that no other worker holds (FOR UPDATE SKIP
 // LOCKED), reads up to limit events after it, inserts one delivery per
 // event and matching endpoint (set-based; ON CONFLICT DO NOTHING makes a
-// repeated step harmless), and moves the cursor past them, all in one
-// transaction: a worker killed anywhere in it leaves either the whole step
-// or none of it. It returns how many events it read; 0 when no ledger is
-// behind.
+// repeated step harmless), and moves the cursor to where the read stopped,
+// all in one transaction: a worker killed anywhere in it leaves either the
+// whole step or none of it. It returns how many events it read (at least
+// 1 when the cursor moved); 0 when no ledger is behind.
 //
-// read reads up to limit events of a ledger after a position, in order,
+// read reads a page of a ledger's events after a position, in order,
 // never past what is committed in the snapshot it reads.
 func (db *DB) RelayStep(ctx context.Context, consumer string, limit int,
-	read func(ctx context.Context, ledgerID int64, ledgerName string, after ledgerd.EventPosition, limit int) ([]ledgerd.Event, error),
+	read func(ctx context.Context, ledgerID int64, ledgerName string, q ledgerd.EventQuery) (ledgerd.EventPage, error),
 ) (int, error) {
 	n := 0
 	err := db.beginFunc(ctx, func(tx pgx.Tx) error {
 		var ledgerID int64
 		var name string
 		var cur ledgerd.EventPosition
-		// Round robin over the ledgers that are behind: the one whose
-		// cursor moved longest ago first.
+		// Round robin over the ledgers that are behind (a transaction or
+		// an events row past the cursor): the one whose cursor moved
+		// longest ago first.
 		err := tx.QueryRow(ctx, `SELECT c.ledger_id, l.name, c.seq, c.ord FROM event_cursors c
 			JOIN ledgers l ON l.id = c.ledger_id
-			WHERE c.consumer = $1 AND l.last_sequence > c.seq
+			WHERE c.consumer = $1 AND (l.last_sequence > c.seq OR EXISTS (SELECT 1 FROM events e
+				WHERE e.ledger_id = c.ledger_id AND (e.after_sequence, e.ordinal) > (c.seq, c.ord)))
 			ORDER BY c.updated_at LIMIT 1 FOR UPDATE OF c SKIP LOCKED`, consumer).Scan(&ledgerID, &name, &cur.Sequence, &cur.Ordinal)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
@@ -40,30 +42,27 @@ func (db *DB) RelayStep(ctx context.Context, consumer string, limit int,
 		if err != nil {
 			return err
 		}
-		evs, err := read(ctx, ledgerID, name, cur, limit)
+		page, err := read(ctx, ledgerID, name, ledgerd.EventQuery{After: cur, Limit: limit})
 		if err != nil {
 			return err
 		}
-		if len(evs) == 0 {
+		if !cur.Less(page.Next) {
 			return nil
 		}
-		n = len(evs)
-		if err := insertDeliveries(ctx, tx, ledgerID, evs); err != nil {
-			return err
+		var lastAt *time.Time
+		if k := len(page.Events); k > 0 {
+			if err := insertDeliveries(ctx, tx, ledgerID, page.Events); err != nil {
+				return err
+			}
+			lastAt = &page.Events[k-1].CreatedAt
 		}
-		last := evs[len(evs)-1]
-		p := positionOf(&last)
-		_, err = tx.Exec(ctx, `UPDATE event_cursors SET seq = $3, ord = $4, last_event_at = $5, updated_at = clock_timestamp()
-			WHERE consumer = $1 AND ledger_id = $2`, consumer, ledgerID, p.Sequence, p.Ordinal, last.CreatedAt)
+		_, err = tx.Exec(ctx, `UPDATE event_cursors SET seq = $3, ord = $4, last_event_at = coalesce($5, last_event_at),
+			updated_at = clock_timestamp() WHERE consumer = $1 AND ledger_id = $2`,
+			consumer, ledgerID, page.Next.Sequence, page.Next.Ordinal, lastAt)
+		n = max(len(page.Events), 1)
 		return err
 	})
 	return n, err
-}
-
-// positionOf is an event's position. Only transaction events exist yet;
-// the others will carry their ordinal.
-func positionOf(ev *ledgerd.Event) ledgerd.EventPosition {
-	return ledgerd.EventPosition{Sequence: ev.Sequence}
 }
 
 // insertDeliveries inserts a delivery for each event and each endpoint of
@@ -76,7 +75,7 @@ func insertDeliveries(ctx context.Context, tx pgx.Tx, ledgerID int64, evs []ledg
 	created := make([]time.Time, len(evs))
 	data := make([]string, len(evs))
 	for i := range evs {
-		p := positionOf(&evs[i])
+		p := evs[i].Position
 		ids[i], types[i], seqs[i], ords[i] = evs[i].ID, string(evs[i].Type), p.Sequence, p.Ordinal
 		created[i], data[i] = evs[i].CreatedAt, string(evs[i].Data)
 	}
@@ -101,27 +100,11 @@ func insertDeliveries(ctx context.Context, tx pgx.Tx, ledgerID int64, evs []ledg
 	return err
 }
 
-// TransactionsAfter returns up to limit transactions of a ledger with a
-// sequence above after, in order, bounded by the ledger's last_sequence
-// read in the same statement (one snapshot): last_sequence moves under the
-// ordering lock in the transaction that writes the rows it numbers, so a
-// snapshot that sees it at S sees every transaction up to S, and nothing
-// can appear behind what was read. The relay's interim reader of
-// transaction events, until the events read model serves every kind.
-func (db *DB) TransactionsAfter(ctx context.Context, ledgerID, after int64, limit int) ([]*ledgerd.Transaction, error) {
-	rows, err := db.query(ctx, `SELECT `+txCols+` FROM transactions t
-		WHERE t.ledger_id = $1 AND t.sequence > $2 AND t.sequence <= (SELECT last_sequence FROM ledgers WHERE id = $1)
-		ORDER BY t.sequence LIMIT $3`, ledgerID, after, limit)
-	if err != nil {
-		return nil, err
-	}
-	return scanTxRows(rows, limit)
-}
-
 // TailStats is what the tail's metrics sample.
 type TailStats struct {
-	// LagEvents is how many transactions the consumer has yet to relay,
-	// over all ledgers; LagSeconds the age of the oldest of them.
+	// LagEvents is how many events the consumer has yet to relay, over
+	// all ledgers (transactions, and events rows counted up to 100,000 a
+	// ledger); LagSeconds the age of the oldest transaction among them.
 	LagEvents  int64
 	LagSeconds float64
 	// Deliveries by status (delivered rows are not counted: they are many,
@@ -135,8 +118,9 @@ type TailStats struct {
 func (db *DB) TailStats(ctx context.Context, consumer string) (TailStats, error) {
 	var s TailStats
 	err := db.queryRow(ctx, `SELECT
-		coalesce((SELECT sum(l.last_sequence - c.seq) FROM event_cursors c JOIN ledgers l ON l.id = c.ledger_id
-			WHERE c.consumer = $1), 0)::bigint,
+		coalesce((SELECT sum(l.last_sequence - c.seq + (SELECT count(*) FROM (SELECT 1 FROM events e
+				WHERE e.ledger_id = c.ledger_id AND (e.after_sequence, e.ordinal) > (c.seq, c.ord) LIMIT 100000) x))
+			FROM event_cursors c JOIN ledgers l ON l.id = c.ledger_id WHERE c.consumer = $1), 0)::bigint,
 		coalesce((SELECT max(extract(epoch FROM clock_timestamp() - t.created_at)) FROM event_cursors c
 			JOIN ledgers l ON l.id = c.ledger_id AND l.last_sequence > c.seq
 			JOIN transactions t ON t.ledger_id = c.ledger_id AND t.sequence = c.seq + 1

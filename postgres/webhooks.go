@@ -63,10 +63,12 @@ func newEndpointID() string {
 // needs this lock (or the last_sequence it protects) to be written.
 func lockPosition(ctx context.Context, tx pgx.Tx, ledgerID int64) (ledgerd.EventPosition, error) {
 	var p ledgerd.EventPosition
-	err := tx.QueryRow(ctx, `SELECT last_sequence FROM ledgers WHERE id = $1 FOR UPDATE`, ledgerID).Scan(&p.Sequence)
-	// Events that are not transactions sit at (last_sequence, ordinal);
-	// until they exist, the newest event at last_sequence is the
-	// transaction itself, at ordinal 0.
+	// Events that are not transactions sit at (last_sequence, ordinal),
+	// their ordinal drawn after this lock is taken: the newest at
+	// last_sequence, if any, is the last one committed before it.
+	err := tx.QueryRow(ctx, `WITH l AS (SELECT last_sequence FROM ledgers WHERE id = $1 FOR UPDATE)
+		SELECT l.last_sequence, coalesce((SELECT max(e.ordinal) FROM events e
+			WHERE e.ledger_id = $1 AND e.after_sequence = l.last_sequence), 0) FROM l`, ledgerID).Scan(&p.Sequence, &p.Ordinal)
 	return p, err
 }
 

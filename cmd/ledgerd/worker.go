@@ -9,7 +9,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/ledgerd/ledgerd/httpapi"
 	"github.com/ledgerd/ledgerd/job"
 	"github.com/ledgerd/ledgerd/postgres"
 	"github.com/ledgerd/ledgerd/webhook"
@@ -78,7 +77,7 @@ func startTail(ctx context.Context, dbURL string, t *tailConfig, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	w := job.New(db, job.TxEventReader{Src: db, Render: httpapi.TransactionJSON}, job.Config{
+	w := job.New(db, db, job.Config{
 		Concurrency: t.Concurrency, PerEndpoint: t.PerEndpoint, Timeout: t.Timeout, Schedule: t.schedule,
 		AllowPrivate: t.AllowPrivate, Poll: t.Poll, Retention: t.Retention, Logger: log, Registerer: reg})
 	done := make(chan struct{})
