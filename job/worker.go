@@ -90,7 +90,8 @@ type Worker struct {
 func New(store Store, events EventReader, cfg Config) *Worker {
 	cfg.defaults()
 	return &Worker{store: store, events: events, cfg: cfg, m: newMetrics(cfg.Registerer), log: cfg.Logger,
-		client: webhook.NewClient(webhook.ClientOptions{AllowPrivate: cfg.AllowPrivate, Timeout: cfg.Timeout})}
+		client: webhook.NewClient(webhook.ClientOptions{AllowPrivate: cfg.AllowPrivate, Timeout: cfg.Timeout,
+			IdlePerHost: cfg.PerEndpoint})}
 }
 
 // claimGather is how long a worker with due work waits after a slot
