@@ -31,7 +31,10 @@ type Config struct {
 	// AllowPrivate lets deliveries reach non-public addresses.
 	AllowPrivate bool
 	// Poll is how often an idle worker looks for new events and due
-	// deliveries. Default 200 ms.
+	// deliveries. Default 50 ms: it bounds how long a new event waits
+	// before the relay reads it (a relay step that queues deliveries
+	// wakes the delivery loop at once), and an idle worker's two queries
+	// per poll cost little (docs/design/tail.md).
 	Poll time.Duration
 	// RelayBatch is how many events one relay step reads. Default 500.
 	RelayBatch int
@@ -60,7 +63,7 @@ func (c *Config) defaults() {
 		c.Schedule = webhook.DefaultSchedule
 	}
 	if c.Poll <= 0 {
-		c.Poll = 200 * time.Millisecond
+		c.Poll = 50 * time.Millisecond
 	}
 	if c.RelayBatch <= 0 {
 		c.RelayBatch = 500
@@ -84,12 +87,17 @@ type Worker struct {
 	client *http.Client
 	m      *metrics
 	log    *slog.Logger
+	// relayed wakes the delivery loop when a relay step has queued
+	// deliveries, so that a new event waits for a claim rather than for
+	// the next poll.
+	relayed chan struct{}
 }
 
 // New returns a worker over store reading events through events.
 func New(store Store, events EventReader, cfg Config) *Worker {
 	cfg.defaults()
 	return &Worker{store: store, events: events, cfg: cfg, m: newMetrics(cfg.Registerer), log: cfg.Logger,
+		relayed: make(chan struct{}, 1),
 		client: webhook.NewClient(webhook.ClientOptions{AllowPrivate: cfg.AllowPrivate, Timeout: cfg.Timeout,
 			IdlePerHost: cfg.PerEndpoint})}
 }
@@ -128,6 +136,10 @@ func (w *Worker) relayLoop(ctx context.Context) {
 		}
 		w.m.relayed.WithLabelValues(postgres.WebhookConsumer).Add(float64(n))
 		if n > 0 && err == nil {
+			select {
+			case w.relayed <- struct{}{}:
+			default:
+			}
 			continue
 		}
 		sleep(ctx, w.cfg.Poll)
@@ -239,13 +251,15 @@ func (w *Worker) deliverLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-t.C:
+		case <-w.relayed:
 		case <-wake:
 			if len(tasks) == 0 {
 				// Nothing was due: a freed slot is no reason to look
-				// again before the poll.
+				// again before the poll or the relay's next step.
 				select {
 				case <-ctx.Done():
 				case <-t.C:
+				case <-w.relayed:
 				}
 			} else {
 				// Work was found and there may be more: claim again as
