@@ -1,4 +1,4 @@
-package main
+package telemetry
 
 import (
 	"net/http"
@@ -9,14 +9,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// debugServer serves metrics and profiles on a separate listener (loopback
+// DebugServer serves metrics and profiles on a separate listener (loopback
 // by default), so that neither is exposed with the API. It needs no
 // authentication, so it serves nothing that holds a secret: pprof's
 // cmdline handler, which prints the command line (and a key given with
 // --admin-key), is left out.
-func debugServer(reg *prometheus.Registry) *http.Server {
+func DebugServer(reg *prometheus.Registry) *http.Server {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if reg != nil {
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	}
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", http.NotFound)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
