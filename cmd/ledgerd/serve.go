@@ -95,14 +95,14 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, tel *telemetry.T
 	db.RegisterMetrics(reg)
 	db.ProblemStatus = httpapi.StatusOf
 	writer := batch.New(db.BatchStore(), batch.Config{MaxItems: c.CommitMaxItems, Window: c.CommitWindow,
-		OverlapMin: c.CommitOverlapMin, OverlapFlights: c.CommitOverlapFlights}, logger,
+		OverlapMin: c.CommitOverlapMin, OverlapFlights: c.CommitOverlapFlights, Tracer: tel.Tracer("ledgerd/batch")}, logger,
 		batch.NewMetrics(reg), encodeForDeadLetter)
 	accessLog := logger
 	if !c.AccessLog {
 		accessLog = slog.New(slog.DiscardHandler)
 	}
 	api := httpapi.NewServer(db, writer, httpapi.Config{AdminKey: c.AdminKey, RateLimit: c.RateLimit, RateBurst: c.RateBurst,
-		BatchMaxItems: c.BatchMaxItems, Logger: accessLog, Metrics: httpapi.NewMetrics(reg),
+		BatchMaxItems: c.BatchMaxItems, Logger: accessLog, Metrics: httpapi.NewMetrics(reg), Tracer: tel.Tracer("ledgerd/httpapi"),
 		BodyBudget: int64(c.BodyBudget), KeyBodyBudget: int64(c.KeyBodyBudget), AuthFailRate: c.AuthFailRate,
 		AuthFailBurst: c.AuthFailBurst, MetricAssets: splitList(c.MetricAssets)})
 	// The API compares keys with the key's hash; this copy of the
@@ -142,10 +142,14 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, tel *telemetry.T
 	}
 	mctx, mcancel := context.WithCancel(ctx)
 	defer mcancel()
-	go maintain(mctx, db, logger.With("component", "maintain"))
+	go maintain(mctx, db, tel.Logger("maintain"))
+	go db.SampleStatsEvery(mctx, 30*time.Second, tel.Logger("dbstats"))
 	go writer.ExpireHolds(mctx, db, c.ExpiryInterval, logger)
 
 	url := scheme + "://" + ln.Addr().String()
+	if tel.Tracing() {
+		log.Info("tracing", "sample_ratio", c.TraceSampleRatio)
+	}
 	log.Info("serving", "addr", ln.Addr().String(), "url", url, "schema_version", postgres.SchemaVersion)
 	if ready != nil {
 		ready(url)
