@@ -65,6 +65,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Items that failed on their own after a rollback and were kept in dead_letters (answered 500).",
 		}),
 	}
+	// Both reasons exist from the start: a rate over a series that
+	// appears with the first failure misses that failure.
+	m.failures.WithLabelValues("unavailable")
+	m.failures.WithLabelValues("rollback")
 	reg.MustRegister(m.size, m.duration, m.failures, m.fastCommits, m.fastRetries, m.queueWait, m.retries, m.deadLetters)
 	return m
 }

@@ -178,7 +178,7 @@ func (c *config) bindServe(b *binder, withDB bool) {
 	if withDB {
 		b.secret(&c.DatabaseURL, "database-url", "DATABASE_URL", "PostgreSQL `URL` of the primary", maskURL)
 	}
-	b.secret(&c.ReplicaURL, "replica-url", "DATABASE_REPLICA_URL", "PostgreSQL `URL` of a read replica (optional; reserved)", maskURL)
+	b.secret(&c.ReplicaURL, "replica-url", "DATABASE_REPLICA_URL", "PostgreSQL `URL` of a read replica (optional; reads do not use it yet, its replication lag is exported as ledgerd_db_replica_lag_seconds)", maskURL)
 	b.str(&c.Addr, "addr", "LEDGERD_ADDR", "127.0.0.1:8080", "API listen address")
 	b.str(&c.DebugAddr, "debug-addr", "LEDGERD_DEBUG_ADDR", "127.0.0.1:9090", "metrics and pprof listen address (empty: off)")
 	b.secret(&c.AdminKey, "admin-key", "LEDGERD_ADMIN_KEY", "bootstrap admin `key`, at least 32 characters (prefer the variable: a flag shows in the process list)", maskKey)

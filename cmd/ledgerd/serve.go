@@ -144,6 +144,9 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, tel *telemetry.T
 	defer mcancel()
 	go maintain(mctx, db, tel.Logger("maintain"))
 	go db.SampleStatsEvery(mctx, 30*time.Second, tel.Logger("dbstats"))
+	if c.ReplicaURL != "" {
+		postgres.WatchReplicaLag(mctx, c.ReplicaURL, 10*time.Second, reg, tel.Logger("replica"))
+	}
 	go writer.ExpireHolds(mctx, db, c.ExpiryInterval, logger)
 
 	url := scheme + "://" + ln.Addr().String()
