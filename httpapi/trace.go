@@ -18,16 +18,27 @@ import (
 // path, so that spans group by endpoint and hold no identifiers.
 func (s *Server) startSpan(ctx context.Context, r *http.Request, requestID string) (context.Context, trace.Span) {
 	ctx = telemetry.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
-	return s.cfg.Tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method),
+	ctx, span := s.cfg.Tracer.Start(ctx, r.Method, serverKind)
+	// Attributes only for a span that is recorded: an unsampled request
+	// (99 % at the default ratio) builds none.
+	if span.IsRecording() {
+		span.SetAttributes(semconv.HTTPRequestMethodKey.String(r.Method),
 			semconv.URLScheme(scheme(r)), semconv.NetworkProtocolVersion(protoVersion(r)),
 			semconv.UserAgentOriginal(r.UserAgent()),
-			semconv.HTTPRequestHeader("request-id", requestID)))
+			semconv.HTTPRequestHeader("request-id", requestID))
+	}
+	return ctx, span
 }
+
+var serverKind = trace.WithSpanKind(trace.SpanKindServer)
 
 // endSpan names the span after its route and records the answer; a 5xx is
 // an error of the span (a 4xx is the client's, per the HTTP conventions).
 func endSpan(span trace.Span, method, pattern string, status int) {
+	if !span.IsRecording() {
+		span.End()
+		return
+	}
 	route := pattern
 	if i := strings.IndexByte(pattern, ' '); i >= 0 {
 		route = pattern[i+1:]
