@@ -53,6 +53,8 @@ type Config struct {
 	// MetricAssets are the assets the volume metric names; empty: the first
 	// assets seen, up to a bound. Others are counted as "other".
 	MetricAssets []string
+	// Events reads events for GET …/events; nil means the database.
+	Events EventStore
 }
 
 // Server is the API's http.Handler.
