@@ -108,7 +108,8 @@ func randomHex(t *testing.T, n int) string {
 func TestTracesOTLP(t *testing.T) {
 	recv := startOTLPReceiver(t)
 	bin := buildLedgerd(t)
-	n := startNode(t, bin, "traced", ledgertest.NewDatabase(t),
+	debug := freeAddr(t)
+	n := startNode(t, bin, "traced", ledgertest.NewDatabase(t), "LEDGERD_DEBUG_ADDR="+debug,
 		"OTEL_EXPORTER_OTLP_ENDPOINT="+recv.srv.URL, "OTEL_BSP_SCHEDULE_DELAY=100",
 		"LEDGERD_TRACE_SAMPLE_RATIO=0", "LEDGERD_ACCESS_LOG=true")
 	fx := newFixture(t, n.URL(), "traced", 4, 1000)
@@ -243,6 +244,36 @@ func TestTracesOTLP(t *testing.T) {
 	}
 	t.Logf("%d spans: %d server spans of transfers, %d flushes, %d database spans under them", len(spans), len(servers),
 		len(flushes), dbSpans)
+
+	// The latency histogram's exemplars (OpenMetrics) name sampled traces
+	// only.
+	req, _ := http.NewRequest(http.MethodGet, "http://"+debug+"/metrics", nil)
+	req.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	om, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	exemplars := 0
+	for _, l := range strings.Split(string(om), "\n") {
+		if !strings.HasPrefix(l, "ledgerd_http_request_duration_seconds_bucket{") || !strings.Contains(l, "# {trace_id=") {
+			continue
+		}
+		exemplars++
+		id := l[strings.Index(l, `# {trace_id="`)+len(`# {trace_id="`):]
+		id = id[:strings.IndexByte(id, '"')]
+		known := false
+		for _, s := range sampled {
+			known = known || s.traceID == id
+		}
+		if !known {
+			t.Errorf("exemplar of trace %s, not a sampled request", id)
+		}
+	}
+	if exemplars == 0 {
+		t.Errorf("no exemplar on the latency histogram:\n%s", om)
+	}
 
 	// The access log: trace ids on the sampled requests' lines only.
 	logged := map[string]string{} // trace id → span id

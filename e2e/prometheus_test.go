@@ -110,7 +110,7 @@ func startPrometheus(t *testing.T, bin string, targets []string, ruleFiles ...st
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--enable-feature=native-histograms")
+		"--web.listen-address="+addr, "--enable-feature=native-histograms,exemplar-storage")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = childSysProcAttr()
 	if err := cmd.Start(); err != nil {

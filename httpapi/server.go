@@ -355,7 +355,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("method", r.Method), slog.String("route", pattern), slog.Int("status", lw.status),
 			slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("request_id", id),
 			slog.String("key_id", info.keyID))
-		s.cfg.Metrics.observeRequest(pattern, lw.status, d)
+		var sc trace.SpanContext
+		if span != nil {
+			sc = span.SpanContext()
+		}
+		s.cfg.Metrics.observeRequest(pattern, lw.status, d, sc)
 		if span != nil {
 			endSpan(span, r.Method, pattern, lw.status)
 		}

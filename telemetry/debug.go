@@ -17,7 +17,10 @@ import (
 func DebugServer(reg *prometheus.Registry) *http.Server {
 	mux := http.NewServeMux()
 	if reg != nil {
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		// OpenMetrics when the scraper asks for it: the request latency
+		// histogram's exemplars (trace ids of sampled requests) travel
+		// only in that format.
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
 	}
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", http.NotFound)
