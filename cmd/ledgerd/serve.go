@@ -104,7 +104,8 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, tel *telemetry.T
 	api := httpapi.NewServer(db, writer, httpapi.Config{AdminKey: c.AdminKey, RateLimit: c.RateLimit, RateBurst: c.RateBurst,
 		BatchMaxItems: c.BatchMaxItems, Logger: accessLog, Metrics: httpapi.NewMetrics(reg), Tracer: tel.Tracer("ledgerd/httpapi"),
 		BodyBudget: int64(c.BodyBudget), KeyBodyBudget: int64(c.KeyBodyBudget), AuthFailRate: c.AuthFailRate,
-		AuthFailBurst: c.AuthFailBurst, MetricAssets: splitList(c.MetricAssets)})
+		AuthFailBurst: c.AuthFailBurst, MetricAssets: splitList(c.MetricAssets),
+		Webhooks: db, WebhookAllowPrivate: c.Tail.AllowPrivate})
 	// The API compares keys with the key's hash; this copy of the
 	// plaintext need not outlive the start.
 	c.AdminKey = ""
@@ -148,6 +149,12 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, tel *telemetry.T
 		postgres.WatchReplicaLag(mctx, c.ReplicaURL, 10*time.Second, reg, tel.Logger("replica"))
 	}
 	go writer.ExpireHolds(mctx, db, c.ExpiryInterval, logger)
+	var tailDone <-chan struct{}
+	if c.Tail.Workers {
+		if tailDone, err = startTail(mctx, c.DatabaseURL, &c.Tail, logger.With("component", "tail"), reg); err != nil {
+			logger.Error("tail not started", "err", err)
+		}
+	}
 
 	url := scheme + "://" + ln.Addr().String()
 	if tel.Tracing() {
@@ -169,6 +176,10 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, tel *telemetry.T
 	_ = srv.Shutdown(sctx)
 	if dbg != nil {
 		_ = dbg.Shutdown(sctx)
+	}
+	mcancel()
+	if tailDone != nil {
+		<-tailDone
 	}
 	writer.Close()
 	return nil
