@@ -3,11 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -69,50 +67,6 @@ func decodeJSON(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) 
 // takes as is.
 var grafanaVars = strings.NewReplacer("$__rate_interval", "1m", "$__interval", "1m", "$__range", "5m",
 	"${instance:regex}", ".*", "$instance", ".*", "${route:regex}", ".*", "$route", ".*")
-
-// workerMetric tells whether name is one of the metrics of `ledgerd
-// worker` (ledgerd_tail_*, ledgerd_webhook_*), which an API node does not
-// export: it must be defined in the module's code.
-func workerMetric(name string) bool {
-	if !strings.HasPrefix(name, "ledgerd_tail_") && !strings.HasPrefix(name, "ledgerd_webhook_") {
-		return false
-	}
-	workerNamesOnce.Do(loadWorkerNames)
-	if !workerBuilt {
-		// This build has no worker yet: its dashboards wait for it.
-		return true
-	}
-	for _, suffix := range []string{"", "_bucket", "_sum", "_count"} {
-		if base, ok := strings.CutSuffix(name, suffix); ok && workerNames[base] {
-			return true
-		}
-	}
-	return false
-}
-
-var (
-	workerNamesOnce sync.Once
-	workerNames     map[string]bool
-	workerBuilt     bool
-)
-
-func loadWorkerNames() {
-	workerNames = map[string]bool{}
-	_ = filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil
-		}
-		for _, m := range metricName.FindAllString(string(b), -1) {
-			workerNames[m] = true
-			workerBuilt = workerBuilt || strings.HasPrefix(m, "ledgerd_tail_")
-		}
-		return nil
-	})
-}
 
 // TestDashboardsParse runs without Prometheus: every dashboard parses,
 // has a uid and title, and unique panel ids.

@@ -85,7 +85,11 @@ func TestMetricsPrometheus(t *testing.T) {
 	debug := freeAddr(t)
 	db := ledgertest.NewDatabase(t)
 	// The primary as its own "replica": the lag gauge exists, at 0.
-	n := startNode(t, bin, "obs", db, "LEDGERD_DEBUG_ADDR="+debug, "LEDGERD_METRIC_ASSETS=USD", "DATABASE_REPLICA_URL="+db)
+	// The node runs the asynchronous tail too, so that the worker's metrics
+	// (ledgerd_tail_*, ledgerd_webhook_*) are scraped with the rest.
+	n := startNode(t, bin, "obs", db, "LEDGERD_DEBUG_ADDR="+debug, "LEDGERD_METRIC_ASSETS=USD", "DATABASE_REPLICA_URL="+db,
+		tailWorkerEnv, "LEDGERD_WORKERS=true", "LEDGERD_WORKER_POLL=50ms", "LEDGERD_WEBHOOK_RETRY_SCHEDULE=100ms,200ms,500ms",
+		"LEDGERD_WEBHOOK_TIMEOUT=2s")
 	fx := newFixture(t, n.URL(), "obsledger", 8, 1000)
 	c := &client{base: n.URL(), key: fx.writeKey, hc: newHTTPClient(t)}
 	// Prometheus first, so that it sees the counters move (a rate needs
@@ -151,6 +155,25 @@ func TestMetricsPrometheus(t *testing.T) {
 	p.waitFor(t, `ledgerd_db_replica_lag_seconds`, 10*time.Second,
 		func(r []promSample) bool { return len(r) == 1 && r[0].value() == 0 })
 	checkRulesHealthy(t, p)
+
+	// Webhook deliveries (a receiver failing every third attempt, so that
+	// retries happen too), then the dashboards against a scrape that holds
+	// the tail's series.
+	tf := newTailFixture(t, n.URL(), "obstail", 3)
+	stop := make(chan struct{})
+	go func() { time.Sleep(time.Second); close(stop) }()
+	all, _ := tf.load(stop, 2)
+	// Three attempts only: a few deliveries run out of them (dead letters).
+	missing, _, dead := tf.accounted(tf.all, db, tf.allID, all, 30*time.Second)
+	if len(missing) > 0 || len(all) == 0 {
+		t.Fatalf("webhooks: of %d events %d missing, %d dead letters", len(all), len(missing), dead)
+	}
+	p.waitFor(t, `sum(ledgerd_webhook_attempts_total{outcome=~"delivered|dead_letter"})`, 30*time.Second,
+		func(r []promSample) bool { return len(r) == 1 && r[0].value() >= float64(len(all)) })
+	p.waitFor(t, `ledgerd:webhook_failures_ratio:rate15m`, 30*time.Second,
+		func(r []promSample) bool { return len(r) == 1 && r[0].value() > 0 && r[0].value() < 1 })
+	time.Sleep(time.Second) // one more sampling round of the tail's gauges
+	_, fams = scrape(t, debug)
 	checkDashboards(t, p, fams)
 }
 
@@ -198,10 +221,9 @@ func checkRulesHealthy(t *testing.T, p *promServer) {
 var metricName = regexp.MustCompile(`\bledgerd(_[a-z0-9_]+|:[a-z0-9_:]+)`)
 
 // checkDashboards: the dashboards parse, panel ids are unique per
-// dashboard, every query names only metrics ledgerd exports (this scrape;
-// the worker's ledgerd_tail_* and ledgerd_webhook_* against the worker's
-// metrics when that command exists) or records (alerts.yml), and
-// Prometheus accepts every query.
+// dashboard, every query names only metrics in the scrape fams (of a node
+// that runs the tail, so the worker's ledgerd_tail_* and ledgerd_webhook_*
+// are there) or records of alerts.yml, and Prometheus accepts every query.
 func checkDashboards(t *testing.T, p *promServer, fams map[string]*dto.MetricFamily) {
 	t.Helper()
 	rules, err := os.ReadFile("../deploy/prometheus/alerts.yml")
@@ -224,7 +246,7 @@ func checkDashboards(t *testing.T, p *promServer, fams map[string]*dto.MetricFam
 				return true
 			}
 		}
-		return workerMetric(name)
+		return false
 	}
 	for _, d := range dashboards {
 		ids := map[int]bool{}
