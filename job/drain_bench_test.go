@@ -23,7 +23,7 @@ import (
 // once. What it measures is the worker and the database: claims, outcome
 // writes, rendering and signing, the HTTP client.
 //
-//	go test -run '^$' -bench Drain -benchtime 20000x -cpuprofile cpu.out ./job/
+//	go test -run '^$' -bench Drain -benchtime 50000x -cpuprofile cpu.out ./job/
 func BenchmarkDrain(b *testing.B) {
 	e := ledgertest.Start(b, ledgertest.Options{WebhookAllowPrivate: true})
 	l := newLedger(b, e, "drain")
@@ -46,7 +46,10 @@ func BenchmarkDrain(b *testing.B) {
 		FROM webhook_endpoints e, generate_series(1, $2::int) i WHERE e.id = $1`, epID, b.N); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := conn.Exec(ctx, `VACUUM ANALYZE webhook_deliveries`); err != nil {
+	// ANALYZE but no VACUUM: a backlog drained live has none either, and
+	// the dead entries that completed deliveries leave in the due index
+	// are part of what a claim costs.
+	if _, err := conn.Exec(ctx, `ANALYZE webhook_deliveries`); err != nil {
 		b.Fatal(err)
 	}
 	var backend int
