@@ -15,7 +15,7 @@ import (
 // reached by a healthy node, whose group commit wants many requests queued.
 const (
 	DefaultConcurrencyTarget = 250 * time.Millisecond
-	DefaultConcurrencyMin    = 32
+	DefaultConcurrencyMin    = 64
 	DefaultConcurrencyMax    = 2048
 )
 
@@ -32,12 +32,15 @@ type AdmissionConfig struct {
 // before anything else is done for it, and a request that finds none free
 // is answered 503 overloaded at once: under overload the node answers the
 // surplus in microseconds instead of queueing it until every request's
-// latency is past its client's timeout. The limit follows what the node
-// can do: it grows by about 2 % (at least one) per limit's worth of
-// requests answered within the target, and is cut by a fifth when one is
-// slower or answered 503 (the writer's queue or the pool refused it), at
-// most once per cooldown so that one slow round is not counted once per
-// request in it.
+// latency is past its client's timeout.
+//
+// The limit follows what the node can do, judged once per window (the
+// target latency): when more than 5 % of the window's answers were slower
+// than the target or 503 (the writer's queue or the pool refused them),
+// the limit drops to what the node just did at the target latency (Little's
+// law: answers per second × target), and by at least a tenth; otherwise,
+// if the limit was in use, it grows by a tenth (so from the floor back to
+// the ceiling within some tens of windows, a few seconds).
 type admission struct {
 	target   time.Duration
 	min, max float64
@@ -47,7 +50,12 @@ type admission struct {
 	mu       sync.Mutex
 	limit    float64
 	inFlight int
-	lastCut  time.Time
+	// The current window: its start, its answers, how many were bad,
+	// and the most requests in flight during it.
+	winStart time.Time
+	answers  int
+	bad      int
+	peak     int
 }
 
 func newAdmission(cfg AdmissionConfig, m *Metrics) *admission {
@@ -80,6 +88,7 @@ func (a *admission) acquire() bool {
 		return false
 	}
 	a.inFlight++
+	a.peak = max(a.peak, a.inFlight)
 	return true
 }
 
@@ -92,21 +101,29 @@ func (a *admission) release(d time.Duration, status int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.inFlight--
-	old := a.limit
+	a.answers++
 	if d > a.target || status == http.StatusServiceUnavailable {
-		now := a.now()
-		// The cooldown is the target itself: requests admitted before a
-		// cut finish within about that, and their slowness was already
-		// counted.
-		if now.Sub(a.lastCut) >= a.target {
-			a.lastCut = now
-			a.limit = max(a.min, a.limit*0.8)
-		}
-	} else if float64(a.inFlight+1) >= a.limit/2 {
-		// Grow only when the limit is in use: a node that idles at ten
-		// requests learns nothing about whether it could take a thousand.
-		a.limit = min(a.max, a.limit+max(1, a.limit*0.02)/a.limit)
+		a.bad++
 	}
+	now := a.now()
+	if a.winStart.IsZero() {
+		a.winStart = now
+	}
+	elapsed := now.Sub(a.winStart)
+	if elapsed < a.target {
+		return
+	}
+	old := a.limit
+	switch {
+	case a.bad*20 > a.answers:
+		done := float64(a.answers) / elapsed.Seconds() * a.target.Seconds()
+		a.limit = max(a.min, min(a.limit*0.9, done))
+	case float64(a.peak) >= a.limit/2:
+		// Grow only when the limit was in use: a node that idles at ten
+		// requests learns nothing about whether it could take a thousand.
+		a.limit = min(a.max, a.limit*1.1+1)
+	}
+	a.winStart, a.answers, a.bad, a.peak = now, 0, 0, a.inFlight
 	if int(old) != int(a.limit) {
 		a.metrics.observeLimit(int(a.limit))
 	}
