@@ -60,18 +60,18 @@ type Config struct {
 
 // Server is the API's http.Handler.
 type Server struct {
-	db      Store
-	writer  *batch.Writer
-	cfg     Config
-	log     *slog.Logger
-	auth    *authenticator
-	limit   RateLimiter
-	admit   *admission
+	db     Store
+	writer *batch.Writer
+	cfg    Config
+	log    *slog.Logger
+	auth   *authenticator
+	limit  RateLimiter
+	admit  *admission
 	// draining is set when the node is asked to stop: /readyz answers
 	// 503 so that the load balancer sends no more.
 	draining atomic.Bool
-	mux     *http.ServeMux
-	ledgers sync.Map // name → *ledgerd.Ledger; ledgers are never deleted
+	mux      *http.ServeMux
+	ledgers  sync.Map // name → *ledgerd.Ledger; ledgers are never deleted
 	// noLedgers remembers names found missing, briefly, so that asking
 	// about a ledger costs the same whether it exists or not.
 	noLedgers *negCache

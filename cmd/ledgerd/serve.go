@@ -102,7 +102,7 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, logger *slog.Log
 	}
 	api := httpapi.NewServer(db, writer, httpapi.Config{AdminKey: c.AdminKey, RateLimit: c.RateLimit, RateBurst: c.RateBurst,
 		BatchMaxItems: c.BatchMaxItems, Logger: accessLog, Metrics: metrics, RateLimiter: rl,
-		Admission: httpapi.AdmissionConfig{Target: c.ConcurrencyTarget, Min: c.ConcurrencyMin, Max: c.ConcurrencyMax},
+		Admission:  httpapi.AdmissionConfig{Target: c.ConcurrencyTarget, Min: c.ConcurrencyMin, Max: c.ConcurrencyMax},
 		BodyBudget: int64(c.BodyBudget), KeyBodyBudget: int64(c.KeyBodyBudget), AuthFailRate: c.AuthFailRate,
 		AuthFailBurst: c.AuthFailBurst, MetricAssets: splitList(c.MetricAssets)})
 	// The API compares keys with the key's hash; this copy of the
