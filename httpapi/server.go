@@ -56,6 +56,8 @@ type Config struct {
 	// one shared by every node); RateLimit and RateBurst are then its
 	// business.
 	RateLimiter RateLimiter
+	// Events reads events for GET …/events; nil means the database.
+	Events EventStore
 }
 
 // Server is the API's http.Handler.
