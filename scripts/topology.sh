@@ -230,6 +230,7 @@ up() {
 			    timeout http-keep-alive 60s
 			    # A request that never reached a node is safe to send to another.
 			    retries 3
+			    retry-on conn-failure
 			    option redispatch
 			frontend api
 			    bind 127.0.0.1:$hport
