@@ -22,6 +22,7 @@
 #   LEDGERD_BIN    the ledgerd binary (default bin/ledgerd)
 #   PG_BINDIR      PostgreSQL server binaries (default the newest
 #                  /usr/lib/postgresql/*/bin)
+#   TOPOLOGY_PG_SETTINGS  extra primary settings, space-separated name=value
 #   LEDGERD_*      passed to every node
 #
 # Nothing here touches a process it did not start: every process is
@@ -135,6 +136,10 @@ up() {
 		max_connections = 200
 		shared_buffers = 256MB
 	EOF
+	local kv
+	for kv in ${TOPOLOGY_PG_SETTINGS:-}; do
+		echo "${kv%%=*} = '${kv#*=}'" >>"$DIR/primary/postgresql.conf"
+	done
 	start_pg "$DIR/primary" "$pport"
 	"$PG_BINDIR/psql" -h 127.0.0.1 -p "$pport" -U postgres -qc "CREATE DATABASE ledgerd" postgres
 	local primary="postgres://postgres@127.0.0.1:$pport/ledgerd?sslmode=disable"
