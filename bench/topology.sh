@@ -15,7 +15,10 @@ BATCH_CLIENTS="${BENCH_BATCH_CLIENTS:-8}"
 bench_init topology
 TOPO_DIR="$WORK/topology"
 topology_down() { TOPOLOGY_DIR="$TOPO_DIR" "$ROOT/scripts/topology.sh" down >/dev/null 2>&1 || true; }
-trap 'topology_down; bench_cleanup' EXIT
+# bench_cleanup reports the script's exit status: keep it across the down.
+trap '_rc=$?; topology_down; (exit $_rc); bench_cleanup' EXIT
+# PostgreSQL runs as the postgres user under a root-owned temporary directory.
+((EUID == 0)) && chmod 755 "$WORK"
 
 TOPOLOGY_DIR="$TOPO_DIR" PG_BINDIR="$PG_BINDIR" LEDGERD_BIN="$LEDGERD_BIN" TOPOLOGY_PG_SETTINGS="${PG_SETTINGS[*]} ${BENCH_PG_SETTINGS:-}" \
 	LEDGERD_RATE_LIMIT=0 LEDGERD_ACCESS_LOG=false "$ROOT/scripts/topology.sh" up | sed 's/^/  /'

@@ -136,8 +136,11 @@ func TestOverloadSheds(t *testing.T) {
 	// The open loop counts latency from each request's intended start, so
 	// a node that queued the surplus instead of refusing it would show the
 	// whole backlog here (seconds, growing with the run).
-	if over.Latency.P99 > 2000 {
-		t.Errorf("p99 %.0f ms under overload: the node queues instead of shedding", over.Latency.P99)
+	// Without shedding, at three times its rate the node's queue (and the
+	// generator's backlog) grows by twice its rate every second: a median
+	// of seconds by the end of 10 s.
+	if over.Latency.P50 > 1000 || over.Latency.P99 > 3000 {
+		t.Errorf("p50 %.0f ms, p99 %.0f ms under overload: the node queues instead of shedding", over.Latency.P50, over.Latency.P99)
 	}
 	if over.Throughput < base.Throughput/4 {
 		t.Errorf("under overload the node acknowledged %.0f/s, a quarter of its %.0f/s", over.Throughput, base.Throughput)

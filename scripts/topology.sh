@@ -27,7 +27,7 @@
 #
 # Nothing here touches a process it did not start: every process is
 # recorded by PID in $TOPOLOGY_DIR/pids and stopped by that PID.
-set -Eeuo pipefail
+set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIR="${TOPOLOGY_DIR:-${TMPDIR:-/tmp}/ledgerd-topology}"
@@ -123,7 +123,7 @@ up() {
 		chown postgres: "$DIR" "$DIR/sock"
 		chmod 755 "$DIR"
 	fi
-	trap 'log "failed; stopping what started (logs kept in $DIR)"; down keep' ERR
+	trap 'rc=$?; if ((rc != 0)); then log "failed; stopping what started (logs kept in $DIR)"; down keep; fi' EXIT
 
 	local pport rport bport hport
 	pport=$(free_port) && rport=$(free_port) && bport=$(free_port) && hport=$(free_port) || die "no free port"
@@ -170,7 +170,8 @@ up() {
 	echo '"postgres" ""' >"$DIR/userlist.txt"
 	((EUID == 0)) && chown postgres: "$DIR/pgbouncer.ini" "$DIR/userlist.txt"
 	as_pg pgbouncer -d "$DIR/pgbouncer.ini"
-	for _ in $(seq 50); do [[ -s "$DIR/pgbouncer.pid" ]] && break; sleep 0.1; done
+	for _ in $(seq 100); do [[ -s "$DIR/pgbouncer.pid" ]] && break; sleep 0.1; done
+	[[ -s "$DIR/pgbouncer.pid" ]] || die "PgBouncer wrote no pid file: $(tail -n 3 "$DIR/pgbouncer.log" 2>/dev/null)"
 	record_pid pgbouncer "$(cat "$DIR/pgbouncer.pid")"
 	local bouncer="postgres://postgres@127.0.0.1:$bport/ledgerd?sslmode=disable"
 
@@ -182,7 +183,8 @@ up() {
 		mkdir -p "$DIR/redis"
 		redis-server --bind 127.0.0.1 --port "$redport" --dir "$DIR/redis" --save "" --appendonly no \
 			--daemonize yes --pidfile "$DIR/redis.pid" --logfile "$DIR/redis.log"
-		for _ in $(seq 50); do [[ -s "$DIR/redis.pid" ]] && break; sleep 0.1; done
+		for _ in $(seq 100); do [[ -s "$DIR/redis.pid" ]] && break; sleep 0.1; done
+		[[ -s "$DIR/redis.pid" ]] || die "redis-server wrote no pid file: $(tail -n 3 "$DIR/redis.log" 2>/dev/null)"
 		record_pid redis "$(cat "$DIR/redis.pid")"
 		REDIS_URL="redis://127.0.0.1:$redport/0"
 	fi
@@ -252,7 +254,8 @@ up() {
 	} >"$DIR/haproxy.cfg"
 	haproxy -c -q -f "$DIR/haproxy.cfg"
 	haproxy -D -f "$DIR/haproxy.cfg" -p "$DIR/haproxy.pid" >>"$DIR/haproxy.log" 2>&1
-	for _ in $(seq 50); do [[ -s "$DIR/haproxy.pid" ]] && break; sleep 0.1; done
+	for _ in $(seq 100); do [[ -s "$DIR/haproxy.pid" ]] && break; sleep 0.1; done
+	[[ -s "$DIR/haproxy.pid" ]] || die "HAProxy wrote no pid file: $(tail -n 3 "$DIR/haproxy.log")"
 	record_pid haproxy "$(head -n 1 "$DIR/haproxy.pid")"
 	wait_http "http://127.0.0.1:$hport/readyz" 10 || die "HAProxy does not answer"
 
@@ -266,7 +269,7 @@ up() {
 		REDIS_URL=$REDIS_URL
 		NODE_URLS="$(for p in "${ports[@]}"; do printf "http://127.0.0.1:%s " "$p"; done)"
 	EOF
-	trap - ERR
+	trap - EXIT
 	cat <<-EOF
 		ledgerd topology up (state in $DIR, env in $DIR/env):
 		  API (HAProxy)   http://127.0.0.1:$hport
