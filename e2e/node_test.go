@@ -72,6 +72,8 @@ type node struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has been reaped
+	// starts counts the starts of a worker (whose readiness is a log line).
+	starts int
 }
 
 // startNode runs `ledgerd serve` against dbURL on a free loopback port and
@@ -94,6 +96,18 @@ func startNode(t *testing.T, bin, name, dbURL string, env ...string) *node {
 	t.Cleanup(n.cleanup)
 	n.start()
 	return n
+}
+
+// debugAddr is the debug listener's address: off unless the test asked
+// for one with LEDGERD_DEBUG_ADDR in env.
+func (n *node) debugAddr() string {
+	addr := ""
+	for _, kv := range n.env {
+		if v, ok := strings.CutPrefix(kv, "LEDGERD_DEBUG_ADDR="); ok {
+			addr = v
+		}
+	}
+	return addr
 }
 
 // URL is the node's base URL; it survives restarts.
@@ -125,7 +139,7 @@ func (n *node) startOnce(deadline time.Time) error {
 	// `--debug-addr=` as well as the empty variable: the node must not
 	// take the shared default debug port (see the report on
 	// LEDGERD_DEBUG_ADDR).
-	cmd := exec.Command(n.bin, "serve", "--debug-addr=")
+	cmd := exec.Command(n.bin, "serve", "--debug-addr="+n.debugAddr())
 	cmd.Env = n.env
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = childSysProcAttr()

@@ -13,6 +13,7 @@ import (
 	"github.com/ledgerd/ledgerd/batch"
 	"github.com/ledgerd/ledgerd/httpapi"
 	"github.com/ledgerd/ledgerd/postgres"
+	"github.com/ledgerd/ledgerd/telemetry"
 )
 
 // config is what serve (and dev) take from flags and the environment.
@@ -49,6 +50,8 @@ type config struct {
 	ConcurrencyMax       int
 	ShutdownTimeout      time.Duration
 	DrainDelay           time.Duration
+	TraceSampleRatio     float64
+	Tail                 tailConfig
 }
 
 // binder registers flags whose defaults come from environment variables.
@@ -191,7 +194,7 @@ func (c *config) bindServe(b *binder, withDB bool) {
 	if withDB {
 		b.secret(&c.DatabaseURL, "database-url", "DATABASE_URL", "PostgreSQL `URL` of the primary", maskURL)
 	}
-	b.secret(&c.ReplicaURL, "replica-url", "DATABASE_REPLICA_URL", "PostgreSQL `URL` of a read replica (optional; reserved)", maskURL)
+	b.secret(&c.ReplicaURL, "replica-url", "DATABASE_REPLICA_URL", "PostgreSQL `URL` of a read replica (optional; reads do not use it yet, its replication lag is exported as ledgerd_db_replica_lag_seconds)", maskURL)
 	b.str(&c.Addr, "addr", "LEDGERD_ADDR", "127.0.0.1:8080", "API listen address")
 	b.str(&c.DebugAddr, "debug-addr", "LEDGERD_DEBUG_ADDR", "127.0.0.1:9090", "metrics and pprof listen address (empty: off)")
 	b.secret(&c.AdminKey, "admin-key", "LEDGERD_ADMIN_KEY", "bootstrap admin `key`, at least 32 characters (prefer the variable: a flag shows in the process list)", maskKey)
@@ -221,6 +224,8 @@ func (c *config) bindServe(b *binder, withDB bool) {
 	b.dur(&c.ShutdownTimeout, "shutdown-timeout", "LEDGERD_SHUTDOWN_TIMEOUT", 30*time.Second, "on SIGTERM: longest wait for requests in flight to finish (queued transactions are committed or answered in any case)")
 	b.dur(&c.DrainDelay, "drain-delay", "LEDGERD_DRAIN_DELAY", 0, "on SIGTERM: how long /readyz answers 503 while the node still serves, before it stops accepting (a few load-balancer health-check intervals)")
 	b.str(&c.MetricAssets, "metric-assets", "LEDGERD_METRIC_ASSETS", "", "comma-separated assets the volume metric names (empty: the first 32 seen); others count as \"other\"")
+	b.float(&c.TraceSampleRatio, "trace-sample-ratio", "LEDGERD_TRACE_SAMPLE_RATIO", telemetry.DefaultSampleRatio, "share of new traces recorded when OTEL_EXPORTER_OTLP_ENDPOINT (or _TRACES_ENDPOINT) is set; tracing is off otherwise")
+	c.Tail.bind(b, true, !withDB) // dev (withDB false) runs the tail by default
 }
 
 func (c *config) validate() error {
@@ -229,6 +234,9 @@ func (c *config) validate() error {
 	}
 	if c.AdminKey != "" && len(c.AdminKey) < 32 {
 		return fmt.Errorf("LEDGERD_ADMIN_KEY must be at least 32 characters")
+	}
+	if c.TraceSampleRatio < 0 || c.TraceSampleRatio > 1 {
+		return fmt.Errorf("LEDGERD_TRACE_SAMPLE_RATIO must be between 0 and 1")
 	}
 	if c.BatchMaxItems < 1 || c.BatchMaxItems > 10000 {
 		return fmt.Errorf("LEDGERD_BATCH_MAX_ITEMS must be between 1 and 10000")
@@ -247,6 +255,9 @@ func (c *config) validate() error {
 	}
 	if c.RateLimit < 0 || c.RateBurst < 0 {
 		return fmt.Errorf("rate limits must not be negative")
+	}
+	if err := c.Tail.validate(); err != nil {
+		return err
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("LEDGERD_TLS_CERT and LEDGERD_TLS_KEY (or --tls-cert and --tls-key) go together: set both or neither")
