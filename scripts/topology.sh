@@ -218,10 +218,13 @@ up() {
 	if "$LEDGERD_BIN" worker --help >/dev/null 2>&1; then
 		# The worker listens for notifications: a direct connection, never
 		# through PgBouncer's transaction mode.
-		env DATABASE_URL="$primary" LEDGERD_DEBUG_ADDR= nohup "$LEDGERD_BIN" worker >>"$DIR/worker.log" 2>&1 &
+		local wport
+		wport=$(free_port)
+		env DATABASE_URL="$primary" LEDGERD_WORKER_DEBUG_ADDR="127.0.0.1:$wport" \
+			nohup "$LEDGERD_BIN" worker >>"$DIR/worker.log" 2>&1 &
 		pid=$!
 		record_pid worker "$pid"
-		WORKER_NOTE="pid $pid, log $DIR/worker.log"
+		WORKER_NOTE="pid $pid, metrics http://127.0.0.1:$wport/metrics, log $DIR/worker.log"
 	fi
 
 	log "HAProxy on 127.0.0.1:$hport"
