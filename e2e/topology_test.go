@@ -204,6 +204,19 @@ func TestTopologyRollingRestart(t *testing.T) {
 	t.Log("SIGTERM node2")
 	drainTime.Store(true)
 	nodes[1].signal(syscall.SIGTERM)
+	// During the drain delay the node still answers, but not ready.
+	notReady := false
+	hc := &http.Client{Timeout: 200 * time.Millisecond}
+	for end := time.Now().Add(900 * time.Millisecond); time.Now().Before(end) && !notReady; {
+		if resp, err := hc.Get(nodes[1].URL() + "/readyz"); err == nil {
+			resp.Body.Close()
+			notReady = resp.StatusCode == http.StatusServiceUnavailable
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !notReady {
+		t.Error("node2's /readyz did not answer 503 while it drained")
+	}
 	if !nodes[1].wait(30 * time.Second) {
 		t.Fatal("node2 did not exit within 30 s of SIGTERM")
 	}
