@@ -16,7 +16,7 @@ build:
 	$(GO) build -buildvcs=auto -ldflags "-X main.commit=$(COMMIT) -X main.commitDirty=$(DIRTY)" -o bin/ledgerd ./cmd/ledgerd
 
 deps:
-	scripts/ensure-deps.sh
+	scripts/ensure-deps.sh redis-server haproxy
 	scripts/ensure-prometheus.sh
 
 run: deps build
