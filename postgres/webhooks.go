@@ -232,6 +232,11 @@ func (db *DB) RotateWebhookSecret(ctx context.Context, ledgerID int64, id, secre
 // disable.
 func (db *DB) DisableGoneEndpoint(ctx context.Context, id string, delivery int64, attempts int) error {
 	return db.beginFunc(ctx, func(tx pgx.Tx) error {
+		// The API shows the endpoint disabled from this commit on: durable
+		// even on the tail's pool, whose other commits are asynchronous.
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = on`); err != nil {
+			return err
+		}
 		var ledgerID int64
 		err := tx.QueryRow(ctx, `SELECT ledger_id FROM webhook_endpoints WHERE id = $1`, id).Scan(&ledgerID)
 		if errors.Is(err, pgx.ErrNoRows) {

@@ -43,7 +43,7 @@ func (t *tailConfig) bind(b *binder, withSwitch, workersOn bool) {
 	b.int(&t.PerEndpoint, "webhook-per-endpoint", "LEDGERD_WEBHOOK_PER_ENDPOINT", 32, "delivery attempts in flight to one endpoint, per worker")
 	b.int(&t.PoolMaxConns, "worker-pool-max-conns", "LEDGERD_WORKER_POOL_MAX_CONNS", 6, "database connections of the tail (its own pool, apart from the API's)")
 	b.dur(&t.Timeout, "webhook-timeout", "LEDGERD_WEBHOOK_TIMEOUT", webhook.DefaultTimeout, "longest wait for a receiver's answer")
-	b.dur(&t.Poll, "worker-poll", "LEDGERD_WORKER_POLL", 200*time.Millisecond, "how often an idle worker looks for new events and due deliveries")
+	b.dur(&t.Poll, "worker-poll", "LEDGERD_WORKER_POLL", 50*time.Millisecond, "how often an idle worker looks for new events and due deliveries")
 	b.dur(&t.Retention, "webhook-retention", "LEDGERD_WEBHOOK_RETENTION", 7*24*time.Hour, "how long delivered deliveries stay in the delivery log")
 }
 
@@ -73,7 +73,8 @@ func (t *tailConfig) validate() error {
 // grows its lag. It returns a channel closed when the tail has stopped
 // (attempts finished or released, outcomes written).
 func startTail(ctx context.Context, dbURL string, t *tailConfig, log *slog.Logger, reg prometheus.Registerer) (<-chan struct{}, error) {
-	db, err := postgres.Open(ctx, postgres.Config{URL: dbURL, MaxConns: int32(t.PoolMaxConns), AcquireTimeout: 5 * time.Second})
+	db, err := postgres.Open(ctx, postgres.Config{URL: dbURL, MaxConns: int32(t.PoolMaxConns), AcquireTimeout: 5 * time.Second,
+		AsyncCommit: true})
 	if err != nil {
 		return nil, err
 	}
