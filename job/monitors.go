@@ -123,7 +123,7 @@ The monitor triggers again only after the condition has been false in between.
 
 type emailView struct {
 	Ledger, Account, Field, Operator, MonitorID, Description, TransactionID, CommittedAt, Available string
-	Value, Posted, PendingDebits, PendingCredits, Sequence                                         int64
+	Value, Posted, PendingDebits, PendingCredits, Sequence                                          int64
 }
 
 // renderEmail renders a trigger's e-mail.
