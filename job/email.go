@@ -2,6 +2,7 @@ package job
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -32,6 +33,9 @@ type EmailConfig struct {
 	Timeout time.Duration
 	// Concurrency bounds the attempts this worker makes at once. Default 4.
 	Concurrency int
+	// TLS replaces the TLS settings of STARTTLS and smtps (nil: the
+	// system's roots, the URL's host as the server name).
+	TLS *tls.Config
 }
 
 // ParseSMTPURL checks an SMTP URL and returns the client options it
@@ -89,6 +93,9 @@ func newMailer(c EmailConfig) (*mailer, error) {
 		return nil, errors.New("LEDGERD_SMTP_FROM is required with LEDGERD_SMTP_URL")
 	}
 	opts = append(opts, mail.WithTimeout(c.Timeout))
+	if c.TLS != nil {
+		opts = append(opts, mail.WithTLSConfig(c.TLS))
+	}
 	return &mailer{host: host, opts: opts, from: c.From}, nil
 }
 
