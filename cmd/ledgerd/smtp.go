@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"net/url"
 
 	"github.com/ledgerd/ledgerd/job"
 )
@@ -24,4 +25,14 @@ func checkSMTP(rawURL, from string) error {
 		return fmt.Errorf("LEDGERD_SMTP_FROM: not an e-mail address: %w", err)
 	}
 	return nil
+}
+
+// maskSMTPURL shows an SMTP URL with its password replaced; what it cannot
+// parse is shown as "(set)".
+func maskSMTPURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(set)"
+	}
+	return u.Redacted()
 }

@@ -46,7 +46,7 @@ func (t *tailConfig) bind(b *binder, withSwitch, workersOn bool) {
 	b.int(&t.PoolMaxConns, "worker-pool-max-conns", "LEDGERD_WORKER_POOL_MAX_CONNS", 6, "database connections of the tail (its own pool, apart from the API's)")
 	b.dur(&t.Timeout, "webhook-timeout", "LEDGERD_WEBHOOK_TIMEOUT", webhook.DefaultTimeout, "longest wait for a receiver's answer")
 	b.dur(&t.Poll, "worker-poll", "LEDGERD_WORKER_POLL", 200*time.Millisecond, "how often an idle worker looks for new events and due deliveries")
-	b.secret(&t.SMTPURL, "smtp-url", "LEDGERD_SMTP_URL", "SMTP server of monitor e-mails, smtp://user:pass@host:port or smtps://… (empty: e-mails stay queued)", maskURL)
+	b.secret(&t.SMTPURL, "smtp-url", "LEDGERD_SMTP_URL", "SMTP server of monitor e-mails, smtp://user:pass@host:port or smtps://… (empty: e-mails stay queued)", maskSMTPURL)
 	b.str(&t.SMTPFrom, "smtp-from", "LEDGERD_SMTP_FROM", "", "sender address of monitor e-mails")
 	b.dur(&t.Retention, "webhook-retention", "LEDGERD_WEBHOOK_RETENTION", 7*24*time.Hour, "how long delivered deliveries stay in the delivery log")
 }
