@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -88,9 +89,9 @@ type committedTx struct {
 
 // TestMonitorsTwoNodesConcurrentDebits: clients of two serve nodes debit
 // and credit one account concurrently, its posted balance crossing below
-// zero again and again; a `ledgerd worker` sends exactly one e-mail per
-// crossing, as counted from the committed transactions in sequence order,
-// each about the transaction that crossed.
+// zero again and again; a `ledgerd worker`, restarted cleanly mid-stream,
+// sends exactly one e-mail per crossing, as counted from the committed
+// transactions in sequence order, each about the transaction that crossed.
 func TestMonitorsTwoNodesConcurrentDebits(t *testing.T) {
 	dbURL := ledgertest.NewDatabase(t)
 	bin := buildLedgerd(t)
@@ -105,7 +106,7 @@ func TestMonitorsTwoNodesConcurrentDebits(t *testing.T) {
 	f.do("POST", "/v1/ledgers/"+f.ledger+"/monitors", map[string]any{"account": "a",
 		"condition": map[string]any{"field": "posted", "operator": "<", "value": 0},
 		"email":     []string{"ops@example.com", "risk@example.org"}}, 201)
-	startWorkerProc(t, bin, "worker", dbURL, "LEDGERD_WORKER_POLL=50ms", "LEDGERD_SMTP_URL="+smtpURL,
+	worker := startWorkerProc(t, bin, "worker", dbURL, "LEDGERD_WORKER_POLL=50ms", "LEDGERD_SMTP_URL="+smtpURL,
 		"LEDGERD_SMTP_FROM=ledgerd@example.net")
 
 	var mu sync.Mutex
@@ -149,9 +150,22 @@ func TestMonitorsTwoNodesConcurrentDebits(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(3 * time.Second)
+	// Mid-stream the worker stops cleanly (SIGTERM: sends in flight finish
+	// and are recorded) and starts again while the load goes on.
+	time.Sleep(1500 * time.Millisecond)
+	worker.signal(syscall.SIGTERM)
+	if !worker.wait(30 * time.Second) {
+		t.Fatal("worker did not stop on SIGTERM")
+	}
+	mid, _ := box.got()
+	time.Sleep(500 * time.Millisecond)
+	worker.startWorker()
+	time.Sleep(1500 * time.Millisecond)
 	close(stop)
 	wg.Wait()
+	if len(mid) == 0 {
+		t.Log("no e-mail before the restart: the restart was not mid-stream for e-mail")
+	}
 
 	slices.SortFunc(txs, func(x, y committedTx) int { return int(x.seq - y.seq) })
 	var crossings []string
