@@ -49,6 +49,7 @@ func (s *Server) routes() {
 
 	s.handle("GET /v1/ledgers/{ledger}/events", with(read, "after", "type", "limit"), s.listEvents)
 	s.webhookRoutes()
+	s.monitorRoutes()
 
 	s.mux.Handle("/", http.HandlerFunc(s.unmatched))
 }

@@ -64,6 +64,8 @@ type Config struct {
 	Events EventStore
 	// Webhooks serves the webhook endpoints API (nil: 404).
 	Webhooks WebhookStore
+	// Monitors serves the balance monitors API (nil: 404).
+	Monitors MonitorStore
 	// WebhookAllowPrivate accepts endpoint URLs on non-public addresses
 	// (LEDGERD_WEBHOOK_ALLOW_PRIVATE).
 	WebhookAllowPrivate bool

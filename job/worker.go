@@ -47,6 +47,8 @@ type Config struct {
 	ShutdownGrace time.Duration
 	Logger        *slog.Logger
 	Registerer    prometheus.Registerer
+	// Email is the SMTP side of balance monitors (job/email.go).
+	Email EmailConfig
 }
 
 func (c *Config) defaults() {
@@ -91,12 +93,17 @@ type Worker struct {
 	// deliveries, so that a new event waits for a claim rather than for
 	// the next poll.
 	relayed chan struct{}
+	mon     *monitorTail // nil: the store evaluates no monitors
 }
 
 // New returns a worker over store reading events through events.
 func New(store Store, events EventReader, cfg Config) *Worker {
 	cfg.defaults()
-	return &Worker{store: store, events: events, cfg: cfg, m: newMetrics(cfg.Registerer), log: cfg.Logger,
+	mon, err := newMonitorTail(store, &cfg)
+	if err != nil {
+		cfg.Logger.Error("e-mail is off", "err", err)
+	}
+	return &Worker{store: store, events: events, cfg: cfg, m: newMetrics(cfg.Registerer), log: cfg.Logger, mon: mon,
 		relayed: make(chan struct{}, 1),
 		client: webhook.NewClient(webhook.ClientOptions{AllowPrivate: cfg.AllowPrivate, Timeout: cfg.Timeout,
 			IdlePerHost: cfg.PerEndpoint})}
@@ -138,6 +145,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); w.relayLoop(ctx) }()
 	go func() { defer wg.Done(); w.sampleLoop(ctx) }()
 	go func() { defer wg.Done(); w.retentionLoop(ctx) }()
+	if w.mon != nil {
+		wg.Go(func() { w.mon.run(ctx) })
+	}
 	w.deliverLoop(ctx)
 	wg.Wait()
 	return nil

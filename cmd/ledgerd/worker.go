@@ -29,6 +29,8 @@ type tailConfig struct {
 	Poll          time.Duration
 	Retention     time.Duration
 	schedule      webhook.Schedule
+	SMTPURL       string // balance monitors' e-mail (job/email.go)
+	SMTPFrom      string
 }
 
 // bind registers the tail's flags; withSwitch adds LEDGERD_WORKERS (serve
@@ -44,6 +46,8 @@ func (t *tailConfig) bind(b *binder, withSwitch, workersOn bool) {
 	b.int(&t.PoolMaxConns, "worker-pool-max-conns", "LEDGERD_WORKER_POOL_MAX_CONNS", 6, "database connections of the tail (its own pool, apart from the API's)")
 	b.dur(&t.Timeout, "webhook-timeout", "LEDGERD_WEBHOOK_TIMEOUT", webhook.DefaultTimeout, "longest wait for a receiver's answer")
 	b.dur(&t.Poll, "worker-poll", "LEDGERD_WORKER_POLL", 50*time.Millisecond, "how often an idle worker looks for new events and due deliveries")
+	b.secret(&t.SMTPURL, "smtp-url", "LEDGERD_SMTP_URL", "SMTP server of monitor e-mails, smtp://user:pass@host:port or smtps://… (empty: e-mails stay queued)", maskSMTPURL)
+	b.str(&t.SMTPFrom, "smtp-from", "LEDGERD_SMTP_FROM", "", "sender address of monitor e-mails")
 	b.dur(&t.Retention, "webhook-retention", "LEDGERD_WEBHOOK_RETENTION", 7*24*time.Hour, "how long delivered deliveries stay in the delivery log")
 }
 
@@ -54,6 +58,9 @@ func (t *tailConfig) validate() error {
 			return fmt.Errorf("LEDGERD_WEBHOOK_RETRY_SCHEDULE: %w", err)
 		}
 		t.schedule = s
+	}
+	if err := checkSMTP(t.SMTPURL, t.SMTPFrom); err != nil {
+		return err
 	}
 	switch {
 	case t.Concurrency < 1 || t.Concurrency > 4096:
@@ -80,7 +87,8 @@ func startTail(ctx context.Context, dbURL string, t *tailConfig, log *slog.Logge
 	}
 	w := job.New(db, db, job.Config{
 		Concurrency: t.Concurrency, PerEndpoint: t.PerEndpoint, Timeout: t.Timeout, Schedule: t.schedule,
-		AllowPrivate: t.AllowPrivate, Poll: t.Poll, Retention: t.Retention, Logger: log, Registerer: reg})
+		AllowPrivate: t.AllowPrivate, Poll: t.Poll, Retention: t.Retention, Logger: log, Registerer: reg,
+		Email: job.EmailConfig{URL: t.SMTPURL, From: t.SMTPFrom}})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
