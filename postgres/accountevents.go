@@ -91,3 +91,25 @@ func readInserted(br pgx.BatchResults) (map[string]*ledgerd.Account, error) {
 	}
 	return created, rows.Err()
 }
+
+// insertStatusEvent records account.frozen or account.unfrozen for a as
+// just committed in tx, which holds the ledger's ordering lock: data is
+// the account plus "reason" (null when none was given).
+func insertStatusEvent(ctx context.Context, tx pgx.Tx, ledgerID int64, a *ledgerd.Account, reason *string) error {
+	typ := ledgerd.EventAccountUnfrozen
+	if a.Frozen() {
+		typ = ledgerd.EventAccountFrozen
+	}
+	data := wire.AppendAccount(nil, a)
+	data = append(data[:len(data)-1], `,"reason":`...)
+	if reason != nil {
+		data = ledgerd.AppendJSONString(data, *reason)
+	} else {
+		data = append(data, "null"...)
+	}
+	data = append(data, '}')
+	id := ledgerd.NewEventID(time.Now())[len(ledgerd.EventIDPrefix):]
+	_, err := tx.Exec(ctx, `INSERT INTO events (id, ledger_id, after_sequence, type, data, created_at)
+		SELECT $2, $1, last_sequence, $3, $4::json, now() FROM ledgers WHERE id = $1`, ledgerID, id, string(typ), string(data))
+	return err
+}

@@ -75,7 +75,7 @@ var decisionsPool sync.Pool
 //
 // Balances come from the row or the account's newest entry (accountHead);
 // the row's own version tells whether its checkpoint is behind.
-var LoadAccountsSQL = `SELECT a.id, a.asset, a.min_balance, ` + headBalanceCols + `, a.version
+var LoadAccountsSQL = `SELECT a.id, a.asset, a.min_balance, ` + headBalanceCols + `, a.version, a.status = 'frozen'
 	FROM ` + accountHead(`unnest($1::bigint[], $2::text[]) AS u(ledger_id, id)
 	JOIN accounts a ON a.ledger_id = u.ledger_id AND a.id = u.id`)
 
@@ -86,7 +86,7 @@ func (batch *batchState) queueLoadAccounts(b *pgx.Batch, ids []string) {
 			var rowVersion int64
 			a := &ledgerd.BookAccount{}
 			if err := rows.Scan(&id, &a.Asset, &a.MinBalance, &a.Balance.Posted, &a.Balance.PendingDebits,
-				&a.Balance.PendingCredits, &a.Version, &rowVersion); err != nil {
+				&a.Balance.PendingCredits, &a.Version, &rowVersion, &a.Frozen); err != nil {
 				return err
 			}
 			if rowVersion < a.Version {
