@@ -323,11 +323,11 @@ func (s *Server) patchAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		return
 	}
 	if p.SetMinBalance && rc.p.Role < RoleAdmin {
-		writeProblem(w, ledgerd.Errorf(ledgerd.CodeForbidden, "changing min_balance needs an admin key"))
+		s.forbidden(w, r, rc, "changing min_balance needs an admin key")
 		return
 	}
 	if p.Status != "" && rc.p.Role < RoleAdmin {
-		writeProblem(w, ledgerd.Errorf(ledgerd.CodeForbidden, "freezing or unfreezing an account needs an admin key"))
+		s.forbidden(w, r, rc, "freezing or unfreezing an account needs an admin key")
 		return
 	}
 	id := r.PathValue("account")

@@ -39,6 +39,14 @@ const InsertAccountsSQL = `WITH u AS (
 )
 SELECT ` + newAccountCols + ` FROM a`
 
+// insertAccountsAuditSQL records the request's audit entry when it
+// created an account (in this transaction: xmin), in the pipeline of the
+// accounts' insert and under its ledger lock. A creation's target is the
+// new account's path; a batch's is its own path.
+const insertAccountsAuditSQL = `INSERT INTO audit_log (ledger_id, at, status, actor, request_id, action, target)
+	SELECT $1, clock_timestamp(), $2, $3, $4, $5, CASE WHEN $7 THEN $6 || '/' || a.id ELSE $6 END
+	FROM accounts a WHERE a.ledger_id = $1 AND a.id = ANY($8::text[]) AND a.xmin = pg_current_xact_id()::xid LIMIT 1`
+
 // batchSender is a connection or a transaction.
 type batchSender interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
@@ -64,6 +72,9 @@ func insertAccounts(ctx context.Context, s batchSender, ledgerID int64, nas []le
 	b := &pgx.Batch{}
 	b.Queue(lockLedgerForEventsSQL, ledgerID)
 	b.Queue(InsertAccountsSQL, ledgerID, ids, assets, mins, mds, prefixes, eventIDs)
+	if a := ledgerd.AuditFrom(ctx); a != nil {
+		b.Queue(insertAccountsAuditSQL, ledgerID, a.Status, a.Actor, a.RequestID, a.Action, a.Target, a.Created, ids)
+	}
 	br := s.SendBatch(ctx, b)
 	created, err := readInserted(br)
 	if cerr := br.Close(); err == nil && cerr != nil {

@@ -227,6 +227,9 @@ func (db *DB) PatchAccount(ctx context.Context, ledgerID int64, id string, p *le
 				return err
 			}
 		}
+		if err := writeAudit(ctx, tx, ledgerID, id); err != nil {
+			return err
+		}
 		if idem == nil {
 			return nil
 		}

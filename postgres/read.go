@@ -29,6 +29,7 @@ type batchState struct {
 	// behind, the accounts read whose row lags behind their entries.
 	ckpt   checkpointRows
 	behind []string
+	audit  auditRows
 }
 
 func newBatchState(ledgerID int64, book *ledgerd.Book, keys int) *batchState {
@@ -54,6 +55,7 @@ func (batch *batchState) decide(units []*ledgerd.WriteUnit, nItems int, lastAt t
 	// decisions (events per transaction, audit entries, fraud and monitor
 	// inputs) is built here from d and written in the same transaction.
 	batch.rows.fill(d, problemStatus)
+	batch.audit.fill(units)
 	batch.firstID = pgtype.UUID{}
 	if len(batch.rows.txID) > 0 {
 		batch.firstID = batch.rows.txID[0]
