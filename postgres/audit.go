@@ -23,7 +23,7 @@ const InsertAuditBatchSQL = `INSERT INTO audit_log (ledger_id, at, status, actor
 
 // auditRows is a batch's audit entries, one per request that changed state.
 type auditRows struct {
-	status                            []int16
+	status                           []int16
 	actor, requestID, action, target []string
 }
 

@@ -89,4 +89,3 @@ func (db *DB) AuditLag(ctx context.Context) (entries int64, age time.Duration, e
 	}
 	return entries, age, err
 }
-

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/audit"
 	"github.com/ledgerd/ledgerd/batch"
 	"github.com/ledgerd/ledgerd/httpapi"
-	"github.com/ledgerd/ledgerd/audit"
 	"github.com/ledgerd/ledgerd/postgres"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
