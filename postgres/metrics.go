@@ -13,7 +13,7 @@ type poolCollector struct {
 	canceledAcquire, newConns, destroyedMaxIdle *prometheus.Desc
 }
 
-// RegisterMetrics registers the pool's metrics on reg.
+// RegisterMetrics registers the pool's and the audit chain's metrics on reg.
 func (db *DB) RegisterMetrics(reg prometheus.Registerer) {
 	d := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc("ledgerd_db_pool_"+name, help, nil, nil)
@@ -30,6 +30,7 @@ func (db *DB) RegisterMetrics(reg prometheus.Registerer) {
 		newConns:         d("new_connections_total", "Connections opened."),
 		destroyedMaxIdle: d("idle_closed_connections_total", "Connections closed for being idle too long."),
 	})
+	reg.MustRegister(newAuditCollector(db))
 }
 
 func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
