@@ -49,6 +49,7 @@ func (s *Server) routes() {
 
 	s.handle("GET /v1/ledgers/{ledger}/events", with(read, "after", "type", "limit"), s.listEvents)
 	s.handle("GET /v1/ledgers/{ledger}/audit", route{auth: true, role: RoleAdmin, ledger: true, query: []string{"after", "limit"}}, s.listAudit)
+	s.webhookRoutes()
 
 	s.mux.Handle("/", http.HandlerFunc(s.unmatched))
 }

@@ -91,7 +91,8 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, logger *slog.Log
 	api := httpapi.NewServer(db, writer, httpapi.Config{AdminKey: c.AdminKey, RateLimit: c.RateLimit, RateBurst: c.RateBurst,
 		BatchMaxItems: c.BatchMaxItems, Logger: accessLog, Metrics: httpapi.NewMetrics(reg),
 		BodyBudget: int64(c.BodyBudget), KeyBodyBudget: int64(c.KeyBodyBudget), AuthFailRate: c.AuthFailRate,
-		AuthFailBurst: c.AuthFailBurst, MetricAssets: splitList(c.MetricAssets)})
+		AuthFailBurst: c.AuthFailBurst, MetricAssets: splitList(c.MetricAssets),
+		Webhooks: db, WebhookAllowPrivate: c.Tail.AllowPrivate})
 	// The API compares keys with the key's hash; this copy of the
 	// plaintext need not outlive the start.
 	c.AdminKey = ""
@@ -134,6 +135,12 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, logger *slog.Log
 	// log; chainers share the work per ledger (SKIP LOCKED).
 	go audit.Run(mctx, db, time.Second, logger.With("component", "audit"))
 	go writer.ExpireHolds(mctx, db, c.ExpiryInterval, logger)
+	var tailDone <-chan struct{}
+	if c.Tail.Workers {
+		if tailDone, err = startTail(mctx, c.DatabaseURL, &c.Tail, logger.With("component", "tail"), reg); err != nil {
+			logger.Error("tail not started", "err", err)
+		}
+	}
 
 	url := scheme + "://" + ln.Addr().String()
 	log.Info("serving", "addr", ln.Addr().String(), "url", url, "schema_version", postgres.SchemaVersion)
@@ -152,6 +159,10 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, logger *slog.Log
 	_ = srv.Shutdown(sctx)
 	if dbg != nil {
 		_ = dbg.Shutdown(sctx)
+	}
+	mcancel()
+	if tailDone != nil {
+		<-tailDone
 	}
 	writer.Close()
 	return nil
