@@ -21,17 +21,22 @@ type auditSpec struct {
 }
 
 var auditSpecs = map[string]auditSpec{
-	"POST /v1/ledgers":                                    {action: "ledger.create", status: 201, created: true},
-	"POST /v1/api-keys":                                   {action: "api_key.create", status: 201, created: true},
-	"DELETE /v1/api-keys/{id}":                            {action: "api_key.revoke", status: 204},
-	"POST /v1/ledgers/{ledger}/accounts":                  {action: "account.create", status: 201, created: true},
-	"POST /v1/ledgers/{ledger}/accounts/batch":            {action: "account.batch", status: 200},
-	"PATCH /v1/ledgers/{ledger}/accounts/{account}":       {action: "account.patch", status: 200},
-	"POST /v1/ledgers/{ledger}/transactions":              {action: "transaction.create", status: 201, created: true},
-	"POST /v1/ledgers/{ledger}/transactions/batch":        {action: "transaction.batch", status: 200},
-	"POST /v1/ledgers/{ledger}/transactions/{id}/post":    {action: "transaction.post", status: 200, parent: true},
-	"POST /v1/ledgers/{ledger}/transactions/{id}/void":    {action: "transaction.void", status: 200, parent: true},
-	"POST /v1/ledgers/{ledger}/transactions/{id}/reverse": {action: "transaction.reverse", status: 200, parent: true},
+	"POST /v1/ledgers":                                                    {action: "ledger.create", status: 201, created: true},
+	"POST /v1/api-keys":                                                   {action: "api_key.create", status: 201, created: true},
+	"DELETE /v1/api-keys/{id}":                                            {action: "api_key.revoke", status: 204},
+	"POST /v1/ledgers/{ledger}/accounts":                                  {action: "account.create", status: 201, created: true},
+	"POST /v1/ledgers/{ledger}/accounts/batch":                            {action: "account.batch", status: 200},
+	"PATCH /v1/ledgers/{ledger}/accounts/{account}":                       {action: "account.patch", status: 200},
+	"POST /v1/ledgers/{ledger}/transactions":                              {action: "transaction.create", status: 201, created: true},
+	"POST /v1/ledgers/{ledger}/transactions/batch":                        {action: "transaction.batch", status: 200},
+	"POST /v1/ledgers/{ledger}/transactions/{id}/post":                    {action: "transaction.post", status: 200, parent: true},
+	"POST /v1/ledgers/{ledger}/transactions/{id}/void":                    {action: "transaction.void", status: 200, parent: true},
+	"POST /v1/ledgers/{ledger}/transactions/{id}/reverse":                 {action: "transaction.reverse", status: 200, parent: true},
+	"POST /v1/ledgers/{ledger}/webhooks":                                  {action: "webhook.create", status: 201, created: true},
+	"PATCH /v1/ledgers/{ledger}/webhooks/{id}":                            {action: "webhook.patch", status: 200},
+	"DELETE /v1/ledgers/{ledger}/webhooks/{id}":                           {action: "webhook.delete", status: 204},
+	"POST /v1/ledgers/{ledger}/webhooks/{id}/rotate-secret":               {action: "webhook.rotate_secret", status: 200, parent: true},
+	"POST /v1/ledgers/{ledger}/webhooks/{id}/deliveries/{event_id}/retry": {action: "webhook.retry", status: 202, parent: true},
 }
 
 // actor is who the audit log names for a request.

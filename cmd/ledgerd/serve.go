@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd"
-	"github.com/ledgerd/ledgerd/audit"
 	"github.com/ledgerd/ledgerd/batch"
 	"github.com/ledgerd/ledgerd/httpapi"
 	"github.com/ledgerd/ledgerd/postgres"
@@ -131,9 +130,6 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, logger *slog.Log
 	mctx, mcancel := context.WithCancel(ctx)
 	defer mcancel()
 	go maintain(mctx, db, logger.With("component", "maintain"))
-	// Until `ledgerd worker` runs the tail, every node chains the audit
-	// log; chainers share the work per ledger (SKIP LOCKED).
-	go audit.Run(mctx, db, time.Second, logger.With("component", "audit"))
 	go writer.ExpireHolds(mctx, db, c.ExpiryInterval, logger)
 	var tailDone <-chan struct{}
 	if c.Tail.Workers {
