@@ -117,6 +117,17 @@ func TestAudit(t *testing.T) {
 	c.do("GET", "/v1/ledgers/"+l+"/audit?after=aud_999999", adm, nil).Expect(t, 422, "validation_failed")
 	c.do("GET", "/v1/ledgers/"+l+"/audit?cursor=x", adm, nil).Expect(t, 422, "validation_failed")
 
+	// Webhook changes are recorded too.
+	hook := c.expect(201, "", "POST", "/v1/ledgers/"+l+"/webhooks", adm, map[string]any{"url": "https://8.8.8.8/x"}).JSON()
+	c.expect(204, "", "DELETE", "/v1/ledgers/"+l+"/webhooks/"+str(hook, "id"), adm, nil)
+	c.expect(404, "", "DELETE", "/v1/ledgers/"+l+"/webhooks/"+str(hook, "id"), adm, nil)
+	entries, _ = auditLog(c, l, adm)
+	hookPath := "/v1/ledgers/aud/webhooks/" + str(hook, "id")
+	if n := len(entries); n != len(want)+2 || entries[n-2].Action != "webhook.create" || entries[n-2].Target != hookPath ||
+		entries[n-1].Action != "webhook.delete" || entries[n-1].Target != hookPath || entries[n-1].Status != 204 {
+		t.Fatalf("webhook entries: %+v", entries[len(want):])
+	}
+
 	chainAll(t, c.e.DB)
 	entries, raw := auditLog(c, l, adm)
 	prev := strings.Repeat("0", 64)
