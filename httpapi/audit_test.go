@@ -128,6 +128,13 @@ func TestAudit(t *testing.T) {
 		t.Fatalf("webhook entries: %+v", entries[len(want):])
 	}
 
+	// A key's revocation is in its ledger's log (the route names none).
+	c.expect(204, "", "DELETE", "/v1/api-keys/"+writeID, adm, nil)
+	entries, _ = auditLog(c, l, adm)
+	if e := entries[len(entries)-1]; e.Action != "api_key.revoke" || e.Target != "/v1/api-keys/"+writeID || e.Status != 204 {
+		t.Fatalf("revocation entry %+v", e)
+	}
+
 	chainAll(t, c.e.DB)
 	entries, raw := auditLog(c, l, adm)
 	prev := strings.Repeat("0", 64)
