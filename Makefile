@@ -17,6 +17,7 @@ build:
 
 deps:
 	scripts/ensure-deps.sh
+	scripts/ensure-prometheus.sh
 
 run: deps build
 	./bin/ledgerd dev

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ledgerd/ledgerd"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Metrics are the API's Prometheus metrics: aggregated per route, never per
@@ -99,11 +100,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-func (m *Metrics) observeRequest(route string, status int, d time.Duration) {
+// observeRequest records a request's latency; a sampled request's trace id
+// rides along as the bucket's exemplar, so that a latency panel leads to a
+// trace of a request that landed in that bucket.
+func (m *Metrics) observeRequest(route string, status int, d time.Duration, sc trace.SpanContext) {
 	if m == nil {
 		return
 	}
-	m.requests.WithLabelValues(route, strconv.Itoa(status)).Observe(d.Seconds())
+	o := m.requests.WithLabelValues(route, strconv.Itoa(status))
+	if sc.IsSampled() {
+		if eo, ok := o.(prometheus.ExemplarObserver); ok {
+			eo.ObserveWithExemplar(d.Seconds(), prometheus.Labels{"trace_id": sc.TraceID().String()})
+			return
+		}
+	}
+	o.Observe(d.Seconds())
 }
 
 // observeItem counts one transaction outcome.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/batch"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Body limits (SPEC §2): larger bodies are 413, whatever they hold.
@@ -37,6 +38,9 @@ type Config struct {
 	Logger        *slog.Logger
 	// Metrics, when set, receives request and transaction metrics.
 	Metrics *Metrics
+	// Tracer, when set, records a server span per request (sampled as its
+	// provider decides; see telemetry).
+	Tracer trace.Tracer
 	// BodyBudget and KeyBodyBudget bound the bytes of request bodies held
 	// at once by the node and by one key (0: DefaultBodyBudget,
 	// DefaultKeyBodyBudget). Beyond them: 503 overloaded / 429 rate_limited.
@@ -310,7 +314,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, batch.ErrOverloaded), errors.Is(err, batch.ErrClosed), errors.Is(err, ledgerd.ErrUnavailable):
 		writeProblem(w, ledgerd.Errorf(ledgerd.CodeOverloaded, "the service is overloaded or its database unavailable; retry later (with the same Idempotency-Key)"))
 	default:
-		s.log.Error("internal error", "request_id", w.Header().Get("Request-Id"), "err", err)
+		trace.SpanFromContext(r.Context()).RecordError(err)
+		s.log.ErrorContext(r.Context(), "internal error", "request_id", w.Header().Get("Request-Id"), "err", err)
 		writeProblem(w, ledgerd.Errorf(ledgerd.CodeInternal, "internal error"))
 	}
 }
@@ -328,7 +333,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	lw := &logWriter{ResponseWriter: w, status: 200}
 	info := &reqInfo{}
-	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, info))
+	ctx := context.WithValue(r.Context(), reqInfoKey{}, info)
+	var span trace.Span
+	if s.cfg.Tracer != nil {
+		ctx, span = s.startSpan(ctx, r, id)
+	}
+	r = r.WithContext(ctx)
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -351,7 +361,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("method", r.Method), slog.String("route", pattern), slog.Int("status", lw.status),
 			slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("request_id", id),
 			slog.String("key_id", info.keyID))
-		s.cfg.Metrics.observeRequest(pattern, lw.status, d)
+		var sc trace.SpanContext
+		if span != nil {
+			sc = span.SpanContext()
+		}
+		s.cfg.Metrics.observeRequest(pattern, lw.status, d, sc)
+		if span != nil {
+			endSpan(span, r.Method, pattern, lw.status)
+		}
 		if lw.status == StatusClientClosed {
 			// Close the connection without an answer: net/http would
 			// otherwise write a 200 to it.

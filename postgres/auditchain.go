@@ -80,15 +80,23 @@ func (db *DB) chainLedger(ctx context.Context, ledgerID int64, limit int) (n int
 // AuditLag is how far the chainers are behind: the unchained entries of
 // every ledger and the age of the oldest of them.
 func (db *DB) AuditLag(ctx context.Context) (entries int64, age time.Duration, err error) {
-	var oldest *time.Time
+	entries, oldest, err := db.auditLag(ctx)
+	if !oldest.IsZero() {
+		age = time.Since(oldest)
+	}
+	return entries, age, err
+}
+
+func (db *DB) auditLag(ctx context.Context) (entries int64, oldest time.Time, err error) {
+	var at *time.Time
 	// Per ledger, a range of its primary key past the chain head: the
 	// chained part of the log is never read.
 	err = db.queryRow(ctx, `SELECT coalesce(sum(x.n), 0)::bigint, min(x.oldest) FROM ledgers l
 		LEFT JOIN audit_chains c ON c.ledger_id = l.id,
 		LATERAL (SELECT count(*) AS n, min(a.at) AS oldest FROM audit_log a
-			WHERE a.ledger_id = l.id AND a.position > coalesce(c.position, 0)) x`).Scan(&entries, &oldest)
-	if oldest != nil {
-		age = time.Since(*oldest)
+			WHERE a.ledger_id = l.id AND a.position > coalesce(c.position, 0)) x`).Scan(&entries, &at)
+	if at != nil {
+		oldest = *at
 	}
-	return entries, age, err
+	return entries, oldest, err
 }

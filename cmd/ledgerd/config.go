@@ -13,6 +13,7 @@ import (
 	"github.com/ledgerd/ledgerd/batch"
 	"github.com/ledgerd/ledgerd/httpapi"
 	"github.com/ledgerd/ledgerd/postgres"
+	"github.com/ledgerd/ledgerd/telemetry"
 )
 
 // config is what serve (and dev) take from flags and the environment.
@@ -43,6 +44,7 @@ type config struct {
 	AuthFailRate         float64
 	AuthFailBurst        int
 	MetricAssets         string
+	TraceSampleRatio     float64
 	Tail                 tailConfig
 }
 
@@ -177,7 +179,7 @@ func (c *config) bindServe(b *binder, withDB bool) {
 	if withDB {
 		b.secret(&c.DatabaseURL, "database-url", "DATABASE_URL", "PostgreSQL `URL` of the primary", maskURL)
 	}
-	b.secret(&c.ReplicaURL, "replica-url", "DATABASE_REPLICA_URL", "PostgreSQL `URL` of a read replica (optional; reserved)", maskURL)
+	b.secret(&c.ReplicaURL, "replica-url", "DATABASE_REPLICA_URL", "PostgreSQL `URL` of a read replica (optional; reads do not use it yet, its replication lag is exported as ledgerd_db_replica_lag_seconds)", maskURL)
 	b.str(&c.Addr, "addr", "LEDGERD_ADDR", "127.0.0.1:8080", "API listen address")
 	b.str(&c.DebugAddr, "debug-addr", "LEDGERD_DEBUG_ADDR", "127.0.0.1:9090", "metrics and pprof listen address (empty: off)")
 	b.secret(&c.AdminKey, "admin-key", "LEDGERD_ADMIN_KEY", "bootstrap admin `key`, at least 32 characters (prefer the variable: a flag shows in the process list)", maskKey)
@@ -201,6 +203,7 @@ func (c *config) bindServe(b *binder, withDB bool) {
 	b.float(&c.AuthFailRate, "auth-fail-rate", "LEDGERD_AUTH_FAIL_RATE", httpapi.DefaultAuthFailRate, "lookups of unseen key ids per second per client address; beyond: 429 rate_limited")
 	b.int(&c.AuthFailBurst, "auth-fail-burst", "LEDGERD_AUTH_FAIL_BURST", httpapi.DefaultAuthFailBurst, "burst of lookups of unseen key ids per client address")
 	b.str(&c.MetricAssets, "metric-assets", "LEDGERD_METRIC_ASSETS", "", "comma-separated assets the volume metric names (empty: the first 32 seen); others count as \"other\"")
+	b.float(&c.TraceSampleRatio, "trace-sample-ratio", "LEDGERD_TRACE_SAMPLE_RATIO", telemetry.DefaultSampleRatio, "share of new traces recorded when OTEL_EXPORTER_OTLP_ENDPOINT (or _TRACES_ENDPOINT) is set; tracing is off otherwise")
 	c.Tail.bind(b, true, !withDB) // dev (withDB false) runs the tail by default
 }
 
@@ -210,6 +213,9 @@ func (c *config) validate() error {
 	}
 	if c.AdminKey != "" && len(c.AdminKey) < 32 {
 		return fmt.Errorf("LEDGERD_ADMIN_KEY must be at least 32 characters")
+	}
+	if c.TraceSampleRatio < 0 || c.TraceSampleRatio > 1 {
+		return fmt.Errorf("LEDGERD_TRACE_SAMPLE_RATIO must be between 0 and 1")
 	}
 	if c.BatchMaxItems < 1 || c.BatchMaxItems > 10000 {
 		return fmt.Errorf("LEDGERD_BATCH_MAX_ITEMS must be between 1 and 10000")
