@@ -205,8 +205,9 @@ func (s *Server) handle(pattern string, rt route, h handlerFunc) {
 			}
 			rc.ledger = l
 		}
+		r = withAudit(r, w, pattern, rc.p)
 		if rt.auth && rc.p.Role < rt.role {
-			writeProblem(w, ledgerd.Errorf(ledgerd.CodeForbidden, "this key's role may not do this"))
+			s.forbidden(w, r, rc, "this key's role may not do this")
 			return
 		}
 		if rt.auth {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/audit"
 	"github.com/ledgerd/ledgerd/postgres"
 	"github.com/ledgerd/ledgerd/webhook"
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,7 +82,7 @@ func (c *Config) defaults() {
 	}
 }
 
-// Worker runs the webhook tail: relay and deliveries.
+// Worker runs the asynchronous tail: relay, deliveries, audit chaining.
 type Worker struct {
 	store  Store
 	events EventReader
@@ -142,6 +143,12 @@ func (w *Worker) lease() time.Duration { return 2*w.cfg.Timeout + 5*time.Second 
 func (w *Worker) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(3)
+	if as, ok := w.store.(audit.Store); ok {
+		// Audit chaining: every worker runs it; chainers share the
+		// ledgers (docs/audit.md).
+		wg.Add(1)
+		go func() { defer wg.Done(); audit.Run(ctx, as, w.cfg.Poll, w.log.With("component", "audit")) }()
+	}
 	go func() { defer wg.Done(); w.relayLoop(ctx) }()
 	go func() { defer wg.Done(); w.sampleLoop(ctx) }()
 	go func() { defer wg.Done(); w.retentionLoop(ctx) }()
