@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -27,6 +28,12 @@ type Config struct {
 	// Tracer, when set, sees every query (tests count queries with it;
 	// tracing will hook in here).
 	Tracer pgx.QueryTracer
+	// PgBouncer says the URL reaches PostgreSQL through PgBouncer in
+	// transaction mode (also set by ledgerd_pooler=pgbouncer in the URL):
+	// no startup parameters beyond what it forwards, and no statement
+	// prepared on a server connection, which the next transaction may not
+	// get. See docs/pgbouncer.md.
+	PgBouncer bool
 }
 
 // DB is a pool of connections to one database.
@@ -45,6 +52,10 @@ type DB struct {
 	// API owns the mapping (httpapi.StatusOf); unset, 0 is stored.
 	ProblemStatus  func(ledgerd.Code) int
 	acquireTimeout time.Duration
+	pgBouncer      bool
+	// lastLSN is the newest commit position this node has seen on the
+	// primary: every write's Consistency-Token (see consistency.go).
+	lastLSN atomic.Uint64
 }
 
 // ErrUnavailable marks failures where the database could not be reached or
@@ -55,7 +66,12 @@ var ErrUnavailable = ledgerd.ErrUnavailable
 
 // Open connects a pool. It does not wait for the database to be reachable.
 func Open(ctx context.Context, c Config) (*DB, error) {
-	pc, err := pgxpool.ParseConfig(c.URL)
+	url, pooler, err := poolerOf(c.URL)
+	if err != nil {
+		return nil, err
+	}
+	c.PgBouncer = c.PgBouncer || pooler
+	pc, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
@@ -71,7 +87,14 @@ func Open(ctx context.Context, c Config) (*DB, error) {
 		pc.ConnConfig.RuntimeParams = map[string]string{}
 	}
 	// Durability is the product: never let a connection default weaken it.
-	pc.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
+	// PgBouncer refuses this startup parameter; through it, every batch
+	// transaction sets it locally and CheckDurability checks the server's
+	// default at start (see docs/pgbouncer.md).
+	if c.PgBouncer {
+		pc.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	} else {
+		pc.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
+	}
 	pc.ConnConfig.RuntimeParams["application_name"] = "ledgerd"
 	if c.Tracer != nil {
 		pc.ConnConfig.Tracer = c.Tracer
@@ -87,7 +110,7 @@ func Open(ctx context.Context, c Config) (*DB, error) {
 	if at <= 0 {
 		at = 2 * time.Second
 	}
-	return &DB{Pool: pool, acquireTimeout: at}, nil
+	return &DB{Pool: pool, acquireTimeout: at, pgBouncer: c.PgBouncer}, nil
 }
 
 func (db *DB) problemStatus(c ledgerd.Code) int {

@@ -8,7 +8,7 @@ import (
 // utilisation (acquired / max; alert at 70 %) and acquire waits are visible.
 type poolCollector struct {
 	db                                          *DB
-	acquired, idle, max, total                  *prometheus.Desc
+	acquired, idle, max, total, utilisation     *prometheus.Desc
 	acquireCount, acquireWait, emptyAcquire     *prometheus.Desc
 	canceledAcquire, newConns, destroyedMaxIdle *prometheus.Desc
 }
@@ -22,6 +22,7 @@ func (db *DB) RegisterMetrics(reg prometheus.Registerer) {
 		acquired:         d("acquired_connections", "Connections in use."),
 		idle:             d("idle_connections", "Idle connections."),
 		max:              d("max_connections", "Pool size limit."),
+		utilisation:      d("utilisation", "Connections in use / pool size (alert above 0.7: the pool is the next bottleneck)."),
 		total:            d("total_connections", "Open connections."),
 		acquireCount:     d("acquires_total", "Successful acquires."),
 		acquireWait:      d("acquire_wait_seconds_total", "Total time spent waiting for a connection."),
@@ -33,7 +34,7 @@ func (db *DB) RegisterMetrics(reg prometheus.Registerer) {
 }
 
 func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.acquired, c.idle, c.max, c.total, c.acquireCount, c.acquireWait,
+	for _, d := range []*prometheus.Desc{c.acquired, c.idle, c.max, c.total, c.utilisation, c.acquireCount, c.acquireWait,
 		c.emptyAcquire, c.canceledAcquire, c.newConns, c.destroyedMaxIdle} {
 		ch <- d
 	}
@@ -48,6 +49,7 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	g(c.acquired, float64(s.AcquiredConns()))
 	g(c.idle, float64(s.IdleConns()))
 	g(c.max, float64(s.MaxConns()))
+	g(c.utilisation, float64(s.AcquiredConns())/float64(max(s.MaxConns(), 1)))
 	g(c.total, float64(s.TotalConns()))
 	k(c.acquireCount, float64(s.AcquireCount()))
 	k(c.acquireWait, s.AcquireDuration().Seconds())

@@ -288,6 +288,7 @@ func (p *preparedBatch) commit() error {
 		}
 	}
 	w := batch.queueWrites(db.ttl(), copied)
+	db.queueCommitLSN(w)
 	if err := conn.SendBatch(ctx, w).Close(); err != nil {
 		if isKeyTakenErr(err) {
 			return fmt.Errorf("%w: %v", errKeyTaken, err)

@@ -47,6 +47,9 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	if _, err := db.CheckSchema(ctx); err != nil {
 		return err
 	}
+	if err := db.CheckDurability(ctx); err != nil {
+		return err
+	}
 	return serveNode(ctx, &c, db, log, nil)
 }
 
@@ -80,6 +83,13 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, logger *slog.Log
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	db.RegisterMetrics(reg)
 	db.ProblemStatus = httpapi.StatusOf
+	replicas, err := postgres.OpenReplicas(ctx, db, postgres.ReplicaConfig{URLs: splitList(c.ReplicaURL),
+		MaxConns: int32(c.ReplicaPoolMaxConns), AcquireTimeout: c.PoolAcquireTimeout, MaxLag: c.ReplicaMaxLag, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer replicas.Close()
+	replicas.RegisterMetrics(reg)
 	writer := batch.New(db.BatchStore(), batch.Config{MaxItems: c.CommitMaxItems, Window: c.CommitWindow,
 		OverlapMin: c.CommitOverlapMin, OverlapFlights: c.CommitOverlapFlights}, logger,
 		batch.NewMetrics(reg), encodeForDeadLetter)
@@ -87,7 +97,7 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, logger *slog.Log
 	if !c.AccessLog {
 		accessLog = slog.New(slog.DiscardHandler)
 	}
-	api := httpapi.NewServer(db, writer, httpapi.Config{AdminKey: c.AdminKey, RateLimit: c.RateLimit, RateBurst: c.RateBurst,
+	api := httpapi.NewServer(postgres.NewRouter(db, replicas), writer, httpapi.Config{CommitPosition: db.CommitPosition, AdminKey: c.AdminKey, RateLimit: c.RateLimit, RateBurst: c.RateBurst,
 		BatchMaxItems: c.BatchMaxItems, Logger: accessLog, Metrics: httpapi.NewMetrics(reg),
 		BodyBudget: int64(c.BodyBudget), KeyBodyBudget: int64(c.KeyBodyBudget), AuthFailRate: c.AuthFailRate,
 		AuthFailBurst: c.AuthFailBurst, MetricAssets: splitList(c.MetricAssets)})
