@@ -91,6 +91,9 @@ type Event struct {
 	// transaction event, 0 for the others: what a consumer orders
 	// transaction events by.
 	Sequence int64
+	// Position is the event's place in its ledger's order of events (see
+	// EventPosition): where a consumer resumes after it.
+	Position EventPosition
 	// CreatedAt is the change's commit time as the ledger recorded it (for
 	// a transaction, its created_at), not the time the event was read or
 	// sent, so that every delivery of an event carries the same time.
@@ -109,7 +112,7 @@ func TransactionEvent(ledger string, t *Transaction, data []byte) (ev Event, ok 
 		return Event{}, false
 	}
 	return Event{ID: TransactionEventID(t.ID), Type: typ, Ledger: ledger, Sequence: t.Sequence,
-		CreatedAt: t.CreatedAt, Data: data}, true
+		Position: EventPosition{Sequence: t.Sequence}, CreatedAt: t.CreatedAt, Data: data}, true
 }
 
 // EventIDPrefix starts every event id.

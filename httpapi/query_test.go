@@ -38,6 +38,7 @@ func everyRoute(l string) map[string]struct{ path, body string } {
 		"POST /v1/ledgers/{ledger}/transactions/{id}/post":    {txPath(l) + missingTx + "/post", `{}`},
 		"POST /v1/ledgers/{ledger}/transactions/{id}/void":    {txPath(l) + missingTx + "/void", ``},
 		"POST /v1/ledgers/{ledger}/transactions/{id}/reverse": {txPath(l) + missingTx + "/reverse", `{}`},
+		"GET /v1/ledgers/{ledger}/events":                     {"/v1/ledgers/" + l + "/events", ""},
 	}
 }
 

@@ -47,6 +47,8 @@ func (s *Server) routes() {
 	s.handle("POST /v1/ledgers/{ledger}/transactions/{id}/void", write, s.voidHold)
 	s.handle("POST /v1/ledgers/{ledger}/transactions/{id}/reverse", write, s.reverse)
 
+	s.handle("GET /v1/ledgers/{ledger}/events", with(read, "after", "type", "limit"), s.listEvents)
+
 	s.mux.Handle("/", http.HandlerFunc(s.unmatched))
 }
 

@@ -53,6 +53,8 @@ type Config struct {
 	// write carries as its Consistency-Token: read when the answer is
 	// written, after the write committed.
 	CommitPosition func() ledgerd.Position
+	// Events reads events for GET …/events; nil means the database.
+	Events EventStore
 }
 
 // Server is the API's http.Handler.

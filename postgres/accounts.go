@@ -47,76 +47,70 @@ func (db *DB) Account(ctx context.Context, ledgerID int64, id string) (*ledgerd.
 	return a, err
 }
 
-// CreateAccount creates one account. With a key, the outcome is stored and a
-// retry replays it (Replayed is then true and the account is as it is now).
+// CreateAccount creates one account, with its account.created event. With
+// a key, the outcome is stored and a retry replays it (Replayed is then
+// true and the account is as it is now; no second event).
 func (db *DB) CreateAccount(ctx context.Context, ledgerID int64, na *ledgerd.NewAccount, idem *ledgerd.Idempotency) (a *ledgerd.Account, replayed bool, err error) {
 	conn, err := db.acquire(ctx)
 	if err != nil {
 		return nil, false, err
 	}
 	defer conn.Release()
+	if idem == nil {
+		created, err := insertAccounts(ctx, conn, ledgerID, []ledgerd.NewAccount{*na})
+		if err != nil {
+			return nil, false, err
+		}
+		if a = created[na.ID]; a == nil {
+			return nil, false, ledgerd.Errorf(ledgerd.CodeDuplicateAccount, "account %s already exists", na.ID)
+		}
+		return a, false, nil
+	}
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return nil, false, err
 	}
 	defer tx.Rollback(ctx)
-	if idem != nil {
-		a, err := db.claimAccountKey(ctx, tx, ledgerID, idem)
-		if err != nil {
-			return nil, false, err
-		}
-		if a != nil {
-			return a, true, tx.Commit(ctx)
-		}
+	// The ledger lock before the key: the batch writer inserts keys only
+	// under that lock, so a key held by a creation waiting for the lock
+	// would deadlock with a writer inserting the same key (and PostgreSQL
+	// would fail one of them). A duplicate creation in flight holds the
+	// lock too, so waiting for the lock is waiting for it.
+	if _, err := tx.Exec(ctx, lockLedgerForEventsSQL, ledgerID); err != nil {
+		return nil, false, err
 	}
-	a, err = scanAccount(tx.QueryRow(ctx, `INSERT INTO accounts (ledger_id, id, asset, min_balance, metadata) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (ledger_id, id) DO NOTHING RETURNING `+newAccountCols, ledgerID, na.ID, na.Asset, na.MinBalance, metadataJSON(na.Metadata)))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, ledgerd.Errorf(ledgerd.CodeDuplicateAccount, "account %s already exists", na.ID)
+	if a, err := db.claimAccountKey(ctx, tx, ledgerID, idem); pgCode(err) == "40P01" {
+		// A PATCH claims its key before the lock, and waited for ours.
+		return nil, false, inProgress()
+	} else if err != nil {
+		return nil, false, err
+	} else if a != nil {
+		return a, true, tx.Commit(ctx)
 	}
+	created, err := insertAccounts(ctx, tx, ledgerID, []ledgerd.NewAccount{*na})
 	if err != nil {
 		return nil, false, err
 	}
-	if idem != nil {
-		if _, err := tx.Exec(ctx, `UPDATE idempotency_keys SET status = 201, account_id = $3 WHERE ledger_id = $1 AND key = $2`, ledgerID, idem.Key, na.ID); err != nil {
-			return nil, false, err
-		}
+	if a = created[na.ID]; a == nil {
+		return nil, false, ledgerd.Errorf(ledgerd.CodeDuplicateAccount, "account %s already exists", na.ID)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE idempotency_keys SET status = 201, account_id = $3 WHERE ledger_id = $1 AND key = $2`, ledgerID, idem.Key, na.ID); err != nil {
+		return nil, false, err
 	}
 	return a, false, tx.Commit(ctx)
 }
 
-// CreateAccounts creates many accounts in one statement; never atomic: an
-// id that exists already gets duplicate_account, the others are created.
+// CreateAccounts creates many accounts, and their account.created events,
+// in one round trip; never atomic: an id that exists already gets
+// duplicate_account, the others are created.
 func (db *DB) CreateAccounts(ctx context.Context, ledgerID int64, nas []ledgerd.NewAccount) ([]ledgerd.AccountResult, error) {
-	ids := make([]string, len(nas))
-	assets := make([]string, len(nas))
-	mins := make([]*int64, len(nas))
-	mds := make([]string, len(nas))
-	for i := range nas {
-		ids[i], assets[i], mins[i], mds[i] = nas[i].ID, nas[i].Asset, nas[i].MinBalance, metadataJSON(nas[i].Metadata)
-	}
-	// ON CONFLICT cannot touch the same row twice in one statement, so a
-	// repeated id inside the batch is filtered first: the first one wins.
-	rows, err := db.query(ctx, `INSERT INTO accounts (ledger_id, id, asset, min_balance, metadata)
-		SELECT $1, u.id, u.asset, u.min_balance, u.metadata::jsonb
-		FROM (SELECT DISTINCT ON (id) id, asset, min_balance, metadata, ord
-		      FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY AS t(id, asset, min_balance, metadata, ord)
-		      ORDER BY id, ord) u
-		ORDER BY u.ord
-		ON CONFLICT (ledger_id, id) DO NOTHING RETURNING `+newAccountCols, ledgerID, ids, assets, mins, mds)
+	conn, err := db.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	created := make(map[string]*ledgerd.Account, len(nas))
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			rows.Close()
-			return nil, err
-		}
-		created[a.ID] = a
-	}
-	if err := rows.Err(); err != nil {
+	defer conn.Release()
+	created, err := insertAccounts(ctx, conn, ledgerID, nas)
+	if err != nil {
 		return nil, err
 	}
 	out := make([]ledgerd.AccountResult, len(nas))

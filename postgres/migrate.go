@@ -19,9 +19,9 @@ var migrationFS embed.FS
 // SchemaVersion is the schema this binary needs: the newest embedded
 // migration. serve refuses an older schema and accepts a newer one, so that
 // expand/contract migrations allow rolling deploys.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
-func provider(db *sql.DB) (*goose.Provider, error) {
+func provider(db *sql.DB, opts ...goose.ProviderOption) (*goose.Provider, error) {
 	sub, err := fs.Sub(migrationFS, "migrations")
 	if err != nil {
 		return nil, err
@@ -30,7 +30,11 @@ func provider(db *sql.DB) (*goose.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	return goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithLocker(locker))
+	// Out of order: migrations are written on branches in parallel, so a
+	// database may hold a later one before an earlier one lands; each
+	// migration stands alone, so applying the earlier one afterwards is
+	// safe, where refusing would strand the database.
+	return goose.NewProvider(goose.DialectPostgres, db, sub, append([]goose.ProviderOption{goose.WithLocker(locker), goose.WithAllowOutofOrder(true)}, opts...)...)
 }
 
 // Migrate applies every pending migration and creates the partitions ahead.

@@ -136,3 +136,21 @@ func (r *Router) afterWrite(ctx context.Context, err error) {
 		_ = r.DB.readPosition(ctx)
 	}
 }
+
+// ReadEvents reads a page of a ledger's events (replica when fresh enough).
+func (r *Router) ReadEvents(ctx context.Context, ledgerID int64, ledgerName string, q ledgerd.EventQuery) (ledgerd.EventPage, error) {
+	return read(r, ctx, func(db *DB) (ledgerd.EventPage, error) { return db.ReadEvents(ctx, ledgerID, ledgerName, q) })
+}
+
+// EventPosition resolves an event id (replica when fresh enough).
+func (r *Router) EventPosition(ctx context.Context, ledgerID int64, eventID string) (ledgerd.EventPosition, bool, error) {
+	type found struct {
+		pos ledgerd.EventPosition
+		ok  bool
+	}
+	f, err := read(r, ctx, func(db *DB) (found, error) {
+		pos, ok, err := db.EventPosition(ctx, ledgerID, eventID)
+		return found{pos, ok}, err
+	})
+	return f.pos, f.ok, err
+}

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/postgres"
+	"github.com/ledgerd/ledgerd/wire"
 )
 
 // The queries of the API, with where they run and a note on the plan they
@@ -476,28 +479,56 @@ func queries() []query {
 			args:  func(v *values) []any { return []any{v.ledgerID, v.liveKey} },
 		},
 		{
-			name: "Create an account", where: "postgres/accounts.go (*DB).CreateAccount",
+			name: "Create an account", where: "postgres/accountevents.go insertAccounts",
 			route: "`POST /v1/ledgers/{ledger}/accounts`",
-			note:  "INSERT … ON CONFLICT DO NOTHING on `accounts_pkey` (a conflict is `duplicate_account`).",
-			sql: `INSERT INTO accounts (ledger_id, id, asset, min_balance, metadata) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (ledger_id, id) DO NOTHING RETURNING ` + newAccountCols,
-			args: func(v *values) []any { return []any{v.ledgerID, "new:alice", "USD", int64(0), `{"owner":"alice"}`} },
+			note: "After the ledger's ordering lock (same round trip): INSERT … ON CONFLICT DO NOTHING on `accounts_pkey` (a " +
+				"conflict is `duplicate_account`), and the account.created event into `events` (its `events_pkey` and " +
+				"`events_position`), positioned at the ledger's last sequence read under the lock.",
+			sql:   postgres.InsertAccountsSQL,
+			setup: []string{"SELECT last_sequence FROM ledgers WHERE id = 1 FOR UPDATE"},
+			args: func(v *values) []any {
+				return newAccountArgs(v.ledgerID, []string{"new:alice"}, []string{"USD"}, []*int64{nil}, []string{`{"owner":"alice"}`})
+			},
 		},
 		{
-			name: "Create accounts in a batch", where: "postgres/accounts.go (*DB).CreateAccounts",
+			name: "Create accounts in a batch", where: "postgres/accountevents.go insertAccounts",
 			route: "`POST /v1/ledgers/{ledger}/accounts/batch` (1,000 accounts, a tenth existing)",
-			note:  "One INSERT from `unnest`, deduplicated in the request, ON CONFLICT DO NOTHING on `accounts_pkey`.",
-			sql: `INSERT INTO accounts (ledger_id, id, asset, min_balance, metadata)
-		SELECT $1, u.id, u.asset, u.min_balance, u.metadata::jsonb
-		FROM (SELECT DISTINCT ON (id) id, asset, min_balance, metadata, ord
-		      FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY AS t(id, asset, min_balance, metadata, ord)
-		      ORDER BY id, ord) u
-		ORDER BY u.ord
-		ON CONFLICT (ledger_id, id) DO NOTHING RETURNING ` + newAccountCols,
+			note: "One INSERT from `unnest`, deduplicated in the request, ON CONFLICT DO NOTHING on `accounts_pkey`; the events of " +
+				"the accounts created, in request order, in the same statement.",
+			sql:   postgres.InsertAccountsSQL,
+			setup: []string{"SELECT last_sequence FROM ledgers WHERE id = 1 FOR UPDATE"},
 			args: func(v *values) []any {
 				b := &v.batch
-				return []any{v.ledgerID, b.naIDs, b.naAssets, b.naMins, b.naMetadata}
+				return newAccountArgs(v.ledgerID, b.naIDs, b.naAssets, b.naMins, b.naMetadata)
 			},
+		},
+		{
+			name: "Events: a page", where: "postgres/events.go (*DB).ReadEvents",
+			route: "`GET /v1/ledgers/{ledger}/events?after=…&limit=100` (and the relay of the workers)",
+			note: "Bounded by the ledger's `last_sequence` in the same snapshot. The log side is `transactions_sequence` " +
+				"entered at the position, at most limit rows; the events side is `events_position` (ledger_id, after_sequence, " +
+				"ordinal) between the position and the bound, at most limit rows. (Here the events table is empty.)",
+			sql: postgres.ReadEventsSQL,
+			args: func(v *values) []any {
+				return []any{v.ledgerID, v.midSeq, int64(0), nil, 100, v.midSeq + 100, 100, true, true}
+			},
+		},
+		{
+			name: "Events: a rare type", where: "postgres/events.go (*DB).ReadEvents",
+			route: "`GET /v1/ledgers/{ledger}/events?type=transaction.reversed` (none in this data set)",
+			note: "The type filter is applied while scanning, and the scan stops at its budget (10,000 sequences): the page is " +
+				"empty with a next_cursor at the budget's end, never a scan of the whole log.",
+			sql: postgres.ReadEventsSQL,
+			args: func(v *values) []any {
+				return []any{v.ledgerID, v.midSeq, int64(0), []string{"transaction.reversed"}, 100, v.midSeq + 10_000, 10_000, false, true}
+			},
+		},
+		{
+			name: "Events: the position of after=", where: "postgres/events.go (*DB).EventPosition",
+			route: "`GET /v1/ledgers/{ledger}/events?after=evt_…`",
+			note:  "A transaction's primary key (pruned to one partition) or the events row's: one probe each.",
+			sql:   postgres.EventPositionSQL,
+			args:  func(v *values) []any { return []any{v.ledgerID, v.midTx} },
 		},
 		{
 			name: "Patch an account: the ordering lock", where: "postgres/accounts.go (*DB).PatchAccount",
@@ -535,6 +566,19 @@ func queries() []query {
 			setup: []string{"DELETE FROM idempotency_keys WHERE expires_at < now()"},
 		},
 	}
+}
+
+// newAccountArgs are insertAccounts' arguments for these accounts.
+func newAccountArgs(ledgerID int64, ids, assets []string, mins []*int64, mds []string) []any {
+	prefixes := make([]string, len(ids))
+	eventIDs := make([]string, len(ids))
+	for i := range ids {
+		var md map[string]string
+		_ = json.Unmarshal([]byte(mds[i]), &md)
+		prefixes[i] = string(wire.AccountCreatedPrefix(&ledgerd.NewAccount{ID: ids[i], Asset: assets[i], MinBalance: mins[i], Metadata: md}))
+		eventIDs[i] = ledgerd.NewEventID(time.Now())[len(ledgerd.EventIDPrefix):]
+	}
+	return []any{ledgerID, ids, assets, mins, mds, prefixes, eventIDs}
 }
 
 // repeat is postgres.repeat: n copies of id, for unnest(ledger_ids, keys).
