@@ -72,6 +72,8 @@ type node struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has been reaped
+	// starts counts the starts of a worker (whose readiness is a log line).
+	starts int
 }
 
 // startNode runs `ledgerd serve` against dbURL on a free loopback port and

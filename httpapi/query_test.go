@@ -39,6 +39,15 @@ func everyRoute(l string) map[string]struct{ path, body string } {
 		"POST /v1/ledgers/{ledger}/transactions/{id}/void":    {txPath(l) + missingTx + "/void", ``},
 		"POST /v1/ledgers/{ledger}/transactions/{id}/reverse": {txPath(l) + missingTx + "/reverse", `{}`},
 		"GET /v1/ledgers/{ledger}/events":                     {"/v1/ledgers/" + l + "/events", ""},
+
+		"POST /v1/ledgers/{ledger}/webhooks":                                  {hooks(l), `{"url":"https://8.8.8.8/x"}`},
+		"GET /v1/ledgers/{ledger}/webhooks":                                   {hooks(l), ""},
+		"GET /v1/ledgers/{ledger}/webhooks/{id}":                              {hooks(l) + "/nope", ""},
+		"PATCH /v1/ledgers/{ledger}/webhooks/{id}":                            {hooks(l) + "/nope", `{"description":"x"}`},
+		"DELETE /v1/ledgers/{ledger}/webhooks/{id}":                           {hooks(l) + "/nope", ""},
+		"POST /v1/ledgers/{ledger}/webhooks/{id}/rotate-secret":               {hooks(l) + "/nope/rotate-secret", ""},
+		"GET /v1/ledgers/{ledger}/webhooks/{id}/deliveries":                   {hooks(l) + "/nope/deliveries", ""},
+		"POST /v1/ledgers/{ledger}/webhooks/{id}/deliveries/{event_id}/retry": {hooks(l) + "/nope/deliveries/evt_x/retry", ""},
 	}
 }
 

@@ -48,6 +48,7 @@ func (s *Server) routes() {
 	s.handle("POST /v1/ledgers/{ledger}/transactions/{id}/reverse", write, s.reverse)
 
 	s.handle("GET /v1/ledgers/{ledger}/events", with(read, "after", "type", "limit"), s.listEvents)
+	s.webhookRoutes()
 
 	s.mux.Handle("/", http.HandlerFunc(s.unmatched))
 }

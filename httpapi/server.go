@@ -55,6 +55,11 @@ type Config struct {
 	CommitPosition func() ledgerd.Position
 	// Events reads events for GET …/events; nil means the database.
 	Events EventStore
+	// Webhooks serves the webhook endpoints API (nil: 404).
+	Webhooks WebhookStore
+	// WebhookAllowPrivate accepts endpoint URLs on non-public addresses
+	// (LEDGERD_WEBHOOK_ALLOW_PRIVATE).
+	WebhookAllowPrivate bool
 }
 
 // Server is the API's http.Handler.

@@ -229,6 +229,8 @@ type Options struct {
 	API func(*httpapi.Config)
 	// Replicas, when set, are read replicas of DatabaseURL's database.
 	Replicas *postgres.ReplicaConfig
+	// WebhookAllowPrivate lets endpoints point at loopback receivers.
+	WebhookAllowPrivate bool
 }
 
 // Env is one API node on a loopback port, with its database.
@@ -261,7 +263,7 @@ func Start(t testing.TB, o Options) *Env {
 	db.ProblemStatus = httpapi.StatusOf
 	w := batch.New(db.BatchStore(), o.Commit, log, nil, func(*ledgerd.TransactionRequest) []byte { return []byte("{}") })
 	cfg := httpapi.Config{AdminKey: AdminKey, RateLimit: o.RateLimit, RateBurst: o.RateBurst,
-		BatchMaxItems: o.BatchMaxItems, Logger: log}
+		BatchMaxItems: o.BatchMaxItems, Logger: log, Webhooks: db, WebhookAllowPrivate: o.WebhookAllowPrivate}
 	if o.API != nil {
 		o.API(&cfg)
 	}

@@ -22,6 +22,10 @@ type ClientOptions struct {
 	AllowPrivate bool
 	// Timeout bounds each attempt; zero means DefaultTimeout.
 	Timeout time.Duration
+	// IdlePerHost is how many idle connections to one receiver are kept
+	// for reuse (at least 8): as many as the attempts made to it at once,
+	// or every attempt beyond them opens a new connection.
+	IdlePerHost int
 }
 
 // NewClient returns the HTTP client deliveries go through. Unlike
@@ -46,7 +50,7 @@ func NewClient(o ClientOptions) *http.Client {
 		ForceAttemptHTTP2:      true,
 		TLSHandshakeTimeout:    min(o.Timeout, 10*time.Second),
 		MaxIdleConns:           256,
-		MaxIdleConnsPerHost:    8,
+		MaxIdleConnsPerHost:    max(8, o.IdlePerHost),
 		IdleConnTimeout:        90 * time.Second,
 		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 	}

@@ -45,6 +45,7 @@ type config struct {
 	AuthFailRate         float64
 	AuthFailBurst        int
 	MetricAssets         string
+	Tail                 tailConfig
 }
 
 // binder registers flags whose defaults come from environment variables.
@@ -213,6 +214,7 @@ func (c *config) bindServe(b *binder, withDB bool) {
 	b.float(&c.AuthFailRate, "auth-fail-rate", "LEDGERD_AUTH_FAIL_RATE", httpapi.DefaultAuthFailRate, "lookups of unseen key ids per second per client address; beyond: 429 rate_limited")
 	b.int(&c.AuthFailBurst, "auth-fail-burst", "LEDGERD_AUTH_FAIL_BURST", httpapi.DefaultAuthFailBurst, "burst of lookups of unseen key ids per client address")
 	b.str(&c.MetricAssets, "metric-assets", "LEDGERD_METRIC_ASSETS", "", "comma-separated assets the volume metric names (empty: the first 32 seen); others count as \"other\"")
+	c.Tail.bind(b, true, !withDB) // dev (withDB false) runs the tail by default
 }
 
 func (c *config) validate() error {
@@ -242,6 +244,9 @@ func (c *config) validate() error {
 	}
 	if c.RateLimit < 0 || c.RateBurst < 0 {
 		return fmt.Errorf("rate limits must not be negative")
+	}
+	if err := c.Tail.validate(); err != nil {
+		return err
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return fmt.Errorf("LEDGERD_TLS_CERT and LEDGERD_TLS_KEY (or --tls-cert and --tls-key) go together: set both or neither")

@@ -31,6 +31,7 @@ Usage: ledgerd <command> [flags]
 Commands:
   dev        run the whole platform locally: starts its own PostgreSQL, migrates, serves
   serve      run an API node against DATABASE_URL
+  worker     run the asynchronous tail (events, webhook deliveries) against DATABASE_URL
   migrate    apply the embedded schema migrations to DATABASE_URL
   loadtest   generate load against a running ledgerd and check its invariants
   version    print the version
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return runDev(ctx, args[1:], lookupEnv, stdout, stderr)
 	case "serve":
 		return runServe(ctx, args[1:], lookupEnv, stdout, stderr)
+	case "worker":
+		return runWorker(ctx, args[1:], lookupEnv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args[1:], lookupEnv, stdout, stderr)
 	case "loadtest":

@@ -100,7 +100,8 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, logger *slog.Log
 	api := httpapi.NewServer(postgres.NewRouter(db, replicas), writer, httpapi.Config{CommitPosition: db.CommitPosition, AdminKey: c.AdminKey, RateLimit: c.RateLimit, RateBurst: c.RateBurst,
 		BatchMaxItems: c.BatchMaxItems, Logger: accessLog, Metrics: httpapi.NewMetrics(reg),
 		BodyBudget: int64(c.BodyBudget), KeyBodyBudget: int64(c.KeyBodyBudget), AuthFailRate: c.AuthFailRate,
-		AuthFailBurst: c.AuthFailBurst, MetricAssets: splitList(c.MetricAssets)})
+		AuthFailBurst: c.AuthFailBurst, MetricAssets: splitList(c.MetricAssets),
+		Webhooks: db, WebhookAllowPrivate: c.Tail.AllowPrivate})
 	// The API compares keys with the key's hash; this copy of the
 	// plaintext need not outlive the start.
 	c.AdminKey = ""
@@ -140,6 +141,12 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, logger *slog.Log
 	defer mcancel()
 	go maintain(mctx, db, logger.With("component", "maintain"))
 	go writer.ExpireHolds(mctx, db, c.ExpiryInterval, logger)
+	var tailDone <-chan struct{}
+	if c.Tail.Workers {
+		if tailDone, err = startTail(mctx, c.DatabaseURL, &c.Tail, logger.With("component", "tail"), reg); err != nil {
+			logger.Error("tail not started", "err", err)
+		}
+	}
 
 	url := scheme + "://" + ln.Addr().String()
 	log.Info("serving", "addr", ln.Addr().String(), "url", url, "schema_version", postgres.SchemaVersion)
@@ -158,6 +165,10 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, logger *slog.Log
 	_ = srv.Shutdown(sctx)
 	if dbg != nil {
 		_ = dbg.Shutdown(sctx)
+	}
+	mcancel()
+	if tailDone != nil {
+		<-tailDone
 	}
 	writer.Close()
 	return nil

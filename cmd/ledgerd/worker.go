@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/ledgerd/ledgerd/job"
+	"github.com/ledgerd/ledgerd/postgres"
+	"github.com/ledgerd/ledgerd/webhook"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// tailConfig is the asynchronous tail's settings: `ledgerd worker` takes
+// them all; serve and dev too, for the tail they run with LEDGERD_WORKERS.
+type tailConfig struct {
+	Workers       bool
+	RetrySchedule string
+	AllowPrivate  bool
+	Concurrency   int
+	PerEndpoint   int
+	PoolMaxConns  int
+	Timeout       time.Duration
+	Poll          time.Duration
+	Retention     time.Duration
+	schedule      webhook.Schedule
+}
+
+// bind registers the tail's flags; withSwitch adds LEDGERD_WORKERS (serve
+// and dev), defaulting to workersOn.
+func (t *tailConfig) bind(b *binder, withSwitch, workersOn bool) {
+	if withSwitch {
+		b.boolean(&t.Workers, "workers", "LEDGERD_WORKERS", workersOn, "run the asynchronous tail (event relay, webhook deliveries) in this process too")
+	}
+	b.str(&t.RetrySchedule, "webhook-retry-schedule", "LEDGERD_WEBHOOK_RETRY_SCHEDULE", "", "waits between delivery attempts, comma-separated (empty: 5s,5m,30m,2h,5h,10h,10h)")
+	b.boolean(&t.AllowPrivate, "webhook-allow-private", "LEDGERD_WEBHOOK_ALLOW_PRIVATE", false, "accept and deliver to webhook URLs on loopback, private and other non-public addresses")
+	b.int(&t.Concurrency, "worker-concurrency", "LEDGERD_WORKER_CONCURRENCY", 128, "delivery attempts one worker makes at once")
+	b.int(&t.PerEndpoint, "webhook-per-endpoint", "LEDGERD_WEBHOOK_PER_ENDPOINT", 32, "delivery attempts in flight to one endpoint, per worker")
+	b.int(&t.PoolMaxConns, "worker-pool-max-conns", "LEDGERD_WORKER_POOL_MAX_CONNS", 6, "database connections of the tail (its own pool, apart from the API's)")
+	b.dur(&t.Timeout, "webhook-timeout", "LEDGERD_WEBHOOK_TIMEOUT", webhook.DefaultTimeout, "longest wait for a receiver's answer")
+	b.dur(&t.Poll, "worker-poll", "LEDGERD_WORKER_POLL", 200*time.Millisecond, "how often an idle worker looks for new events and due deliveries")
+	b.dur(&t.Retention, "webhook-retention", "LEDGERD_WEBHOOK_RETENTION", 7*24*time.Hour, "how long delivered deliveries stay in the delivery log")
+}
+
+func (t *tailConfig) validate() error {
+	if t.RetrySchedule != "" {
+		s, err := webhook.ParseSchedule(t.RetrySchedule)
+		if err != nil {
+			return fmt.Errorf("LEDGERD_WEBHOOK_RETRY_SCHEDULE: %w", err)
+		}
+		t.schedule = s
+	}
+	switch {
+	case t.Concurrency < 1 || t.Concurrency > 4096:
+		return errors.New("LEDGERD_WORKER_CONCURRENCY must be between 1 and 4096")
+	case t.PerEndpoint < 1:
+		return errors.New("LEDGERD_WEBHOOK_PER_ENDPOINT must be at least 1")
+	case t.PoolMaxConns < 3:
+		return errors.New("LEDGERD_WORKER_POOL_MAX_CONNS must be at least 3 (relay, claims, outcomes)")
+	case t.Timeout <= 0 || t.Poll <= 0 || t.Retention <= 0:
+		return errors.New("LEDGERD_WEBHOOK_TIMEOUT, LEDGERD_WORKER_POLL and LEDGERD_WEBHOOK_RETENTION must be positive")
+	}
+	return nil
+}
+
+// startTail runs the tail until ctx ends, on a pool of its own: the tail
+// can never take a connection the API's writes need, and a slow tail only
+// grows its lag. It returns a channel closed when the tail has stopped
+// (attempts finished or released, outcomes written).
+func startTail(ctx context.Context, dbURL string, t *tailConfig, log *slog.Logger, reg prometheus.Registerer) (<-chan struct{}, error) {
+	db, err := postgres.Open(ctx, postgres.Config{URL: dbURL, MaxConns: int32(t.PoolMaxConns), AcquireTimeout: 5 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	w := job.New(db, db, job.Config{
+		Concurrency: t.Concurrency, PerEndpoint: t.PerEndpoint, Timeout: t.Timeout, Schedule: t.schedule,
+		AllowPrivate: t.AllowPrivate, Poll: t.Poll, Retention: t.Retention, Logger: log, Registerer: reg})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer db.Close()
+		_ = w.Run(ctx)
+	}()
+	log.Info("tail started", "concurrency", t.Concurrency, "per_endpoint", t.PerEndpoint, "pool_max_conns", t.PoolMaxConns)
+	return done, nil
+}
+
+func runWorker(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
+	fs := newFlagSet("worker", "Run the asynchronous tail (event relay, webhook deliveries) against DATABASE_URL.\n"+
+		"Any number may run; they share the work.", stderr)
+	var dbURL, debugAddr string
+	var t tailConfig
+	b := &binder{fs: fs, lookupEnv: lookupEnv}
+	b.secret(&dbURL, "database-url", "DATABASE_URL", "PostgreSQL `URL` of the primary", maskURL)
+	b.str(&debugAddr, "debug-addr", "LEDGERD_WORKER_DEBUG_ADDR", "127.0.0.1:9091", "metrics and pprof listen address (empty: off)")
+	t.bind(b, false, true)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if len(b.errs) > 0 {
+		return errors.Join(b.errs...)
+	}
+	if dbURL == "" {
+		return errors.New("DATABASE_URL (or --database-url) is required")
+	}
+	if err := t.validate(); err != nil {
+		return err
+	}
+	log := newLogger(stdout)
+	check, err := postgres.Open(ctx, postgres.Config{URL: dbURL, MaxConns: 1})
+	if err != nil {
+		return err
+	}
+	_, err = check.CheckSchema(ctx)
+	check.Close()
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if debugAddr != "" {
+		ln, err := net.Listen("tcp", debugAddr)
+		if err != nil {
+			log.Warn("debug listener not started", "addr", debugAddr,
+				"err", listenError(debugAddr, "--debug-addr", "LEDGERD_WORKER_DEBUG_ADDR (empty: off)", err).Error())
+		} else {
+			dbg := debugServer(reg)
+			go func() { _ = dbg.Serve(ln) }()
+			defer dbg.Close()
+			log.Info("debug listener", "addr", ln.Addr().String())
+		}
+	}
+	done, err := startTail(ctx, dbURL, &t, log.With("component", "tail"), reg)
+	if err != nil {
+		return err
+	}
+	log.Info("worker running")
+	<-done
+	log.Info("worker stopped")
+	return nil
+}

@@ -1,0 +1,405 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/postgres"
+	"github.com/ledgerd/ledgerd/webhook"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config tunes a worker. Zero values take the defaults.
+type Config struct {
+	// Concurrency bounds the delivery attempts this worker makes at once
+	// (goroutines, never one per pending delivery). Default 128.
+	Concurrency int
+	// PerEndpoint bounds this worker's attempts in flight to one endpoint,
+	// so that a hanging endpoint cannot take every slot (it takes a quarter
+	// of them by default). Default 32: it bounds one endpoint's throughput
+	// to about 32 ÷ its response time, 320/s at 100 ms.
+	PerEndpoint int
+	// Timeout bounds an attempt (default webhook.DefaultTimeout, 15 s).
+	Timeout time.Duration
+	// Schedule is the retry schedule (default webhook.DefaultSchedule).
+	Schedule webhook.Schedule
+	// AllowPrivate lets deliveries reach non-public addresses.
+	AllowPrivate bool
+	// Poll is how often an idle worker looks for new events and due
+	// deliveries. Default 200 ms.
+	Poll time.Duration
+	// RelayBatch is how many events one relay step reads. Default 500.
+	RelayBatch int
+	// Retention is how long delivered rows stay in the delivery log.
+	// Default 7 days.
+	Retention time.Duration
+	// ShutdownGrace is how long attempts in flight may go on after the
+	// worker is told to stop; then they are cut short and their deliveries
+	// released. Default 5 s.
+	ShutdownGrace time.Duration
+	Logger        *slog.Logger
+	Registerer    prometheus.Registerer
+}
+
+func (c *Config) defaults() {
+	if c.Concurrency <= 0 {
+		c.Concurrency = 128
+	}
+	if c.PerEndpoint <= 0 {
+		c.PerEndpoint = 32
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = webhook.DefaultTimeout
+	}
+	if c.Schedule == nil {
+		c.Schedule = webhook.DefaultSchedule
+	}
+	if c.Poll <= 0 {
+		c.Poll = 200 * time.Millisecond
+	}
+	if c.RelayBatch <= 0 {
+		c.RelayBatch = 500
+	}
+	if c.Retention <= 0 {
+		c.Retention = 7 * 24 * time.Hour
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Worker runs the webhook tail: relay and deliveries.
+type Worker struct {
+	store  Store
+	events EventReader
+	cfg    Config
+	client *http.Client
+	m      *metrics
+	log    *slog.Logger
+}
+
+// New returns a worker over store reading events through events.
+func New(store Store, events EventReader, cfg Config) *Worker {
+	cfg.defaults()
+	return &Worker{store: store, events: events, cfg: cfg, m: newMetrics(cfg.Registerer), log: cfg.Logger,
+		client: webhook.NewClient(webhook.ClientOptions{AllowPrivate: cfg.AllowPrivate, Timeout: cfg.Timeout,
+			IdlePerHost: cfg.PerEndpoint})}
+}
+
+// claimGather is how long a worker with due work waits after a slot
+// frees up before claiming again, to claim for several slots at once.
+const claimGather = 2 * time.Millisecond
+
+// lease is how long a claimed delivery stays ours: twice the attempt's
+// timeout and a margin for writing its outcome (a worker that cannot write
+// it within that is as good as dead). A worker that dies holding it makes
+// the delivery due again when it runs out, so it bounds how late a
+// delivery is after a kill -9.
+func (w *Worker) lease() time.Duration { return 2*w.cfg.Timeout + 5*time.Second }
+
+// Run runs the worker until ctx ends, then stops claiming, lets attempts
+// in flight finish for up to ShutdownGrace, releases the rest and writes
+// every outcome before returning.
+func (w *Worker) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); w.relayLoop(ctx) }()
+	go func() { defer wg.Done(); w.sampleLoop(ctx) }()
+	go func() { defer wg.Done(); w.retentionLoop(ctx) }()
+	w.deliverLoop(ctx)
+	wg.Wait()
+	return nil
+}
+
+// relayLoop moves the cursors while there is anything to move, then polls.
+func (w *Worker) relayLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		n, err := w.store.RelayStep(ctx, postgres.WebhookConsumer, w.cfg.RelayBatch, w.events.ReadEvents)
+		if err != nil && ctx.Err() == nil {
+			w.log.Error("relay", "err", err)
+		}
+		w.m.relayed.WithLabelValues(postgres.WebhookConsumer).Add(float64(n))
+		if n > 0 && err == nil {
+			continue
+		}
+		sleep(ctx, w.cfg.Poll)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// deliverLoop claims due deliveries and runs their attempts in a bounded
+// set of goroutines; outcomes are written back in batches.
+//
+// It claims ahead: up to PerEndpoint deliveries per endpoint wait in a
+// local queue behind the PerEndpoint in flight, so that a claim brings
+// work for many completions rather than one (a claim per completion made
+// the database round trip the limit of an endpoint's throughput). The
+// queue is bounded (at most 2 × Concurrency claimed in all), and its
+// deliveries are leased like the others: the lease, twice the timeout,
+// covers the wait behind one round of attempts.
+func (w *Worker) deliverLoop(ctx context.Context) {
+	// Attempts run under their own context: on shutdown they get
+	// ShutdownGrace to finish before being cut short.
+	actx, cancelAttempts := context.WithCancel(context.Background())
+	defer cancelAttempts()
+	results := make(chan ledgerd.DeliveryResult, w.cfg.Concurrency)
+	done := make(chan struct{})
+	go func() { w.completeLoop(results); close(done) }()
+	var inflight sync.WaitGroup
+	wake := make(chan struct{}, 1)
+	var (
+		mu      sync.Mutex
+		busy    = map[string]int{} // attempts in flight per endpoint
+		running int                // attempts in flight in all
+		queue   = map[string][]ledgerd.DeliveryTask{}
+		queued  int
+	)
+	// dispatch starts queued attempts while their endpoint and the worker
+	// have room. Called with mu held.
+	var dispatch func()
+	dispatch = func() {
+		for ep, q := range queue {
+			for len(q) > 0 && busy[ep] < w.cfg.PerEndpoint && running < w.cfg.Concurrency {
+				t := q[0]
+				q = q[1:]
+				queued--
+				busy[ep]++
+				running++
+				inflight.Add(1)
+				w.m.inFlight.Inc()
+				go func() {
+					r := w.attempt(actx, &t)
+					results <- r
+					mu.Lock()
+					if busy[ep]--; busy[ep] <= 0 {
+						delete(busy, ep)
+					}
+					running--
+					dispatch()
+					mu.Unlock()
+					w.m.inFlight.Dec()
+					inflight.Done()
+					select {
+					case wake <- struct{}{}:
+					default:
+					}
+				}()
+			}
+			if len(q) == 0 {
+				delete(queue, ep)
+			} else {
+				queue[ep] = q
+			}
+		}
+	}
+
+	for ctx.Err() == nil {
+		mu.Lock()
+		want := w.cfg.Concurrency + w.cfg.Concurrency - running - queued
+		room := make(map[string]int, len(busy)+len(queue))
+		for id, k := range busy {
+			room[id] = 2*w.cfg.PerEndpoint - k
+		}
+		for id, q := range queue {
+			room[id] = 2*w.cfg.PerEndpoint - busy[id] - len(q)
+		}
+		mu.Unlock()
+		var tasks []ledgerd.DeliveryTask
+		if want > 0 {
+			var err error
+			tasks, err = w.store.ClaimDeliveries(ctx, want, 2*w.cfg.PerEndpoint, room, w.lease())
+			if err != nil && ctx.Err() == nil {
+				w.log.Error("claim deliveries", "err", err)
+			}
+			mu.Lock()
+			for _, t := range tasks {
+				queue[t.Endpoint.ID] = append(queue[t.Endpoint.ID], t)
+			}
+			queued += len(tasks)
+			dispatch()
+			mu.Unlock()
+		}
+		t := time.NewTimer(w.cfg.Poll)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		case <-wake:
+			if len(tasks) == 0 {
+				// Nothing was due: a freed slot is no reason to look
+				// again before the poll.
+				select {
+				case <-ctx.Done():
+				case <-t.C:
+				}
+			} else {
+				// Work was found and there may be more: claim again as
+				// attempts complete, a few completions at a time rather
+				// than one query per completion.
+				sleep(ctx, claimGather)
+			}
+		}
+		t.Stop()
+	}
+	// Deliveries claimed but not started go back at once.
+	mu.Lock()
+	var back []ledgerd.DeliveryResult
+	for ep, q := range queue {
+		for _, t := range q {
+			back = append(back, ledgerd.DeliveryResult{ID: t.ID, Attempts: t.Attempts, Status: ledgerd.DeliveryPending,
+				NextAttemptAt: time.Now(), Release: true})
+		}
+		delete(queue, ep)
+	}
+	queued = 0
+	mu.Unlock()
+	for _, r := range back {
+		results <- r // completeLoop drains results meanwhile
+	}
+	stopped := make(chan struct{})
+	go func() { inflight.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(w.cfg.ShutdownGrace):
+		cancelAttempts()
+		<-stopped
+	}
+	close(results)
+	<-done
+}
+
+// attempt makes one attempt and decides what becomes of the delivery.
+func (w *Worker) attempt(ctx context.Context, t *ledgerd.DeliveryTask) ledgerd.DeliveryResult {
+	r := ledgerd.DeliveryResult{ID: t.ID, Attempts: t.Attempts}
+	keys, err := webhook.ParseKeys(t.Endpoint.Secrets(time.Now())...)
+	var out webhook.Outcome
+	if err != nil {
+		out = webhook.Outcome{Err: "endpoint secret unusable"}
+	} else {
+		out = webhook.Deliver(ctx, w.client, webhook.Endpoint{URL: t.Endpoint.URL, Keys: keys}, &t.Event)
+	}
+	r.StatusCode, r.Err = out.StatusCode, out.Err
+	now := time.Now()
+	outcome := "retry"
+	switch {
+	case out.Result == webhook.Delivered:
+		r.Status, r.NextAttemptAt = ledgerd.DeliveryDelivered, now
+		outcome = "delivered"
+		w.m.latency.Observe(now.Sub(t.Event.CreatedAt).Seconds())
+		w.m.deliveredCnt.Inc()
+	case out.Result == webhook.Gone:
+		r.Status, r.NextAttemptAt = ledgerd.DeliveryFailed, now
+		outcome = "gone"
+		w.m.deadLetters.Inc()
+		if err := w.store.DisableGoneEndpoint(context.Background(), t.Endpoint.ID, t.ID, t.Attempts); err != nil {
+			// The delivery stays pending with its lease; the next attempt
+			// meets the 410 again and tries once more.
+			w.log.Error("disable endpoint after 410", "endpoint", t.Endpoint.ID, "err", err)
+			r.Status, r.NextAttemptAt = ledgerd.DeliveryPending, now.Add(w.cfg.Poll)
+		}
+	case ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled):
+		r.Status, r.NextAttemptAt, r.Release = ledgerd.DeliveryPending, now, true
+		outcome = "released"
+	default:
+		if next, ok := w.cfg.Schedule.Next(t.Attempts, now, nil); ok {
+			r.Status, r.NextAttemptAt = ledgerd.DeliveryPending, next
+		} else {
+			r.Status, r.NextAttemptAt = ledgerd.DeliveryFailed, now
+			outcome = "dead_letter"
+			w.m.deadLetters.Inc()
+		}
+	}
+	w.m.attempts.WithLabelValues(outcome).Inc()
+	w.m.duration.WithLabelValues(outcome).Observe(out.Duration.Seconds())
+	return r
+}
+
+// completeLoop writes outcomes in batches: whatever has arrived within a
+// few milliseconds of the first, up to a few hundred, in one statement.
+func (w *Worker) completeLoop(results <-chan ledgerd.DeliveryResult) {
+	const maxBatch = 256
+	batch := make([]ledgerd.DeliveryResult, 0, maxBatch)
+	for r := range results {
+		batch = append(batch[:0], r)
+		deadline := time.NewTimer(10 * time.Millisecond)
+	gather:
+		for len(batch) < maxBatch {
+			select {
+			case r, ok := <-results:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, r)
+			case <-deadline.C:
+				break gather
+			}
+		}
+		deadline.Stop()
+		w.complete(batch)
+	}
+}
+
+// complete writes a batch of outcomes, retrying a little while the
+// database is unreachable. An outcome that cannot be written is not lost:
+// its lease runs out and the delivery is attempted again.
+func (w *Worker) complete(batch []ledgerd.DeliveryResult) {
+	for i := range 10 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := w.store.CompleteDeliveries(ctx, batch)
+		cancel()
+		if err == nil {
+			return
+		}
+		w.log.Error("write delivery outcomes", "n", len(batch), "try", i+1, "err", err)
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// sampleLoop samples the backlog for the gauges.
+func (w *Worker) sampleLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		s, err := w.store.TailStats(ctx, postgres.WebhookConsumer)
+		if err == nil {
+			w.m.lagEvents.WithLabelValues(postgres.WebhookConsumer).Set(float64(s.LagEvents))
+			w.m.lagSeconds.WithLabelValues(postgres.WebhookConsumer).Set(s.LagSeconds)
+			w.m.deliveries.WithLabelValues(ledgerd.DeliveryPending).Set(float64(s.Pending))
+			w.m.deliveries.WithLabelValues(ledgerd.DeliveryFailed).Set(float64(s.Failed))
+			w.m.disabled.Set(float64(s.DisabledEndpoints))
+		} else if ctx.Err() == nil {
+			w.log.Warn("sample tail stats", "err", err)
+		}
+		sleep(ctx, 5*time.Second)
+	}
+}
+
+// retentionLoop deletes delivered rows older than Retention, in batches,
+// every hour.
+func (w *Worker) retentionLoop(ctx context.Context) {
+	for {
+		sleep(ctx, time.Hour)
+		if ctx.Err() != nil {
+			return
+		}
+		for range 1000 {
+			n, err := w.store.DeleteDeliveredBefore(ctx, time.Now().Add(-w.cfg.Retention), 10_000)
+			if err != nil || n < 10_000 {
+				break
+			}
+		}
+	}
+}
