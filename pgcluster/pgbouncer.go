@@ -54,6 +54,9 @@ max_client_conn = 4000
 default_pool_size = 20
 max_user_connections = 200
 server_idle_timeout = 10
+; after a failed server login (PostgreSQL restarting) PgBouncer refuses
+; logins for this long (default 15 s): keep it short
+server_login_retry = 1
 server_reset_query = DISCARD ALL
 ignore_startup_parameters = extra_float_digits
 logfile = %s
