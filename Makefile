@@ -5,7 +5,7 @@ export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO      ?= go
 FUZZTIME ?= 10s
 
-.PHONY: run test build deps vet unit unit-pgbouncer fuzz bench clean openapi-check
+.PHONY: run test build deps vet unit unit-pgbouncer fuzz bench clean openapi-check topology topology-down
 
 # The commit for `ledgerd version` when the go command stamps none (a git
 # worktree, GOFLAGS=-buildvcs=false); empty outside a git checkout.
@@ -16,7 +16,8 @@ build:
 	$(GO) build -buildvcs=auto -ldflags "-X main.commit=$(COMMIT) -X main.commitDirty=$(DIRTY)" -o bin/ledgerd ./cmd/ledgerd
 
 deps:
-	scripts/ensure-deps.sh
+	scripts/ensure-deps.sh redis-server haproxy
+	scripts/ensure-prometheus.sh
 
 run: deps build
 	./bin/ledgerd dev
@@ -57,6 +58,14 @@ bench: deps build
 # not part of `make test`.
 openapi-check:
 	scripts/check-openapi.sh
+
+# The scaled-out deployment on this machine (docs/scaling.md): primary,
+# replica, PgBouncer, three API nodes, HAProxy; topology-down stops it.
+topology: build
+	scripts/topology.sh up
+
+topology-down:
+	scripts/topology.sh down
 
 clean:
 	rm -rf bin

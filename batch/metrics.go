@@ -11,6 +11,7 @@ import (
 
 // Metrics are the writer's Prometheus metrics.
 type Metrics struct {
+	reg      prometheus.Registerer
 	size     prometheus.Histogram
 	duration prometheus.Histogram
 	failures *prometheus.CounterVec
@@ -18,11 +19,16 @@ type Metrics struct {
 	// FastPreparer): committed in one round trip, or rolled back and
 	// written again on the slow path.
 	fastCommits, fastRetries prometheus.Counter
+	// queueWait is how long a submission waited for its batch to start.
+	queueWait prometheus.Histogram
+	// retries counts units written again alone after their batch rolled
+	// back; deadLetters the items that then failed alone.
+	retries, deadLetters prometheus.Counter
 }
 
 // NewMetrics registers the writer's metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
+	m := &Metrics{reg: reg,
 		size: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "ledgerd_batch_size_transactions",
 			Help:    "Transactions per group-commit batch.",
@@ -45,9 +51,53 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "ledgerd_batch_fast_path_retries_total",
 			Help: "Fast path attempts rolled back and written again on the slow path (a key or reference existed, or another writer had written the ledger).",
 		}),
+		queueWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ledgerd_batch_queue_wait_seconds",
+			Help:    "Time a submission waited in its ledger's queue before its batch started writing.",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16),
+		}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ledgerd_batch_item_retries_total",
+			Help: "Units (an atomic batch, or one item) written again on their own after their batch rolled back.",
+		}),
+		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ledgerd_batch_dead_letters_total",
+			Help: "Items that failed on their own after a rollback and were kept in dead_letters (answered 500).",
+		}),
 	}
-	reg.MustRegister(m.size, m.duration, m.failures, m.fastCommits, m.fastRetries)
+	// Both reasons exist from the start: a rate over a series that
+	// appears with the first failure misses that failure.
+	m.failures.WithLabelValues("unavailable")
+	m.failures.WithLabelValues("rollback")
+	reg.MustRegister(m.size, m.duration, m.failures, m.fastCommits, m.fastRetries, m.queueWait, m.retries, m.deadLetters)
 	return m
+}
+
+// registerQueued exports the transactions waiting in all of w's queues,
+// read at scrape time.
+func (m *Metrics) registerQueued(reg prometheus.Registerer, w *Writer) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ledgerd_batch_queued_transactions",
+		Help: "Transactions submitted and not yet answered, over every ledger's queue.",
+	}, func() float64 { return float64(w.queued()) }))
+}
+
+func (m *Metrics) waited(d time.Duration) {
+	if m != nil {
+		m.queueWait.Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) retried() {
+	if m != nil {
+		m.retries.Inc()
+	}
+}
+
+func (m *Metrics) deadLettered() {
+	if m != nil {
+		m.deadLetters.Inc()
+	}
 }
 
 // flushed records one flushed batch. A nil *Metrics records nothing.

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ErrOverloaded means the request was not (or not knowably) written: the
@@ -48,6 +50,9 @@ type Config struct {
 	// least 1; 1 turns overlap off). Each holds a connection; all but the
 	// oldest insert while they wait for the lock.
 	OverlapFlights int
+	// Tracer, when set, records a span per flush of a batch that serves
+	// at least one sampled request, linked to those requests' spans.
+	Tracer trace.Tracer
 }
 
 func (c *Config) defaults() {
@@ -103,13 +108,32 @@ type Writer struct {
 // the dead-letter table.
 func New(store Store, cfg Config, log *slog.Logger, metrics *Metrics, encode func(*ledgerd.TransactionRequest) []byte) *Writer {
 	cfg.defaults()
-	return &Writer{store: store, cfg: cfg, log: log.With("component", "batch"), metrics: metrics, encode: encode,
+	w := &Writer{store: store, cfg: cfg, log: log.With("component", "batch"), metrics: metrics, encode: encode,
 		queues: map[int64]*queue{}, stopping: make(chan struct{})}
+	if metrics != nil && metrics.reg != nil {
+		metrics.registerQueued(metrics.reg, w)
+	}
+	return w
+}
+
+// queued is the number of transactions waiting in every queue.
+func (w *Writer) queued() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var n int64
+	for _, q := range w.queues {
+		n += q.queued.Load()
+	}
+	return n
 }
 
 type submission struct {
-	unit *ledgerd.WriteUnit
-	done chan error
+	unit     *ledgerd.WriteUnit
+	done     chan error
+	enqueued time.Time
+	// span is the submitter's span when tracing is on (the flush links
+	// to it when it is sampled).
+	span trace.SpanContext
 }
 
 type queue struct {
@@ -132,7 +156,10 @@ func (w *Writer) Submit(ctx context.Context, ledgerID int64, unit *ledgerd.Write
 		q.queued.Add(-n)
 		return ErrOverloaded
 	}
-	s := &submission{unit: unit, done: make(chan error, 1)}
+	s := &submission{unit: unit, done: make(chan error, 1), enqueued: time.Now()}
+	if w.cfg.Tracer != nil {
+		s.span = trace.SpanContextFromContext(ctx)
+	}
 	select {
 	case q.ch <- s:
 	default:
@@ -201,6 +228,7 @@ type flight struct {
 	start  time.Time
 	done   chan error
 	cancel context.CancelFunc
+	span   trace.Span // nil unless the batch serves a sampled request
 	// locked is closed once a fast batch holds the ledger's lock, or its
 	// Commit has returned.
 	locked chan struct{}
@@ -333,8 +361,10 @@ func (w *Writer) landOldest(q *queue, fast FastPreparer, flights []*flight, err 
 // startFast runs a fast batch's Commit in the background. Its guard waits
 // for after (the batch ahead holds the lock, or has finished).
 func (w *Writer) startFast(commit func(context.Context, <-chan struct{}, func()) error, batch []*submission, n int, after <-chan struct{}) *flight {
-	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.FlushTimeout)
-	f := &flight{batch: batch, n: n, start: time.Now(), done: make(chan error, 1), cancel: cancel, locked: make(chan struct{})}
+	sctx, span := w.startFlush(batch, n, "fast")
+	ctx, cancel := context.WithTimeout(sctx, w.cfg.FlushTimeout)
+	f := &flight{batch: batch, n: n, start: time.Now(), done: make(chan error, 1), cancel: cancel, locked: make(chan struct{}),
+		span: span}
 	var once sync.Once
 	open := func() { once.Do(func() { close(f.locked) }) }
 	go func() {
@@ -352,7 +382,10 @@ func (w *Writer) landFast(q *queue, fast FastPreparer, f *flight, err error) {
 	w.metrics.fastLanded(err)
 	if errors.Is(err, ledgerd.ErrFastPathRetry) {
 		f.cancel()
-		w.finish(q, f.batch, f.n, f.start, w.write(q, unitsOf(f.batch)))
+		if f.span != nil {
+			f.span.AddEvent("fast path rolled back; written on the slow path")
+		}
+		w.finish(q, f.batch, f.n, f.start, f.span, w.write(q, f.span, unitsOf(f.batch)))
 		return
 	}
 	w.land(q, f, err)
@@ -401,7 +434,7 @@ func (w *Writer) land(q *queue, f *flight, err error) {
 	if err != nil {
 		err = w.resolve(q, err)
 	}
-	w.finish(q, f.batch, f.n, f.start, err)
+	w.finish(q, f.batch, f.n, f.start, f.span, err)
 }
 
 func unitsOf(batch []*submission) []*ledgerd.WriteUnit {
@@ -413,13 +446,21 @@ func unitsOf(batch []*submission) []*ledgerd.WriteUnit {
 }
 
 func (w *Writer) flush(q *queue, batch []*submission, n int) {
+	_, span := w.startFlush(batch, n, "slow")
 	start := time.Now()
-	w.finish(q, batch, n, start, w.write(q, unitsOf(batch)))
+	w.finish(q, batch, n, start, span, w.write(q, span, unitsOf(batch)))
 }
 
-// finish answers a batch's submitters with its outcome.
-func (w *Writer) finish(q *queue, batch []*submission, n int, start time.Time, err error) {
+// finish answers a batch's submitters with its outcome and ends its span.
+func (w *Writer) finish(q *queue, batch []*submission, n int, start time.Time, span trace.Span, err error) {
 	w.metrics.flushed(n, time.Since(start), err)
+	if span != nil {
+		defer span.End()
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "batch not committed as a whole")
+		}
+	}
 	if err != nil {
 		// Retry unit by unit (and a non-atomic unit item by item) only
 		// after a known rollback, so that one poison item cannot block the
@@ -434,7 +475,7 @@ func (w *Writer) finish(q *queue, batch []*submission, n int, start time.Time, e
 				w.log.Warn("batch rolled back, retrying item by item", "ledger_id", q.ledgerID, "items", n, "err", err)
 			}
 			for _, s := range batch {
-				s.done <- w.retry(q, s.unit)
+				s.done <- w.retry(q, span, s.unit)
 				q.queued.Add(-int64(len(s.unit.Items)))
 			}
 			return
@@ -448,8 +489,13 @@ func (w *Writer) finish(q *queue, batch []*submission, n int, start time.Time, e
 
 // write runs one WriteBatch and turns its failure modes into ErrOverloaded
 // (nothing knowably written) or a known rollback (returned as is).
-func (w *Writer) write(q *queue, units []*ledgerd.WriteUnit) error {
-	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.FlushTimeout)
+// span, when set, is the parent of the database's spans.
+func (w *Writer) write(q *queue, span trace.Span, units []*ledgerd.WriteUnit) error {
+	ctx := context.Background()
+	if span != nil {
+		ctx = trace.ContextWithSpan(ctx, span)
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.FlushTimeout)
 	defer cancel()
 	err := w.store.WriteBatch(ctx, q.ledgerID, units)
 	if err == nil {
@@ -486,10 +532,11 @@ func (w *Writer) resolve(q *queue, err error) error {
 
 // retry writes one unit after its batch rolled back. An atomic unit is
 // retried whole; a non-atomic one item by item, in order.
-func (w *Writer) retry(q *queue, u *ledgerd.WriteUnit) error {
+func (w *Writer) retry(q *queue, span trace.Span, u *ledgerd.WriteUnit) error {
 	ledgerID := q.ledgerID
 	if u.Atomic || len(u.Items) == 1 {
-		err := w.write(q, []*ledgerd.WriteUnit{u})
+		w.metrics.retried()
+		err := w.write(q, span, []*ledgerd.WriteUnit{u})
 		if err == nil || errors.Is(err, ErrOverloaded) {
 			return err
 		}
@@ -500,7 +547,8 @@ func (w *Writer) retry(q *queue, u *ledgerd.WriteUnit) error {
 	}
 	for _, it := range u.Items {
 		single := &ledgerd.WriteUnit{Items: []*ledgerd.WriteItem{it}}
-		err := w.write(q, []*ledgerd.WriteUnit{single})
+		w.metrics.retried()
+		err := w.write(q, span, []*ledgerd.WriteUnit{single})
 		if errors.Is(err, ErrOverloaded) {
 			it.Result, it.Replayed = nil, false
 			it.Err = ledgerd.Errorf(ledgerd.CodeOverloaded, "the database is unavailable; retry with the same Idempotency-Key")
@@ -522,6 +570,7 @@ func (w *Writer) deadLetter(ledgerID int64, it *ledgerd.WriteItem, cause error) 
 		return
 	}
 	it.Err = ledgerd.Errorf(ledgerd.CodeInternal, "the transaction could not be written; it was kept for diagnosis")
+	w.metrics.deadLettered()
 	w.log.Error("dead letter", "ledger_id", ledgerID, "err", cause)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

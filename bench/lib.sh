@@ -34,6 +34,10 @@
 #                         the row's command), except the ones the bench sets:
 #                         LEDGERD_ADDR, LEDGERD_DEBUG_ADDR, LEDGERD_ADMIN_KEY,
 #                         LEDGERD_ACCESS_LOG=false, LEDGERD_RATE_LIMIT=0.
+#   OTEL_*                passed through too (and recorded): with
+#                         OTEL_EXPORTER_OTLP_ENDPOINT set the server traces at
+#                         LEDGERD_TRACE_SAMPLE_RATIO (default 0.01), the figure
+#                         to compare with the bare one (docs/observability.md).
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$BENCH_DIR/.." && pwd)"
@@ -53,6 +57,7 @@ while IFS='=' read -r _k _; do
 	case "$_k" in
 	LEDGERD_ADDR | LEDGERD_DEBUG_ADDR | LEDGERD_ADMIN_KEY | LEDGERD_ACCESS_LOG | LEDGERD_RATE_LIMIT | LEDGERD_URL | LEDGERD_BIN) ;;
 	LEDGERD_*) BENCH_SET_KNOBS+="$_k=${!_k} " ;;
+	OTEL_*) BENCH_SET_KNOBS+="$_k=${!_k} " ;;
 	esac
 done < <(env)
 unset _k

@@ -98,6 +98,18 @@ func startNode(t *testing.T, bin, name, dbURL string, env ...string) *node {
 	return n
 }
 
+// debugAddr is the debug listener's address: off unless the test asked
+// for one with LEDGERD_DEBUG_ADDR in env.
+func (n *node) debugAddr() string {
+	addr := ""
+	for _, kv := range n.env {
+		if v, ok := strings.CutPrefix(kv, "LEDGERD_DEBUG_ADDR="); ok {
+			addr = v
+		}
+	}
+	return addr
+}
+
 // URL is the node's base URL; it survives restarts.
 func (n *node) URL() string { return "http://" + n.addr }
 
@@ -127,7 +139,7 @@ func (n *node) startOnce(deadline time.Time) error {
 	// `--debug-addr=` as well as the empty variable: the node must not
 	// take the shared default debug port (see the report on
 	// LEDGERD_DEBUG_ADDR).
-	cmd := exec.Command(n.bin, "serve", "--debug-addr=")
+	cmd := exec.Command(n.bin, "serve", "--debug-addr="+n.debugAddr())
 	cmd.Env = n.env
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = childSysProcAttr()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ledgerd/ledgerd"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Metrics are the API's Prometheus metrics: aggregated per route, never per
@@ -19,6 +20,13 @@ type Metrics struct {
 	assets   assetLabels
 	// bodyBytes is the node's body budget in use (LEDGERD_BODY_BUDGET).
 	bodyBytes prometheus.Gauge
+	// limit and shed are the adaptive concurrency limit and the requests
+	// it refused.
+	limit prometheus.Gauge
+	shed  prometheus.Counter
+	// rateLimitFallbacks counts rate-limit decisions taken locally because
+	// the shared store (Redis) did not answer.
+	rateLimitFallbacks prometheus.Counter
 }
 
 // assetLabels bounds the asset label of the volume metric: every writer
@@ -94,16 +102,38 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "ledgerd_http_body_bytes_in_flight",
 			Help: "Bytes of request bodies held by the node, against LEDGERD_BODY_BUDGET.",
 		}),
+		limit: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ledgerd_http_concurrency_limit",
+			Help: "Requests the node admits at once (adaptive, LEDGERD_CONCURRENCY_*).",
+		}),
+		shed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ledgerd_http_shed_total",
+			Help: "Requests answered 503 overloaded at once because the concurrency limit was reached.",
+		}),
+		rateLimitFallbacks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ledgerd_rate_limit_fallback_total",
+			Help: "Rate-limit decisions taken by the node alone because the shared store (REDIS_URL) failed.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.posted, m.rejected, m.volume, m.bodyBytes)
+	reg.MustRegister(m.requests, m.posted, m.rejected, m.volume, m.bodyBytes, m.limit, m.shed, m.rateLimitFallbacks)
 	return m
 }
 
-func (m *Metrics) observeRequest(route string, status int, d time.Duration) {
+// observeRequest records a request's latency; a sampled request's trace id
+// rides along as the bucket's exemplar, so that a latency panel leads to a
+// trace of a request that landed in that bucket.
+func (m *Metrics) observeRequest(route string, status int, d time.Duration, sc trace.SpanContext) {
 	if m == nil {
 		return
 	}
-	m.requests.WithLabelValues(route, strconv.Itoa(status)).Observe(d.Seconds())
+	o := m.requests.WithLabelValues(route, strconv.Itoa(status))
+	if sc.IsSampled() {
+		if eo, ok := o.(prometheus.ExemplarObserver); ok {
+			eo.ObserveWithExemplar(d.Seconds(), prometheus.Labels{"trace_id": sc.TraceID().String()})
+			return
+		}
+	}
+	o.Observe(d.Seconds())
 }
 
 // observeItem counts one transaction outcome.
@@ -119,5 +149,23 @@ func (m *Metrics) observeItem(it *ledgerd.WriteItem, err *ledgerd.Error) {
 		for _, p := range it.Request.Postings {
 			m.volume.WithLabelValues(m.assets.label(p.Asset)).Add(float64(p.Amount))
 		}
+	}
+}
+
+func (m *Metrics) observeLimit(n int) {
+	if m != nil {
+		m.limit.Set(float64(n))
+	}
+}
+
+func (m *Metrics) observeShed() {
+	if m != nil {
+		m.shed.Inc()
+	}
+}
+
+func (m *Metrics) observeRateLimitFallback() {
+	if m != nil {
+		m.rateLimitFallbacks.Inc()
 	}
 }

@@ -13,10 +13,12 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/batch"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Body limits (SPEC §2): larger bodies are 413, whatever they hold.
@@ -37,6 +39,9 @@ type Config struct {
 	Logger        *slog.Logger
 	// Metrics, when set, receives request and transaction metrics.
 	Metrics *Metrics
+	// Tracer, when set, records a server span per request (sampled as its
+	// provider decides; see telemetry).
+	Tracer trace.Tracer
 	// BodyBudget and KeyBodyBudget bound the bytes of request bodies held
 	// at once by the node and by one key (0: DefaultBodyBudget,
 	// DefaultKeyBodyBudget). Beyond them: 503 overloaded / 429 rate_limited.
@@ -53,6 +58,12 @@ type Config struct {
 	// write carries as its Consistency-Token: read when the answer is
 	// written, after the write committed.
 	CommitPosition func() ledgerd.Position
+	// Admission is the adaptive concurrency limit (zero: off).
+	Admission AdmissionConfig
+	// RateLimiter, when set, replaces the in-process per-key limit (for
+	// one shared by every node); RateLimit and RateBurst are then its
+	// business.
+	RateLimiter RateLimiter
 	// Events reads events for GET …/events; nil means the database.
 	Events EventStore
 	// Webhooks serves the webhook endpoints API (nil: 404).
@@ -64,14 +75,18 @@ type Config struct {
 
 // Server is the API's http.Handler.
 type Server struct {
-	db      Store
-	writer  *batch.Writer
-	cfg     Config
-	log     *slog.Logger
-	auth    *authenticator
-	limit   *limiter
-	mux     *http.ServeMux
-	ledgers sync.Map // name → *ledgerd.Ledger; ledgers are never deleted
+	db     Store
+	writer *batch.Writer
+	cfg    Config
+	log    *slog.Logger
+	auth   *authenticator
+	limit  RateLimiter
+	admit  *admission
+	// draining is set when the node is asked to stop: /readyz answers
+	// 503 so that the load balancer sends no more.
+	draining atomic.Bool
+	mux      *http.ServeMux
+	ledgers  sync.Map // name → *ledgerd.Ledger; ledgers are never deleted
 	// noLedgers remembers names found missing, briefly, so that asking
 	// about a ledger costs the same whether it exists or not.
 	noLedgers *negCache
@@ -105,8 +120,11 @@ func NewServer(db Store, writer *batch.Writer, cfg Config) *Server {
 	}
 	s := &Server{db: db, writer: writer, cfg: cfg, log: cfg.Logger.With("component", "httpapi"),
 		auth:  newAuthenticator(db, cfg.AdminKey, newAddrLimiter(cfg.AuthFailRate, cfg.AuthFailBurst)),
-		limit: newLimiter(cfg.RateLimit, cfg.RateBurst), mux: http.NewServeMux(), txCache: newTxCache(),
+		limit: cfg.RateLimiter, admit: newAdmission(cfg.Admission, cfg.Metrics), mux: http.NewServeMux(), txCache: newTxCache(),
 		noLedgers: newNegCache(ledgerMissTTL, maxMissingLedgers), bodies: newBodyBudget(cfg.BodyBudget, cfg.KeyBodyBudget)}
+	if s.limit == nil {
+		s.limit = newLimiter(cfg.RateLimit, cfg.RateBurst)
+	}
 	cfg.Metrics.limitAssets(cfg.MetricAssets)
 	s.bodies.metrics = cfg.Metrics
 	s.routes()
@@ -194,7 +212,7 @@ func (s *Server) handle(pattern string, rt route, h handlerFunc) {
 			return
 		}
 		if rt.auth {
-			if ok, wait := s.limit.allow(rc.p.KeyID); !ok {
+			if ok, wait := s.limit.Allow(r.Context(), rc.p.KeyID); !ok {
 				w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
 				writeProblem(w, ledgerd.Errorf(ledgerd.CodeRateLimited, "rate limit exceeded for this key"))
 				return
@@ -323,7 +341,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, batch.ErrOverloaded), errors.Is(err, batch.ErrClosed), errors.Is(err, ledgerd.ErrUnavailable):
 		writeProblem(w, ledgerd.Errorf(ledgerd.CodeOverloaded, "the service is overloaded or its database unavailable; retry later (with the same Idempotency-Key)"))
 	default:
-		s.log.Error("internal error", "request_id", w.Header().Get("Request-Id"), "err", err)
+		trace.SpanFromContext(r.Context()).RecordError(err)
+		s.log.ErrorContext(r.Context(), "internal error", "request_id", w.Header().Get("Request-Id"), "err", err)
 		writeProblem(w, ledgerd.Errorf(ledgerd.CodeInternal, "internal error"))
 	}
 }
@@ -344,7 +363,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		lw.position = s.cfg.CommitPosition
 	}
 	info := &reqInfo{}
-	r = r.WithContext(context.WithValue(r.Context(), reqInfoKey{}, info))
+	ctx := context.WithValue(r.Context(), reqInfoKey{}, info)
+	var span trace.Span
+	if s.cfg.Tracer != nil {
+		ctx, span = s.startSpan(ctx, r, id)
+	}
+	r = r.WithContext(ctx)
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -367,13 +391,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("method", r.Method), slog.String("route", pattern), slog.Int("status", lw.status),
 			slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("request_id", id),
 			slog.String("key_id", info.keyID))
-		s.cfg.Metrics.observeRequest(pattern, lw.status, d)
+		var sc trace.SpanContext
+		if span != nil {
+			sc = span.SpanContext()
+		}
+		s.cfg.Metrics.observeRequest(pattern, lw.status, d, sc)
+		if span != nil {
+			endSpan(span, r.Method, pattern, lw.status)
+		}
 		if lw.status == StatusClientClosed {
 			// Close the connection without an answer: net/http would
 			// otherwise write a 200 to it.
 			panic(http.ErrAbortHandler)
 		}
 	}()
+	if !exempt(r.URL.Path) {
+		if !s.admit.acquire() {
+			s.cfg.Metrics.observeShed()
+			w.Header().Set("Retry-After", "1")
+			writeProblem(lw, ledgerd.Errorf(ledgerd.CodeOverloaded, "the service is overloaded; retry later (with the same Idempotency-Key)"))
+			return
+		}
+		defer func() { s.admit.release(time.Since(start), lw.status) }()
+	}
 	s.mux.ServeHTTP(lw, r)
 }
 

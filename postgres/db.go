@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/ledgerd/ledgerd"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Config tunes the connection pool. The pool is a precious shared resource:
@@ -56,6 +57,11 @@ type DB struct {
 	// lastLSN is the newest commit position this node has seen on the
 	// primary: every write's Consistency-Token (see consistency.go).
 	lastLSN atomic.Uint64
+	// acquireTimeouts counts acquires that ran out of acquireTimeout (each
+	// a 503); acquireWait, once RegisterMetrics ran, times every acquire.
+	acquireTimeouts atomic.Int64
+	acquireWait     atomic.Pointer[prometheus.Histogram]
+	stats           atomic.Pointer[Stats]
 }
 
 // ErrUnavailable marks failures where the database could not be reached or
@@ -127,10 +133,17 @@ func (db *DB) Close() { db.Pool.Close() }
 func (db *DB) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 	actx, cancel := context.WithTimeout(ctx, db.acquireTimeout)
 	defer cancel()
+	start := time.Now()
 	c, err := db.Pool.Acquire(actx)
+	if h := db.acquireWait.Load(); h != nil {
+		(*h).Observe(time.Since(start).Seconds())
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if actx.Err() != nil {
+			db.acquireTimeouts.Add(1)
 		}
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -278,7 +279,11 @@ func (c *replicaCollector) Collect(ch chan<- prometheus.Metric) {
 		g := func(d *prometheus.Desc, v float64) {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, r.name)
 		}
-		g(c.lagSeconds, time.Duration(r.lagNanos.Load()).Seconds())
+		lag := time.Duration(r.lagNanos.Load()).Seconds()
+		if !r.up.Load() {
+			lag = math.Inf(1) // unreachable: as far behind as can be
+		}
+		g(c.lagSeconds, lag)
 		g(c.lagBytes, float64(r.lagBytes.Load()))
 		in := 0.0
 		if c.rs.inRotation(r) {

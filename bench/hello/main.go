@@ -7,7 +7,8 @@
 //	go run ./bench/hello [-addr 127.0.0.1:0]
 //
 // It prints "listening on ADDR" once bound (port 0 picks a free one) and
-// serves GET /hello with a small JSON body until SIGINT or SIGTERM.
+// serves GET /hello with a small JSON body until SIGINT or SIGTERM; POST
+// /v1/traces swallows OTLP trace exports (a sink for benching with tracing).
 package main
 
 import (
@@ -15,6 +16,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -41,6 +43,14 @@ func run(ctx context.Context, addr string) error {
 	mux.HandleFunc("GET /hello", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(body)
+	})
+	// An OTLP/HTTP trace sink that keeps nothing: a node benched with
+	// OTEL_EXPORTER_OTLP_ENDPOINT pointing here pays the full cost of
+	// tracing (sampling, spans, export) without a collector to install.
+	mux.HandleFunc("POST /v1/traces", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
 	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -122,3 +122,16 @@ func TestDatabaseErrorsHidePassword(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceSampleRatioBounded: a ratio outside [0, 1] stops the node
+// before it starts, naming the variable.
+func TestTraceSampleRatioBounded(t *testing.T) {
+	for _, v := range []string{"-0.1", "1.5"} {
+		var stderr strings.Builder
+		err := run(context.Background(), []string{"serve"},
+			env(map[string]string{"DATABASE_URL": "postgres://u@h/d", "LEDGERD_TRACE_SAMPLE_RATIO": v}), &stderr, &stderr)
+		if err == nil || !strings.Contains(err.Error(), "LEDGERD_TRACE_SAMPLE_RATIO") {
+			t.Errorf("%s: got %v", v, err)
+		}
+	}
+}

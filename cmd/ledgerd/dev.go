@@ -60,11 +60,15 @@ func runDev(ctx context.Context, args []string, lookupEnv func(string) (string, 
 		fmt.Fprintln(stderr, "ledgerd dev: deleted", pgData)
 	}
 	logPath := filepath.Join(dataDir, "ledgerd.log")
-	log, closeLog, err := newDevLogger(logPath, stderr)
+	devLog, closeLog, err := newDevLogger(logPath, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeLog()
+	tel, err := newTelemetry(ctx, &c, lookupEnv, stdout, devLog)
+	if err != nil {
+		return err
+	}
 
 	if c.DatabaseURL == "" {
 		// A password, rather than trust, because every local user can
@@ -92,7 +96,7 @@ func runDev(ctx context.Context, args []string, lookupEnv func(string) (string, 
 	if err := c.validate(); err != nil {
 		return err
 	}
-	db, err := openDB(ctx, &c)
+	db, err := openDB(ctx, &c, tel)
 	if err != nil {
 		return err
 	}
@@ -106,7 +110,7 @@ func runDev(ctx context.Context, args []string, lookupEnv func(string) (string, 
 			return err
 		}
 	}
-	return serveNode(ctx, &c, db, log, func(url string) {
+	return serveNode(ctx, &c, db, tel, func(url string) {
 		keyRef := "$LEDGERD_ADMIN_KEY"
 		where := "from LEDGERD_ADMIN_KEY"
 		if keyFile != "" {
@@ -131,7 +135,7 @@ ledgerd dev is up
 // (truncated at start: the log of this run), and only warnings and errors
 // to the terminal, where a line per request under load would bury the
 // banner.
-func newDevLogger(path string, terminal io.Writer) (*slog.Logger, func(), error) {
+func newDevLogger(path string, terminal io.Writer) (slog.Handler, func(), error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, nil, err
@@ -139,7 +143,7 @@ func newDevLogger(path string, terminal io.Writer) (*slog.Logger, func(), error)
 	h := slog.NewMultiHandler(
 		slog.NewJSONHandler(f, &slog.HandlerOptions{Level: slog.LevelInfo}),
 		slog.NewTextHandler(terminal, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return slog.New(h), func() { _ = f.Close() }, nil
+	return h, func() { _ = f.Close() }, nil
 }
 
 // relPath shows path relative to the working directory when it is below it.

@@ -16,8 +16,8 @@ import (
 	"github.com/ledgerd/ledgerd/batch"
 	"github.com/ledgerd/ledgerd/httpapi"
 	"github.com/ledgerd/ledgerd/postgres"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/ledgerd/ledgerd/telemetry"
+	"github.com/redis/go-redis/v9"
 )
 
 func runServe(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
@@ -34,12 +34,16 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	if err := c.validate(); err != nil {
 		return err
 	}
-	log := newLogger(stdout)
+	tel, err := newTelemetry(ctx, &c, lookupEnv, stdout, nil)
+	if err != nil {
+		return err
+	}
+	log := tel.Log
 	if c.AdminKey == "" {
 		log.Warn("no admin key: nobody can create ledgers or API keys through this node; " +
 			"set LEDGERD_ADMIN_KEY (at least 32 characters, e.g. from `openssl rand -hex 32`) unless keys were issued already")
 	}
-	db, err := openDB(ctx, &c)
+	db, err := openDB(ctx, &c, tel)
 	if err != nil {
 		return err
 	}
@@ -50,15 +54,21 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	if err := db.CheckDurability(ctx); err != nil {
 		return err
 	}
-	return serveNode(ctx, &c, db, log, nil)
+	return serveNode(ctx, &c, db, tel, nil)
 }
 
-func newLogger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+// newTelemetry builds the node's logger, registry and (with an OTLP
+// endpoint in the environment) tracer provider; h, when set, replaces the
+// JSON handler on stdout.
+func newTelemetry(ctx context.Context, c *config, lookupEnv func(string) (string, bool), stdout io.Writer,
+	h slog.Handler) (*telemetry.Telemetry, error) {
+	return telemetry.New(ctx, telemetry.Options{Out: stdout, Handler: h, SampleRatio: c.TraceSampleRatio,
+		LookupEnv: lookupEnv, Version: version})
 }
 
-func openDB(ctx context.Context, c *config) (*postgres.DB, error) {
-	db, err := postgres.Open(ctx, postgres.Config{URL: c.DatabaseURL, MaxConns: int32(c.PoolMaxConns), AcquireTimeout: c.PoolAcquireTimeout})
+func openDB(ctx context.Context, c *config, tel *telemetry.Telemetry) (*postgres.DB, error) {
+	db, err := postgres.Open(ctx, postgres.Config{URL: c.DatabaseURL, MaxConns: int32(c.PoolMaxConns),
+		AcquireTimeout: c.PoolAcquireTimeout, Tracer: tel.PgxTracer()})
 	if err != nil {
 		return nil, err
 	}
@@ -73,14 +83,19 @@ func openDB(ctx context.Context, c *config) (*postgres.DB, error) {
 // serveNode runs an API node until ctx ends, then drains: it stops
 // accepting, lets in-flight requests finish (their batches commit), and
 // closes the writer. ready, when set, is told the API's base URL.
-func serveNode(ctx context.Context, c *config, db *postgres.DB, logger *slog.Logger, ready func(url string)) error {
-	log := logger.With("component", "serve") // each component adds its own
+func serveNode(ctx context.Context, c *config, db *postgres.DB, tel *telemetry.Telemetry, ready func(url string)) error {
+	logger := tel.Log
+	log := tel.Logger("serve") // each component adds its own
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	}()
 	tlsConfig, err := loadTLS(c)
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := tel.Registry
 	db.RegisterMetrics(reg)
 	db.ProblemStatus = httpapi.StatusOf
 	replicas, err := postgres.OpenReplicas(ctx, db, postgres.ReplicaConfig{URLs: splitList(c.ReplicaURL),
@@ -91,14 +106,27 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, logger *slog.Log
 	defer replicas.Close()
 	replicas.RegisterMetrics(reg)
 	writer := batch.New(db.BatchStore(), batch.Config{MaxItems: c.CommitMaxItems, Window: c.CommitWindow,
-		OverlapMin: c.CommitOverlapMin, OverlapFlights: c.CommitOverlapFlights}, logger,
+		OverlapMin: c.CommitOverlapMin, OverlapFlights: c.CommitOverlapFlights, Tracer: tel.Tracer("ledgerd/batch")}, logger,
 		batch.NewMetrics(reg), encodeForDeadLetter)
+	metrics := httpapi.NewMetrics(reg)
+	var rl httpapi.RateLimiter
+	if c.RedisURL != "" && c.RateLimit > 0 {
+		opts, err := redis.ParseURL(c.RedisURL)
+		if err != nil {
+			writer.Close()
+			return fmt.Errorf("REDIS_URL: %w", err)
+		}
+		rdb := redis.NewClient(opts)
+		defer rdb.Close()
+		rl = httpapi.NewRedisLimiter(rdb, c.RateLimit, c.RateBurst, logger, metrics)
+	}
 	accessLog := logger
 	if !c.AccessLog {
 		accessLog = slog.New(slog.DiscardHandler)
 	}
 	api := httpapi.NewServer(postgres.NewRouter(db, replicas), writer, httpapi.Config{CommitPosition: db.CommitPosition, AdminKey: c.AdminKey, RateLimit: c.RateLimit, RateBurst: c.RateBurst,
-		BatchMaxItems: c.BatchMaxItems, Logger: accessLog, Metrics: httpapi.NewMetrics(reg),
+		BatchMaxItems: c.BatchMaxItems, Logger: accessLog, Metrics: metrics, RateLimiter: rl, Tracer: tel.Tracer("ledgerd/httpapi"),
+		Admission:  httpapi.AdmissionConfig{Target: c.ConcurrencyTarget, Min: c.ConcurrencyMin, Max: c.ConcurrencyMax},
 		BodyBudget: int64(c.BodyBudget), KeyBodyBudget: int64(c.KeyBodyBudget), AuthFailRate: c.AuthFailRate,
 		AuthFailBurst: c.AuthFailBurst, MetricAssets: splitList(c.MetricAssets),
 		Webhooks: db, WebhookAllowPrivate: c.Tail.AllowPrivate})
@@ -132,14 +160,17 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, logger *slog.Log
 			log.Warn("debug listener not started", "addr", c.DebugAddr,
 				"err", listenError(c.DebugAddr, "--debug-addr", "LEDGERD_DEBUG_ADDR (empty: off)", err).Error())
 		} else {
-			dbg = debugServer(reg)
+			dbg = telemetry.DebugServer(reg)
 			go func() { _ = dbg.Serve(dln) }()
 			log.Info("debug listener", "addr", dln.Addr().String())
 		}
 	}
 	mctx, mcancel := context.WithCancel(ctx)
 	defer mcancel()
-	go maintain(mctx, db, logger.With("component", "maintain"))
+	go maintain(mctx, db, tel.Logger("maintain"))
+	go db.SampleStatsEvery(mctx, 30*time.Second, tel.Logger("dbstats"))
+	// Replica lag (ledgerd_db_replica_lag_seconds{replica}) comes from
+	// the replicas' own probes (OpenReplicas above).
 	go writer.ExpireHolds(mctx, db, c.ExpiryInterval, logger)
 	var tailDone <-chan struct{}
 	if c.Tail.Workers {
@@ -149,6 +180,9 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, logger *slog.Log
 	}
 
 	url := scheme + "://" + ln.Addr().String()
+	if tel.Tracing() {
+		log.Info("tracing", "sample_ratio", c.TraceSampleRatio)
+	}
 	log.Info("serving", "addr", ln.Addr().String(), "url", url, "schema_version", postgres.SchemaVersion)
 	if ready != nil {
 		ready(url)
@@ -159,10 +193,26 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, logger *slog.Log
 		writer.Close()
 		return err
 	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// Drain: /readyz says not ready while the node still serves, so that
+	// the load balancer moves new requests elsewhere; then no new
+	// connections, in-flight requests finish (bounded), and the writer
+	// commits or answers whatever is still queued.
+	log.Info("draining", "drain_delay", c.DrainDelay.String(), "shutdown_timeout", c.ShutdownTimeout.String())
+	api.Drain()
+	srv.SetKeepAlivesEnabled(false)
+	deadline := time.Now().Add(c.ShutdownTimeout)
+	select {
+	case <-time.After(min(c.DrainDelay, c.ShutdownTimeout)):
+	case err := <-errc:
+		writer.Close()
+		return err
+	}
+	sctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	_ = srv.Shutdown(sctx)
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("requests still in flight at the shutdown deadline; closing their connections", "err", err)
+		_ = srv.Close()
+	}
 	if dbg != nil {
 		_ = dbg.Shutdown(sctx)
 	}
@@ -171,6 +221,7 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, logger *slog.Log
 		<-tailDone
 	}
 	writer.Close()
+	log.Info("stopped")
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/ledgertest"
+	"github.com/ledgerd/ledgerd/telemetry"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 and its key to dir and
@@ -139,7 +140,7 @@ func TestServeTLSAndDebugListener(t *testing.T) {
 	if code, _ := get(t, plain, debug+"/debug/pprof/profile?seconds=1", ""); code != 200 {
 		t.Errorf("1 s profile: %d", code)
 	}
-	srv := debugServer(nil)
+	srv := telemetry.DebugServer(nil)
 	if srv.WriteTimeout == 0 || srv.ReadTimeout == 0 || srv.IdleTimeout == 0 || srv.ReadHeaderTimeout == 0 {
 		t.Errorf("debug server timeouts: read %v, write %v, idle %v", srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout)
 	}

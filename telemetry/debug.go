@@ -1,4 +1,4 @@
-package main
+package telemetry
 
 import (
 	"net/http"
@@ -9,14 +9,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// debugServer serves metrics and profiles on a separate listener (loopback
+// DebugServer serves metrics and profiles on a separate listener (loopback
 // by default), so that neither is exposed with the API. It needs no
 // authentication, so it serves nothing that holds a secret: pprof's
 // cmdline handler, which prints the command line (and a key given with
 // --admin-key), is left out.
-func debugServer(reg *prometheus.Registry) *http.Server {
+func DebugServer(reg *prometheus.Registry) *http.Server {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if reg != nil {
+		// OpenMetrics when the scraper asks for it: the request latency
+		// histogram's exemplars (trace ids of sampled requests) travel
+		// only in that format.
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	}
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", http.NotFound)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
