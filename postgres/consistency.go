@@ -19,8 +19,11 @@ import (
 // lsnSQL reads the primary's WAL write position as a number.
 const lsnSQL = `SELECT (pg_current_wal_lsn() - '0/0')::bigint`
 
-// replayLSNSQL reads how far a replica has replayed (null on a primary).
-const replayLSNSQL = `SELECT coalesce((pg_last_wal_replay_lsn() - '0/0')::bigint, -1)`
+// replayLSNSQL reads how far a replica has replayed. A server not in
+// recovery (the primary itself named as a replica) is as new as its own
+// WAL: reads there are as fresh as the primary's.
+const replayLSNSQL = `SELECT coalesce((CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
+	ELSE pg_current_wal_lsn() END - '0/0')::bigint, -1)`
 
 // queueCommitLSN queues, after COMMIT, the read of the commit's position.
 func (db *DB) queueCommitLSN(b *pgx.Batch) {

@@ -181,7 +181,7 @@ func (rs *Replicas) probe(ctx context.Context, r *replica) bool {
 	var replay int64
 	if err := r.db.queryRow(pctx, replayLSNSQL).Scan(&replay); err != nil || replay < 0 {
 		if err == nil {
-			err = fmt.Errorf("not in recovery: a primary, not a replica")
+			err = fmt.Errorf("no WAL position (replay not started)")
 		}
 		if ctx.Err() == nil {
 			r.fail(err)
