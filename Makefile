@@ -5,7 +5,7 @@ export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO      ?= go
 FUZZTIME ?= 10s
 
-.PHONY: run test build deps vet unit fuzz bench clean openapi-check topology topology-down
+.PHONY: run test build deps vet unit unit-pgbouncer fuzz bench clean openapi-check topology topology-down
 
 # The commit for `ledgerd version` when the go command stamps none (a git
 # worktree, GOFLAGS=-buildvcs=false); empty outside a git checkout.
@@ -31,6 +31,15 @@ vet:
 unit:
 	$(GO) test -race -count=1 -p 2 -timeout 40m ./...
 
+# The database packages again, every connection of ledgerd going through
+# PgBouncer 1.18 in transaction mode (pgcluster.StartPgBouncer; see
+# docs/pgbouncer.md): the packages whose tests use the ledgertest harness.
+DB_PKGS = $(shell grep -rl --include='*_test.go' 'ledgerd/ledgerd/ledgertest"' . | xargs -n1 dirname | sort -u)
+
+unit-pgbouncer:
+	scripts/ensure-pgbouncer.sh
+	LEDGERD_TEST_PGBOUNCER=1 $(GO) test -race -count=1 -p 2 -timeout 40m $(DB_PKGS)
+
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeTransaction$$' -fuzztime=$(FUZZTIME) ./httpapi
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeBatch$$' -fuzztime=$(FUZZTIME) ./httpapi
@@ -41,7 +50,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./webhook
 	$(GO) test -run='^$$' -fuzz='^FuzzParseSchedule$$' -fuzztime=$(FUZZTIME) ./webhook
 
-test: deps vet unit fuzz
+test: deps vet unit unit-pgbouncer fuzz
 
 bench: deps build
 	bench/run-all.sh

@@ -226,7 +226,7 @@ func (f *tailFixture) load(stop <-chan struct{}, clients int) (all, posted []str
 // deadLetters reads the endpoint's failed deliveries from the database.
 func deadLetters(t *testing.T, dbURL, endpoint string) map[string]bool {
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbURL)
+	conn, err := pgx.Connect(ctx, ledgertest.DirectURL(t, dbURL))
 	if err != nil {
 		t.Fatal(err)
 	}

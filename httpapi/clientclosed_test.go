@@ -53,7 +53,7 @@ func TestClientClosedRequest(t *testing.T) {
 
 	// Hold the ledgers table, so that looking up a ledger waits.
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, c.e.DatabaseURL)
+	conn, err := pgx.Connect(ctx, ledgertest.DirectURL(t, c.e.DatabaseURL))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -127,7 +127,7 @@ func TestKeyCreatedAfterMiss(t *testing.T) {
 		n.expect(401, "unauthorized", "GET", path, key, nil) // now cached as missing
 	}
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, a.e.DatabaseURL)
+	conn, err := pgx.Connect(ctx, ledgertest.DirectURL(t, a.e.DatabaseURL))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func TestRollbackWhileOverlapped(t *testing.T) {
 	before := c.lastSequence(l)
 
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, c.e.DatabaseURL)
+	conn, err := pgx.Connect(ctx, ledgertest.DirectURL(t, c.e.DatabaseURL))
 	if err != nil {
 		t.Fatal(err)
 	}

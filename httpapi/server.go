@@ -54,6 +54,10 @@ type Config struct {
 	// MetricAssets are the assets the volume metric names; empty: the first
 	// assets seen, up to a bound. Others are counted as "other".
 	MetricAssets []string
+	// CommitPosition, when set, gives the position every 2xx answer to a
+	// write carries as its Consistency-Token: read when the answer is
+	// written, after the write committed.
+	CommitPosition func() ledgerd.Position
 	// Admission is the adaptive concurrency limit (zero: off).
 	Admission AdmissionConfig
 	// RateLimiter, when set, replaces the in-process per-key limit (for
@@ -241,6 +245,16 @@ func (s *Server) handle(pattern string, rt route, h handlerFunc) {
 			}
 			rc.body = body
 		}
+		if tok := r.Header.Get(consistencyHeader); tok != "" && isRead(r.Method) {
+			pos, err := ledgerd.ParseToken(tok)
+			if err != nil {
+				var v ledgerd.Validation
+				v.Add(consistencyHeader, "is not a token this service issued: send back the Consistency-Token header of a write's answer verbatim")
+				writeProblem(w, v.Err())
+				return
+			}
+			r = r.WithContext(ledgerd.WithReadAfter(r.Context(), pos))
+		}
 		if unknown := unknownQuery(r.URL.RawQuery, rt.query); len(unknown) > 0 {
 			if rt.maxBody == 0 {
 				var v ledgerd.Validation
@@ -348,6 +362,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	lw := &logWriter{ResponseWriter: w, status: 200}
+	if !isRead(r.Method) {
+		lw.position = s.cfg.CommitPosition
+	}
 	info := &reqInfo{}
 	ctx := context.WithValue(r.Context(), reqInfoKey{}, info)
 	var span trace.Span
@@ -445,17 +462,29 @@ type logWriter struct {
 	http.ResponseWriter
 	status int
 	wrote  bool
+	// position, set on writes, gives the Consistency-Token of a 2xx.
+	position func() ledgerd.Position
 }
+
+// consistencyHeader carries read-your-writes tokens both ways.
+const consistencyHeader = "Consistency-Token"
+
+func isRead(method string) bool { return method == http.MethodGet || method == http.MethodHead }
 
 func (l *logWriter) WriteHeader(code int) {
 	if !l.wrote {
 		l.status, l.wrote = code, true
+		if l.position != nil && code >= 200 && code < 300 {
+			l.ResponseWriter.Header().Set(consistencyHeader, l.position().Token())
+		}
 	}
 	l.ResponseWriter.WriteHeader(code)
 }
 
 func (l *logWriter) Write(b []byte) (int, error) {
-	l.wrote = true
+	if !l.wrote {
+		l.WriteHeader(http.StatusOK)
+	}
 	return l.ResponseWriter.Write(b)
 }
 

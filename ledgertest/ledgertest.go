@@ -33,6 +33,7 @@ import (
 
 var (
 	cluster   *pgcluster.Cluster
+	bouncer   *pgcluster.PgBouncer
 	serverURL *url.URL // admin URL of the server (database part replaced per test)
 	template  = "ledgerd_template"
 	dbSeq     atomic.Int64
@@ -44,6 +45,9 @@ var (
 // DATABASE_URL, or a temporary cluster it starts and stops itself.
 func Main(m *testing.M) {
 	code := m.Run()
+	if bouncer != nil {
+		_ = bouncer.Stop()
+	}
 	if cluster != nil {
 		_ = cluster.Stop()
 	}
@@ -83,7 +87,49 @@ func setup() error {
 		return err
 	}
 	defer db.Close()
-	return db.Migrate(ctx)
+	if err := db.Migrate(ctx); err != nil {
+		return err
+	}
+	// The template is made directly (PgBouncer would keep server
+	// connections to it open, and CREATE DATABASE … TEMPLATE refuses a
+	// template in use); the tests' own databases are reached through it.
+	if os.Getenv("LEDGERD_TEST_PGBOUNCER") == "1" {
+		if cluster == nil {
+			return fmt.Errorf("LEDGERD_TEST_PGBOUNCER=1 needs the test cluster (unset DATABASE_URL)")
+		}
+		if bouncer, err = cluster.StartPgBouncer(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// testURL is the URL a test gets for database name: through PgBouncer
+// (marked for ledgerd with ledgerd_pooler) when LEDGERD_TEST_PGBOUNCER=1.
+func testURL(name string) string {
+	if bouncer == nil {
+		return dbURL(name)
+	}
+	return bouncer.URL(name) + "&ledgerd_pooler=pgbouncer"
+}
+
+// ThroughPgBouncer reports whether the tests' databases are reached
+// through PgBouncer (LEDGERD_TEST_PGBOUNCER=1).
+func ThroughPgBouncer() bool {
+	setupOnce.Do(func() { setupErr = setup() })
+	return bouncer != nil
+}
+
+// DirectURL turns a URL from NewDatabase into one to the server itself,
+// for tests that need session state (LISTEN, a session setting) or plain
+// pgx connections.
+func DirectURL(t testing.TB, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dbURL(strings.TrimPrefix(u.Path, "/"))
 }
 
 func dbURL(name string) string {
@@ -151,7 +197,7 @@ func newDatabase(t testing.TB, from string) string {
 		defer conn.Close(context.Background())
 		_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 	})
-	return dbURL(name)
+	return testURL(name)
 }
 
 // Cluster returns the temporary cluster, or nil when DATABASE_URL is used
@@ -181,6 +227,8 @@ type Options struct {
 	AcquireTimeout time.Duration
 	// API, when set, adjusts the API's configuration before the node starts.
 	API func(*httpapi.Config)
+	// Replicas, when set, are read replicas of DatabaseURL's database.
+	Replicas *postgres.ReplicaConfig
 	// WebhookAllowPrivate lets endpoints point at loopback receivers.
 	WebhookAllowPrivate bool
 }
@@ -219,7 +267,14 @@ func Start(t testing.TB, o Options) *Env {
 	if o.API != nil {
 		o.API(&cfg)
 	}
-	api := httpapi.NewServer(db, w, cfg)
+	var replicas *postgres.Replicas
+	if o.Replicas != nil {
+		if replicas, err = postgres.OpenReplicas(ctx, db, *o.Replicas); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg.CommitPosition = db.CommitPosition
+	api := httpapi.NewServer(postgres.NewRouter(db, replicas), w, cfg)
 	ectx, ecancel := context.WithCancel(context.Background())
 	go w.ExpireHolds(ectx, db, 100*time.Millisecond, log)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -234,6 +289,7 @@ func Start(t testing.TB, o Options) *Env {
 		_ = srv.Shutdown(sctx)
 		ecancel()
 		w.Close()
+		replicas.Close()
 		db.Close()
 	})
 	return &Env{t: t, URL: "http://" + ln.Addr().String(), DatabaseURL: o.DatabaseURL, DB: db,

@@ -35,6 +35,12 @@ type Config struct {
 	// milliseconds without losing anything (docs/design/tail.md,
 	// "Durability of the tail's bookkeeping"). Never for the API's pool.
 	AsyncCommit bool
+	// PgBouncer says the URL reaches PostgreSQL through PgBouncer in
+	// transaction mode (also set by ledgerd_pooler=pgbouncer in the URL):
+	// no startup parameters beyond what it forwards, and no statement
+	// prepared on a server connection, which the next transaction may not
+	// get. See docs/pgbouncer.md.
+	PgBouncer bool
 }
 
 // DB is a pool of connections to one database.
@@ -53,6 +59,10 @@ type DB struct {
 	// API owns the mapping (httpapi.StatusOf); unset, 0 is stored.
 	ProblemStatus  func(ledgerd.Code) int
 	acquireTimeout time.Duration
+	pgBouncer      bool
+	// lastLSN is the newest commit position this node has seen on the
+	// primary: every write's Consistency-Token (see consistency.go).
+	lastLSN atomic.Uint64
 	// acquireTimeouts counts acquires that ran out of acquireTimeout (each
 	// a 503); acquireWait, once RegisterMetrics ran, times every acquire.
 	acquireTimeouts atomic.Int64
@@ -68,7 +78,12 @@ var ErrUnavailable = ledgerd.ErrUnavailable
 
 // Open connects a pool. It does not wait for the database to be reachable.
 func Open(ctx context.Context, c Config) (*DB, error) {
-	pc, err := pgxpool.ParseConfig(c.URL)
+	url, pooler, err := poolerOf(c.URL)
+	if err != nil {
+		return nil, err
+	}
+	c.PgBouncer = c.PgBouncer || pooler
+	pc, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
@@ -84,9 +99,19 @@ func Open(ctx context.Context, c Config) (*DB, error) {
 		pc.ConnConfig.RuntimeParams = map[string]string{}
 	}
 	// Durability is the product: never let a connection default weaken it.
-	pc.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
-	if c.AsyncCommit {
+	// PgBouncer refuses this startup parameter; through it, every batch
+	// transaction sets it locally and CheckDurability checks the server's
+	// default at start (see docs/pgbouncer.md). The tail's own pool
+	// (AsyncCommit) turns it off for its bookkeeping on a direct
+	// connection; through PgBouncer it keeps the server's default, which
+	// costs the tail speed, never safety.
+	switch {
+	case c.PgBouncer:
+		pc.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	case c.AsyncCommit:
 		pc.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	default:
+		pc.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
 	}
 	pc.ConnConfig.RuntimeParams["application_name"] = "ledgerd"
 	if c.Tracer != nil {
@@ -103,7 +128,7 @@ func Open(ctx context.Context, c Config) (*DB, error) {
 	if at <= 0 {
 		at = 2 * time.Second
 	}
-	return &DB{Pool: pool, acquireTimeout: at}, nil
+	return &DB{Pool: pool, acquireTimeout: at, pgBouncer: c.PgBouncer}, nil
 }
 
 func (db *DB) problemStatus(c ledgerd.Code) int {

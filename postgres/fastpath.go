@@ -54,9 +54,13 @@ const GuardSQL = `WITH l AS (SELECT last_sequence, accounts_epoch FROM ledgers W
 	SELECT 1 / (l.last_sequence = $2 AND l.accounts_epoch = $3)::int FROM l`
 
 // batchSettingsSQL holds the batch transaction's planner settings (see
-// prepareBatch for why), as one statement rather than four SET LOCALs.
+// prepareBatch for why), as one statement rather than five SET LOCALs; and
+// synchronous_commit, which a connection through PgBouncer cannot ask for
+// at start, so that no server default or session state left on a pooled
+// server connection can weaken the commit of a transfer.
 const batchSettingsSQL = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),
-	set_config('enable_mergejoin', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)`
+	set_config('enable_mergejoin', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true),
+	set_config('synchronous_commit', 'on', true)`
 
 // errFastPathRetry means the fast path rolled back for a reason the slow
 // path settles: the guard failed, or a key or reference already existed.
@@ -215,6 +219,7 @@ func (f *FastBatch) Commit(ctx context.Context, after <-chan struct{}, locked fu
 	batch.queueAccountUpdate(b)
 	batch.queueLedgerUpdate(b)
 	b.Queue("COMMIT")
+	db.queueCommitLSN(b)
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		if pgCode(err) == "" && !errors.Is(err, ErrUnavailable) {
 			// COMMIT may have been on its way: as on the slow path.

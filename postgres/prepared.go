@@ -271,8 +271,13 @@ func (p *preparedBatch) commit() error {
 	defer p.release()
 	ctx, conn, batch, db := p.ctx, p.conn, p.state, p.db
 	if len(batch.rows.txID) == 0 && len(batch.rows.keyKey) == 0 && len(batch.ckpt.id) == 0 {
-		_, err := conn.Exec(ctx, "COMMIT") // nothing to write; releases the locks
-		return err
+		// Nothing to write; releases the locks. The position is read all
+		// the same: a replay's answer carries a token that must cover the
+		// original write, possibly another node's.
+		var b pgx.Batch
+		b.Queue("COMMIT")
+		db.queueCommitLSN(&b)
+		return conn.SendBatch(ctx, &b).Close()
 	}
 	// Large batches insert their rows with COPY: PostgreSQL then writes
 	// them with multi-row heap inserts (one WAL record per page rather
@@ -288,6 +293,7 @@ func (p *preparedBatch) commit() error {
 		}
 	}
 	w := batch.queueWrites(db.ttl(), copied)
+	db.queueCommitLSN(w)
 	if err := conn.SendBatch(ctx, w).Close(); err != nil {
 		if isKeyTakenErr(err) {
 			return fmt.Errorf("%w: %v", errKeyTaken, err)

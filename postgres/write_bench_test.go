@@ -18,56 +18,64 @@ func TestMain(m *testing.M) { ledgertest.Main(m) }
 // idempotency key and half with a reference, durable commit included.
 // ns/op is per batch; see the transfers/s metric.
 //
+// mode=exec is the driver mode used through PgBouncer (no statement
+// prepared on the server: parsed and planned in every batch), on a direct
+// connection, so that it measures the mode and not the pooler's hop.
+//
 //	go test -run '^$' -bench WriteBatch -benchtime 200x ./postgres
 func BenchmarkWriteBatch(b *testing.B) {
-	for _, c := range []struct {
-		size  int
-		audit bool
-	}{{1, false}, {1, true}, {64, false}, {64, true}, {1000, false}, {1000, true}} {
-		size := c.size
-		b.Run(fmt.Sprintf("size=%d/audit=%v", size, c.audit), func(b *testing.B) {
-			ctx := context.Background()
-			db, err := postgres.Open(ctx, postgres.Config{URL: ledgertest.NewDatabase(b), MaxConns: 4})
-			if err != nil {
-				b.Fatal(err)
+	for _, mode := range []string{"cache", "exec"} {
+		for _, size := range []int{1, 64, 1000} {
+			for _, audit := range []bool{false, true} {
+				b.Run(fmt.Sprintf("mode=%s/size=%d/audit=%v", mode, size, audit), func(b *testing.B) {
+					benchWriteBatch(b, size, mode == "exec", audit)
+				})
 			}
-			defer db.Close()
-			l, err := db.CreateLedger(ctx, "bench")
-			if err != nil {
-				b.Fatal(err)
-			}
-			const n = 10_000
-			for i := 0; i < n; i += 1000 {
-				var nas []ledgerd.NewAccount
-				for j := i; j < i+1000; j++ {
-					nas = append(nas, ledgerd.NewAccount{ID: fmt.Sprintf("acct:%06d", j), Asset: "USD"}) // MinBalance nil: unbounded
-				}
-				if _, err := db.CreateAccounts(ctx, l.ID, nas); err != nil {
-					b.Fatal(err)
-				}
-			}
-			r := rand.New(rand.NewPCG(1, uint64(size)))
-			seq := 0
-			cache := postgres.NewAccountCache()
-			b.ResetTimer()
-			for b.Loop() {
-				units := make([]*ledgerd.WriteUnit, size)
-				for i := range units {
-					seq++
-					// The accounts are unbounded (no min_balance), so every
-					// transfer is accepted and the full write path is measured.
-					units[i] = &ledgerd.WriteUnit{Items: []*ledgerd.WriteItem{postgres.BenchTransfer(r, n, seq)}}
-					if c.audit {
-						// One entry per request, as the API writes it.
-						units[i].Audit = &ledgerd.Audit{Actor: "3f2a9c0d1e7b4a55", RequestID: fmt.Sprintf("01JEXK4N7Q8R9S%012d", seq),
-							Action: "transaction.create", Target: "/v1/ledgers/bench/transactions", Created: true, Status: 201}
-					}
-				}
-				if err := db.WriteBatch(ctx, l.ID, units, cache); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "transfers/s")
-		})
+		}
 	}
+}
+
+func benchWriteBatch(b *testing.B, size int, exec, audit bool) {
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, postgres.Config{URL: ledgertest.DirectURL(b, ledgertest.NewDatabase(b)), MaxConns: 4, PgBouncer: exec})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	l, err := db.CreateLedger(ctx, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 10_000
+	for i := 0; i < n; i += 1000 {
+		var nas []ledgerd.NewAccount
+		for j := i; j < i+1000; j++ {
+			nas = append(nas, ledgerd.NewAccount{ID: fmt.Sprintf("acct:%06d", j), Asset: "USD"}) // MinBalance nil: unbounded
+		}
+		if _, err := db.CreateAccounts(ctx, l.ID, nas); err != nil {
+			b.Fatal(err)
+		}
+	}
+	r := rand.New(rand.NewPCG(1, uint64(size)))
+	seq := 0
+	cache := postgres.NewAccountCache()
+	b.ResetTimer()
+	for b.Loop() {
+		units := make([]*ledgerd.WriteUnit, size)
+		for i := range units {
+			seq++
+			// The accounts are unbounded (no min_balance), so every
+			// transfer is accepted and the full write path is measured.
+			units[i] = &ledgerd.WriteUnit{Items: []*ledgerd.WriteItem{postgres.BenchTransfer(r, n, seq)}}
+			if audit {
+				// One entry per request, as the API writes it.
+				units[i].Audit = &ledgerd.Audit{Actor: "3f2a9c0d1e7b4a55", RequestID: fmt.Sprintf("01JEXK4N7Q8R9S%012d", seq),
+					Action: "transaction.create", Target: "/v1/ledgers/bench/transactions", Created: true, Status: 201}
+			}
+		}
+		if err := db.WriteBatch(ctx, l.ID, units, cache); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "transfers/s")
 }

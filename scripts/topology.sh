@@ -173,7 +173,7 @@ up() {
 	for _ in $(seq 100); do [[ -s "$DIR/pgbouncer.pid" ]] && break; sleep 0.1; done
 	[[ -s "$DIR/pgbouncer.pid" ]] || die "PgBouncer wrote no pid file: $(tail -n 3 "$DIR/pgbouncer.log" 2>/dev/null)"
 	record_pid pgbouncer "$(cat "$DIR/pgbouncer.pid")"
-	local bouncer="postgres://postgres@127.0.0.1:$bport/ledgerd?sslmode=disable"
+	local bouncer="postgres://postgres@127.0.0.1:$bport/ledgerd?sslmode=disable&ledgerd_pooler=pgbouncer"
 
 	REDIS_URL=""
 	if command -v redis-server >/dev/null; then

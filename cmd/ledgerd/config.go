@@ -21,6 +21,8 @@ import (
 type config struct {
 	DatabaseURL          string
 	ReplicaURL           string
+	ReplicaMaxLag        time.Duration
+	ReplicaPoolMaxConns  int
 	Addr                 string
 	DebugAddr            string
 	AdminKey             string
@@ -122,6 +124,15 @@ func maskURL(s string) string {
 	return kvPassword.ReplaceAllString(s, "${1}xxxxx")
 }
 
+// maskURLs masks each URL of a comma-separated list.
+func maskURLs(s string) string {
+	parts := splitList(s)
+	for i, p := range parts {
+		parts[i] = maskURL(p)
+	}
+	return strings.Join(parts, ",")
+}
+
 // maskRedisURL shows a Redis URL without its password.
 func maskRedisURL(s string) string {
 	u, err := url.Parse(s)
@@ -194,7 +205,9 @@ func (c *config) bindServe(b *binder, withDB bool) {
 	if withDB {
 		b.secret(&c.DatabaseURL, "database-url", "DATABASE_URL", "PostgreSQL `URL` of the primary", maskURL)
 	}
-	b.secret(&c.ReplicaURL, "replica-url", "DATABASE_REPLICA_URL", "PostgreSQL `URL` of a read replica (optional; reads do not use it yet, its replication lag is exported as ledgerd_db_replica_lag_seconds)", maskURL)
+	b.secret(&c.ReplicaURL, "replica-url", "DATABASE_REPLICA_URL", "comma-separated PostgreSQL `URLs` of read replicas: the GET routes read there (see docs/api.md §Consistency)", maskURLs)
+	b.dur(&c.ReplicaMaxLag, "replica-max-lag", "LEDGERD_REPLICA_MAX_LAG", 5*time.Second, "a replica further behind the primary than this takes no reads until it catches up")
+	b.int(&c.ReplicaPoolMaxConns, "replica-pool-max-conns", "LEDGERD_REPLICA_POOL_MAX_CONNS", 8, "database connections of this node to each replica")
 	b.str(&c.Addr, "addr", "LEDGERD_ADDR", "127.0.0.1:8080", "API listen address")
 	b.str(&c.DebugAddr, "debug-addr", "LEDGERD_DEBUG_ADDR", "127.0.0.1:9090", "metrics and pprof listen address (empty: off)")
 	b.secret(&c.AdminKey, "admin-key", "LEDGERD_ADMIN_KEY", "bootstrap admin `key`, at least 32 characters (prefer the variable: a flag shows in the process list)", maskKey)
@@ -249,6 +262,9 @@ func (c *config) validate() error {
 	}
 	if c.IdempotencyTTL < 24*time.Hour {
 		return fmt.Errorf("LEDGERD_IDEMPOTENCY_TTL must be at least 24h")
+	}
+	if c.ReplicaMaxLag <= 0 || c.ReplicaPoolMaxConns < 1 {
+		return fmt.Errorf("LEDGERD_REPLICA_MAX_LAG and LEDGERD_REPLICA_POOL_MAX_CONNS must be positive")
 	}
 	if c.ExpiryInterval <= 0 {
 		return fmt.Errorf("LEDGERD_EXPIRY_INTERVAL must be positive")

@@ -51,6 +51,9 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	if _, err := db.CheckSchema(ctx); err != nil {
 		return err
 	}
+	if err := db.CheckDurability(ctx); err != nil {
+		return err
+	}
 	return serveNode(ctx, &c, db, tel, nil)
 }
 
@@ -95,6 +98,13 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, tel *telemetry.T
 	reg := tel.Registry
 	db.RegisterMetrics(reg)
 	db.ProblemStatus = httpapi.StatusOf
+	replicas, err := postgres.OpenReplicas(ctx, db, postgres.ReplicaConfig{URLs: splitList(c.ReplicaURL),
+		MaxConns: int32(c.ReplicaPoolMaxConns), AcquireTimeout: c.PoolAcquireTimeout, MaxLag: c.ReplicaMaxLag, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer replicas.Close()
+	replicas.RegisterMetrics(reg)
 	writer := batch.New(db.BatchStore(), batch.Config{MaxItems: c.CommitMaxItems, Window: c.CommitWindow,
 		OverlapMin: c.CommitOverlapMin, OverlapFlights: c.CommitOverlapFlights, Tracer: tel.Tracer("ledgerd/batch")}, logger,
 		batch.NewMetrics(reg), encodeForDeadLetter)
@@ -114,7 +124,7 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, tel *telemetry.T
 	if !c.AccessLog {
 		accessLog = slog.New(slog.DiscardHandler)
 	}
-	api := httpapi.NewServer(db, writer, httpapi.Config{AdminKey: c.AdminKey, RateLimit: c.RateLimit, RateBurst: c.RateBurst,
+	api := httpapi.NewServer(postgres.NewRouter(db, replicas), writer, httpapi.Config{CommitPosition: db.CommitPosition, AdminKey: c.AdminKey, RateLimit: c.RateLimit, RateBurst: c.RateBurst,
 		BatchMaxItems: c.BatchMaxItems, Logger: accessLog, Metrics: metrics, RateLimiter: rl, Tracer: tel.Tracer("ledgerd/httpapi"),
 		Admission:  httpapi.AdmissionConfig{Target: c.ConcurrencyTarget, Min: c.ConcurrencyMin, Max: c.ConcurrencyMax},
 		BodyBudget: int64(c.BodyBudget), KeyBodyBudget: int64(c.KeyBodyBudget), AuthFailRate: c.AuthFailRate,
@@ -159,9 +169,8 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, tel *telemetry.T
 	defer mcancel()
 	go maintain(mctx, db, tel.Logger("maintain"))
 	go db.SampleStatsEvery(mctx, 30*time.Second, tel.Logger("dbstats"))
-	if c.ReplicaURL != "" {
-		postgres.WatchReplicaLag(mctx, c.ReplicaURL, 10*time.Second, reg, tel.Logger("replica"))
-	}
+	// Replica lag (ledgerd_db_replica_lag_seconds{replica}) comes from
+	// the replicas' own probes (OpenReplicas above).
 	go writer.ExpireHolds(mctx, db, c.ExpiryInterval, logger)
 	var tailDone <-chan struct{}
 	if c.Tail.Workers {
