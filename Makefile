@@ -5,7 +5,7 @@ export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO      ?= go
 FUZZTIME ?= 10s
 
-.PHONY: run test build deps vet unit fuzz bench clean openapi-check
+.PHONY: run test build deps vet unit fuzz bench clean openapi-check topology topology-down
 
 # The commit for `ledgerd version` when the go command stamps none (a git
 # worktree, GOFLAGS=-buildvcs=false); empty outside a git checkout.
@@ -16,7 +16,7 @@ build:
 	$(GO) build -buildvcs=auto -ldflags "-X main.commit=$(COMMIT) -X main.commitDirty=$(DIRTY)" -o bin/ledgerd ./cmd/ledgerd
 
 deps:
-	scripts/ensure-deps.sh
+	scripts/ensure-deps.sh redis-server haproxy
 	scripts/ensure-prometheus.sh
 
 run: deps build
@@ -37,6 +37,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeAccount$$' -fuzztime=$(FUZZTIME) ./httpapi
 	$(GO) test -run='^$$' -fuzz='^FuzzReadResponse$$' -fuzztime=$(FUZZTIME) ./loadtest
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeBatch$$' -fuzztime=$(FUZZTIME) ./loadtest
+	$(GO) test -run='^$$' -fuzz='^FuzzValidateURL$$' -fuzztime=$(FUZZTIME) ./webhook
+	$(GO) test -run='^$$' -fuzz='^FuzzVerify$$' -fuzztime=$(FUZZTIME) ./webhook
+	$(GO) test -run='^$$' -fuzz='^FuzzParseSchedule$$' -fuzztime=$(FUZZTIME) ./webhook
 
 test: deps vet unit fuzz
 
@@ -49,6 +52,14 @@ bench: deps build
 # not part of `make test`.
 openapi-check:
 	scripts/check-openapi.sh
+
+# The scaled-out deployment on this machine (docs/scaling.md): primary,
+# replica, PgBouncer, three API nodes, HAProxy; topology-down stops it.
+topology: build
+	scripts/topology.sh up
+
+topology-down:
+	scripts/topology.sh down
 
 clean:
 	rm -rf bin

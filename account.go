@@ -41,7 +41,19 @@ type Account struct {
 	Balance    Balance
 	Version    int64
 	CreatedAt  time.Time
+	// Status is AccountActive or AccountFrozen; empty means active.
+	Status string
 }
+
+// Account statuses: a frozen account may not be debited (docs/api.md
+// §Freezing).
+const (
+	AccountActive = "active"
+	AccountFrozen = "frozen"
+)
+
+// Frozen reports whether a may not be debited.
+func (a *Account) Frozen() bool { return a.Status == AccountFrozen }
 
 // NewAccount is a request to create an account.
 type NewAccount struct {
@@ -180,4 +192,8 @@ type AccountPatch struct {
 	Metadata      map[string]*string
 	SetMinBalance bool
 	MinBalance    *int64
+	// Status, when not empty, freezes or unfreezes the account
+	// (AccountFrozen or AccountActive); Reason goes into its event.
+	Status string
+	Reason *string
 }

@@ -15,6 +15,8 @@ type BookAccount struct {
 	MinBalance *int64
 	Balance    Balance
 	Version    int64
+	// Frozen accounts may be credited but not debited.
+	Frozen bool
 	// Touched is set once any applied transaction changed the account, so
 	// the writer updates only the rows that moved.
 	Touched bool
@@ -145,6 +147,11 @@ func (b *Book) ApplyMoves(moves []Move, checkMin bool, legs []Leg) ([]Leg, *Erro
 		src, dst := &ts[si], &ts[di]
 		if src.a.Asset != m.Asset || dst.a.Asset != m.Asset {
 			return legs, Errorf(CodeAssetMismatch, "posting asset %s does not match the accounts' assets (%s → %s)", m.Asset, src.a.Asset, dst.a.Asset)
+		}
+		// A debit moves value (or a hold on it) out of the source; a
+		// void's or expiry's negative pending move only gives it back.
+		if src.a.Frozen && (m.Posted > 0 || m.Pending > 0) {
+			return legs, Errorf(CodeAccountFrozen, "account %s is frozen", m.Source)
 		}
 		var ok [4]bool
 		src.d.posted, ok[0] = sub(src.d.posted, m.Posted)

@@ -26,6 +26,7 @@ const (
 	CodeAccountNotFound       Code = "account_not_found"
 	CodeAssetMismatch         Code = "asset_mismatch"
 	CodeInsufficientFunds     Code = "insufficient_funds"
+	CodeAccountFrozen         Code = "account_frozen"
 	CodeIdempotencyKeyReused  Code = "idempotency_key_reused"
 	CodeRateLimited           Code = "rate_limited"
 	CodeOverloaded            Code = "overloaded"
@@ -38,7 +39,7 @@ const (
 func (c Code) Stored() bool {
 	switch c {
 	case CodeInsufficientFunds, CodeAccountNotFound, CodeAssetMismatch,
-		CodeDuplicateReference, CodeInvalidState:
+		CodeDuplicateReference, CodeInvalidState, CodeAccountFrozen:
 		return true
 	}
 	return false

@@ -23,6 +23,9 @@ type WriteItem struct {
 type WriteUnit struct {
 	Items  []*WriteItem
 	Atomic bool
+	// Audit, when set, is the request's audit context: the unit's entry is
+	// written with its changes when any of its items changed state.
+	Audit *Audit
 	// FailedIndex is the index of the item that failed an atomic unit.
 	FailedIndex int
 }

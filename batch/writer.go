@@ -545,10 +545,16 @@ func (w *Writer) retry(q *queue, span trace.Span, u *ledgerd.WriteUnit) error {
 		}
 		return nil
 	}
+	// The request's audit entry goes with the first item that commits a
+	// change.
+	audit := u.Audit
 	for _, it := range u.Items {
-		single := &ledgerd.WriteUnit{Items: []*ledgerd.WriteItem{it}}
+		single := &ledgerd.WriteUnit{Items: []*ledgerd.WriteItem{it}, Audit: audit}
 		w.metrics.retried()
 		err := w.write(q, span, []*ledgerd.WriteUnit{single})
+		if err == nil && it.Result != nil && !it.Replayed {
+			audit = nil
+		}
 		if errors.Is(err, ErrOverloaded) {
 			it.Result, it.Replayed = nil, false
 			it.Err = ledgerd.Errorf(ledgerd.CodeOverloaded, "the database is unavailable; retry with the same Idempotency-Key")

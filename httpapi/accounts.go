@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-faster/jx"
 	"github.com/ledgerd/ledgerd"
@@ -108,6 +109,10 @@ func canonicalPatch(method, path string, p *ledgerd.AccountPatch) []byte {
 		b = append(b, "null"...)
 	default:
 		b = strconv.AppendInt(b, *p.MinBalance, 10)
+	}
+	b = append(b, p.Status...)
+	if p.Reason != nil {
+		b = ledgerd.AppendJSONString(b, *p.Reason)
 	}
 	h := sha256.Sum256(b)
 	return h[:]
@@ -256,9 +261,34 @@ func (s *Server) patchAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx
 				return 0
 			case "min_balance":
 				return 1
+			case "status":
+				return 2
+			case "reason":
+				return 3
 			}
 			return -1
 		}, func(d *jx.Decoder, i int, field string) error {
+			switch i {
+			case 2:
+				if st, ok := str(d, v, field); ok {
+					if st != ledgerd.AccountActive && st != ledgerd.AccountFrozen {
+						v.Add(field, "must be active or frozen")
+					}
+					p.Status = st
+				}
+				return nil
+			case 3:
+				if isNull(d) {
+					return nil
+				}
+				if reason, ok := str(d, v, field); ok {
+					if len(reason) > ledgerd.MaxMetadataValueLen || !utf8.ValidString(reason) || strings.IndexByte(reason, 0) >= 0 {
+						v.Add(field, "must be at most %d bytes of text without U+0000", ledgerd.MaxMetadataValueLen)
+					}
+					p.Reason = &reason
+				}
+				return nil
+			}
 			if i == 1 {
 				p.SetMinBalance = true
 				if isNull(d) {
@@ -293,7 +323,11 @@ func (s *Server) patchAccount(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		return
 	}
 	if p.SetMinBalance && rc.p.Role < RoleAdmin {
-		writeProblem(w, ledgerd.Errorf(ledgerd.CodeForbidden, "changing min_balance needs an admin key"))
+		s.forbidden(w, r, rc, "changing min_balance needs an admin key")
+		return
+	}
+	if p.Status != "" && rc.p.Role < RoleAdmin {
+		s.forbidden(w, r, rc, "freezing or unfreezing an account needs an admin key")
 		return
 	}
 	id := r.PathValue("account")

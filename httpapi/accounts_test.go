@@ -35,7 +35,7 @@ func TestCreateAccount(t *testing.T) {
 			c := c.with(t)
 			r := c.expect(201, "", "POST", accountsPath(l), write, tc.body)
 			m := r.JSON()
-			requireKeys(t, "account", m, "id", "asset", "min_balance", "metadata", "balance", "version", "created_at")
+			requireKeys(t, "account", m, "id", "asset", "min_balance", "status", "metadata", "balance", "version", "created_at")
 			requireKeys(t, "balance", m["balance"].(map[string]any), "posted", "pending_debits", "pending_credits", "available")
 			if compact(t, m["min_balance"]) != tc.min {
 				t.Fatalf("min_balance %v, want %s", m["min_balance"], tc.min)
@@ -156,7 +156,7 @@ func TestPatchAccount(t *testing.T) {
 
 	r := c.expect(200, "", "PATCH", path, write, map[string]any{"metadata": map[string]any{"drop": nil, "change": "x", "new": "y", "absent": nil}})
 	m := r.JSON()
-	requireKeys(t, "patched account", m, "id", "asset", "min_balance", "metadata", "balance", "version", "created_at")
+	requireKeys(t, "patched account", m, "id", "asset", "min_balance", "status", "metadata", "balance", "version", "created_at")
 	if compact(t, m["metadata"]) != `{"change":"x","keep":"1","new":"y"}` {
 		t.Fatalf("merged metadata %v", m["metadata"])
 	}
@@ -271,7 +271,7 @@ func TestListAccounts(t *testing.T) {
 	if got := ids(first); !slices.Equal(got, sorted) {
 		t.Fatalf("order %q, want bytewise %q", got, sorted)
 	}
-	requireKeys(t, "listed account", first[0], "id", "asset", "min_balance", "metadata", "balance", "version", "created_at")
+	requireKeys(t, "listed account", first[0], "id", "asset", "min_balance", "status", "metadata", "balance", "version", "created_at")
 
 	// Keyset pagination: every page size walks everything exactly once.
 	for _, limit := range []int{1, 2, 3, 7, len(all) - 1, len(all), len(all) + 1, 1000} {

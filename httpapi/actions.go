@@ -101,7 +101,7 @@ func (s *Server) reverse(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return
 	}
 	if a.Force && rc.p.Role < RoleAdmin {
-		writeProblem(w, ledgerd.Errorf(ledgerd.CodeForbidden, "forcing a reversal past min_balance needs an admin key"))
+		s.forbidden(w, r, rc, "forcing a reversal past min_balance needs an admin key")
 		return
 	}
 	s.act(w, r, rc, a, req)
@@ -124,7 +124,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, rc *reqCtx, a *ledg
 	if key != "" {
 		it.RequestHash = actionHash(r.Method, r.URL.Path, a, req)
 	}
-	if err := s.writer.Submit(r.Context(), rc.ledger.ID, &ledgerd.WriteUnit{Items: []*ledgerd.WriteItem{it}}); err != nil {
+	if err := s.writer.Submit(r.Context(), rc.ledger.ID, &ledgerd.WriteUnit{Items: []*ledgerd.WriteItem{it}, Audit: ledgerd.AuditFrom(r.Context())}); err != nil {
 		s.fail(w, r, err)
 		return
 	}

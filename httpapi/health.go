@@ -20,6 +20,10 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ *reqCtx) {
 // The probe needs no key, so the cause of "not ready" goes to the log and
 // never to the caller: a database error can name hosts, users and tables.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ *reqCtx) {
+	if s.draining.Load() {
+		writeProblem(w, ledgerd.Errorf(ledgerd.CodeOverloaded, "not ready: shutting down"))
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if _, err := s.db.CheckSchema(ctx); err != nil {
@@ -31,3 +35,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ *reqCtx) {
 		e.Obj(func(e *jx.Encoder) { e.Field("status", func(e *jx.Encoder) { e.Str("ready") }) })
 	})
 }
+
+// Drain makes /readyz answer 503 from now on, so that a load balancer
+// stops sending new requests while those in flight finish; the node keeps
+// serving whatever still reaches it.
+func (s *Server) Drain() { s.draining.Store(true) }

@@ -20,6 +20,13 @@ type Metrics struct {
 	assets   assetLabels
 	// bodyBytes is the node's body budget in use (LEDGERD_BODY_BUDGET).
 	bodyBytes prometheus.Gauge
+	// limit and shed are the adaptive concurrency limit and the requests
+	// it refused.
+	limit prometheus.Gauge
+	shed  prometheus.Counter
+	// rateLimitFallbacks counts rate-limit decisions taken locally because
+	// the shared store (Redis) did not answer.
+	rateLimitFallbacks prometheus.Counter
 }
 
 // assetLabels bounds the asset label of the volume metric: every writer
@@ -95,8 +102,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "ledgerd_http_body_bytes_in_flight",
 			Help: "Bytes of request bodies held by the node, against LEDGERD_BODY_BUDGET.",
 		}),
+		limit: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ledgerd_http_concurrency_limit",
+			Help: "Requests the node admits at once (adaptive, LEDGERD_CONCURRENCY_*).",
+		}),
+		shed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ledgerd_http_shed_total",
+			Help: "Requests answered 503 overloaded at once because the concurrency limit was reached.",
+		}),
+		rateLimitFallbacks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ledgerd_rate_limit_fallback_total",
+			Help: "Rate-limit decisions taken by the node alone because the shared store (REDIS_URL) failed.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.posted, m.rejected, m.volume, m.bodyBytes)
+	reg.MustRegister(m.requests, m.posted, m.rejected, m.volume, m.bodyBytes, m.limit, m.shed, m.rateLimitFallbacks)
 	return m
 }
 
@@ -130,5 +149,23 @@ func (m *Metrics) observeItem(it *ledgerd.WriteItem, err *ledgerd.Error) {
 		for _, p := range it.Request.Postings {
 			m.volume.WithLabelValues(m.assets.label(p.Asset)).Add(float64(p.Amount))
 		}
+	}
+}
+
+func (m *Metrics) observeLimit(n int) {
+	if m != nil {
+		m.limit.Set(float64(n))
+	}
+}
+
+func (m *Metrics) observeShed() {
+	if m != nil {
+		m.shed.Inc()
+	}
+}
+
+func (m *Metrics) observeRateLimitFallback() {
+	if m != nil {
+		m.rateLimitFallbacks.Inc()
 	}
 }

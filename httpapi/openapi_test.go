@@ -178,7 +178,8 @@ var public = []string{"GET /healthz", "GET /readyz", "GET /v1/openapi.json",
 
 // created are the operations that answer 201 with a Location.
 var created = []string{"POST /v1/ledgers", "POST /v1/api-keys", "POST /v1/ledgers/{ledger}/accounts",
-	"POST /v1/ledgers/{ledger}/transactions", "POST /v1/ledgers/{ledger}/webhooks"}
+	"POST /v1/ledgers/{ledger}/transactions", "POST /v1/ledgers/{ledger}/webhooks",
+	"POST /v1/ledgers/{ledger}/monitors"}
 
 func TestOpenAPIOperations(t *testing.T) {
 	t.Parallel()

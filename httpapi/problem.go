@@ -34,7 +34,7 @@ func status(c ledgerd.Code) int {
 	case ledgerd.CodeUnsupportedMediaType:
 		return http.StatusUnsupportedMediaType
 	case ledgerd.CodeValidationFailed, ledgerd.CodeAccountNotFound, ledgerd.CodeAssetMismatch,
-		ledgerd.CodeInsufficientFunds, ledgerd.CodeIdempotencyKeyReused:
+		ledgerd.CodeInsufficientFunds, ledgerd.CodeIdempotencyKeyReused, ledgerd.CodeAccountFrozen:
 		return http.StatusUnprocessableEntity
 	case ledgerd.CodeRateLimited:
 		return http.StatusTooManyRequests
@@ -80,6 +80,8 @@ func title(c ledgerd.Code) string {
 		return "Insufficient funds"
 	case ledgerd.CodeIdempotencyKeyReused:
 		return "Idempotency key reused"
+	case ledgerd.CodeAccountFrozen:
+		return "Account frozen"
 	case ledgerd.CodeRateLimited:
 		return "Rate limited"
 	case ledgerd.CodeOverloaded:

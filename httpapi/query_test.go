@@ -39,7 +39,12 @@ func everyRoute(l string) map[string]struct{ path, body string } {
 		"POST /v1/ledgers/{ledger}/transactions/{id}/void":    {txPath(l) + missingTx + "/void", ``},
 		"POST /v1/ledgers/{ledger}/transactions/{id}/reverse": {txPath(l) + missingTx + "/reverse", `{}`},
 		"GET /v1/ledgers/{ledger}/events":                     {"/v1/ledgers/" + l + "/events", ""},
+		"GET /v1/ledgers/{ledger}/audit":                      {"/v1/ledgers/" + l + "/audit", ""},
 
+		"POST /v1/ledgers/{ledger}/monitors":                                  {monitorsPath(l), `{"account":"a","condition":{"field":"posted","operator":"<","value":0}}`},
+		"GET /v1/ledgers/{ledger}/monitors":                                   {monitorsPath(l), ""},
+		"GET /v1/ledgers/{ledger}/monitors/{id}":                              {monitorsPath(l) + "/nope", ""},
+		"DELETE /v1/ledgers/{ledger}/monitors/{id}":                           {monitorsPath(l) + "/nope", ""},
 		"POST /v1/ledgers/{ledger}/webhooks":                                  {hooks(l), `{"url":"https://8.8.8.8/x"}`},
 		"GET /v1/ledgers/{ledger}/webhooks":                                   {hooks(l), ""},
 		"GET /v1/ledgers/{ledger}/webhooks/{id}":                              {hooks(l) + "/nope", ""},

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"sync"
@@ -9,9 +10,15 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// limiter is the per-key token bucket of SPEC §2, in process. It protects
-// a node from one client; across nodes each node limits on its own (the
-// scale-out issue moves this to Redis).
+// RateLimiter decides whether a key may make one more request; when not,
+// it says how long until it may.
+type RateLimiter interface {
+	Allow(ctx context.Context, key string) (bool, time.Duration)
+}
+
+// limiter is the per-key token bucket of docs/api.md, in process. It
+// protects a node from one client; across nodes each node limits on its
+// own unless a shared limiter (Redis) is configured.
 type limiter struct {
 	rate  rate.Limit
 	burst int
@@ -30,7 +37,7 @@ func newLimiter(perSecond float64, burst int) *limiter {
 
 // allow takes a token for key; when none is left it returns how long until
 // one will be.
-func (l *limiter) allow(key string) (bool, time.Duration) {
+func (l *limiter) Allow(_ context.Context, key string) (bool, time.Duration) {
 	if l == nil {
 		return true, 0
 	}

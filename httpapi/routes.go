@@ -48,7 +48,9 @@ func (s *Server) routes() {
 	s.handle("POST /v1/ledgers/{ledger}/transactions/{id}/reverse", write, s.reverse)
 
 	s.handle("GET /v1/ledgers/{ledger}/events", with(read, "after", "type", "limit"), s.listEvents)
+	s.handle("GET /v1/ledgers/{ledger}/audit", route{auth: true, role: RoleAdmin, ledger: true, query: []string{"after", "limit"}}, s.listAudit)
 	s.webhookRoutes()
+	s.monitorRoutes()
 
 	s.mux.Handle("/", http.HandlerFunc(s.unmatched))
 }

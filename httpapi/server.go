@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ledgerd/ledgerd"
@@ -53,10 +54,18 @@ type Config struct {
 	// MetricAssets are the assets the volume metric names; empty: the first
 	// assets seen, up to a bound. Others are counted as "other".
 	MetricAssets []string
+	// Admission is the adaptive concurrency limit (zero: off).
+	Admission AdmissionConfig
+	// RateLimiter, when set, replaces the in-process per-key limit (for
+	// one shared by every node); RateLimit and RateBurst are then its
+	// business.
+	RateLimiter RateLimiter
 	// Events reads events for GET …/events; nil means the database.
 	Events EventStore
 	// Webhooks serves the webhook endpoints API (nil: 404).
 	Webhooks WebhookStore
+	// Monitors serves the balance monitors API (nil: 404).
+	Monitors MonitorStore
 	// WebhookAllowPrivate accepts endpoint URLs on non-public addresses
 	// (LEDGERD_WEBHOOK_ALLOW_PRIVATE).
 	WebhookAllowPrivate bool
@@ -64,14 +73,18 @@ type Config struct {
 
 // Server is the API's http.Handler.
 type Server struct {
-	db      Store
-	writer  *batch.Writer
-	cfg     Config
-	log     *slog.Logger
-	auth    *authenticator
-	limit   *limiter
-	mux     *http.ServeMux
-	ledgers sync.Map // name → *ledgerd.Ledger; ledgers are never deleted
+	db     Store
+	writer *batch.Writer
+	cfg    Config
+	log    *slog.Logger
+	auth   *authenticator
+	limit  RateLimiter
+	admit  *admission
+	// draining is set when the node is asked to stop: /readyz answers
+	// 503 so that the load balancer sends no more.
+	draining atomic.Bool
+	mux      *http.ServeMux
+	ledgers  sync.Map // name → *ledgerd.Ledger; ledgers are never deleted
 	// noLedgers remembers names found missing, briefly, so that asking
 	// about a ledger costs the same whether it exists or not.
 	noLedgers *negCache
@@ -105,8 +118,11 @@ func NewServer(db Store, writer *batch.Writer, cfg Config) *Server {
 	}
 	s := &Server{db: db, writer: writer, cfg: cfg, log: cfg.Logger.With("component", "httpapi"),
 		auth:  newAuthenticator(db, cfg.AdminKey, newAddrLimiter(cfg.AuthFailRate, cfg.AuthFailBurst)),
-		limit: newLimiter(cfg.RateLimit, cfg.RateBurst), mux: http.NewServeMux(), txCache: newTxCache(),
+		limit: cfg.RateLimiter, admit: newAdmission(cfg.Admission, cfg.Metrics), mux: http.NewServeMux(), txCache: newTxCache(),
 		noLedgers: newNegCache(ledgerMissTTL, maxMissingLedgers), bodies: newBodyBudget(cfg.BodyBudget, cfg.KeyBodyBudget)}
+	if s.limit == nil {
+		s.limit = newLimiter(cfg.RateLimit, cfg.RateBurst)
+	}
 	cfg.Metrics.limitAssets(cfg.MetricAssets)
 	s.bodies.metrics = cfg.Metrics
 	s.routes()
@@ -189,12 +205,13 @@ func (s *Server) handle(pattern string, rt route, h handlerFunc) {
 			}
 			rc.ledger = l
 		}
+		r = withAudit(r, w, pattern, rc.p)
 		if rt.auth && rc.p.Role < rt.role {
-			writeProblem(w, ledgerd.Errorf(ledgerd.CodeForbidden, "this key's role may not do this"))
+			s.forbidden(w, r, rc, "this key's role may not do this")
 			return
 		}
 		if rt.auth {
-			if ok, wait := s.limit.allow(rc.p.KeyID); !ok {
+			if ok, wait := s.limit.Allow(r.Context(), rc.p.KeyID); !ok {
 				w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
 				writeProblem(w, ledgerd.Errorf(ledgerd.CodeRateLimited, "rate limit exceeded for this key"))
 				return
@@ -374,6 +391,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(http.ErrAbortHandler)
 		}
 	}()
+	if !exempt(r.URL.Path) {
+		if !s.admit.acquire() {
+			s.cfg.Metrics.observeShed()
+			w.Header().Set("Retry-After", "1")
+			writeProblem(lw, ledgerd.Errorf(ledgerd.CodeOverloaded, "the service is overloaded; retry later (with the same Idempotency-Key)"))
+			return
+		}
+		defer func() { s.admit.release(time.Since(start), lw.status) }()
+	}
 	s.mux.ServeHTTP(lw, r)
 }
 

@@ -35,6 +35,12 @@ type Store interface {
 	ListTransactions(ctx context.Context, ledgerID int64, f ledgerd.TxFilter) ([]*ledgerd.Transaction, error)
 	BalanceAt(ctx context.Context, ledgerID int64, account string, t time.Time) (posted, version int64, err error)
 	Statement(ctx context.Context, ledgerID int64, account string, f ledgerd.StatementFilter) (*ledgerd.Statement, error)
+
+	// InsertAudit records an entry on its own (a 403); the other entries
+	// are written by the changes they record (ledgerd.Audit).
+	InsertAudit(ctx context.Context, ledgerID int64, e *ledgerd.AuditEntry) error
+	ListAudit(ctx context.Context, ledgerID, after int64, limit int) ([]*ledgerd.AuditEntry, error)
+	AuditEntryExists(ctx context.Context, ledgerID, position int64) (bool, error)
 }
 
 // keyStore is what authentication needs: a key by its id (nil when there

@@ -40,7 +40,7 @@ func (s *Server) postTransaction(w http.ResponseWriter, r *http.Request, rc *req
 	if key != "" {
 		it.RequestHash = requestHash(http.MethodPost, transactionsPath(rc.ledger.Name), &req)
 	}
-	if err := s.writer.Submit(r.Context(), rc.ledger.ID, &ledgerd.WriteUnit{Items: []*ledgerd.WriteItem{it}}); err != nil {
+	if err := s.writer.Submit(r.Context(), rc.ledger.ID, &ledgerd.WriteUnit{Items: []*ledgerd.WriteItem{it}, Audit: ledgerd.AuditFrom(r.Context())}); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -117,7 +117,7 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return
 	}
 	path := transactionsPath(rc.ledger.Name)
-	unit := &ledgerd.WriteUnit{Atomic: atomic, Items: make([]*ledgerd.WriteItem, 0, len(items))}
+	unit := &ledgerd.WriteUnit{Atomic: atomic, Audit: ledgerd.AuditFrom(r.Context()), Items: make([]*ledgerd.WriteItem, 0, len(items))}
 	for i, it := range items {
 		if itemErrs[i] != nil {
 			if atomic {

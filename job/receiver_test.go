@@ -122,7 +122,7 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 func startWorker(t testing.TB, env *ledgertest.Env, cfg job.Config) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	db, err := postgres.Open(ctx, postgres.Config{URL: env.DatabaseURL, MaxConns: 6})
+	db, err := postgres.Open(ctx, postgres.Config{URL: env.DatabaseURL, MaxConns: 6, AsyncCommit: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/audit"
 	"github.com/ledgerd/ledgerd/postgres"
 	"github.com/ledgerd/ledgerd/webhook"
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,7 +32,10 @@ type Config struct {
 	// AllowPrivate lets deliveries reach non-public addresses.
 	AllowPrivate bool
 	// Poll is how often an idle worker looks for new events and due
-	// deliveries. Default 200 ms.
+	// deliveries. Default 50 ms: it bounds how long a new event waits
+	// before the relay reads it (a relay step that queues deliveries
+	// wakes the delivery loop at once), and an idle worker's two queries
+	// per poll cost little (docs/design/tail.md).
 	Poll time.Duration
 	// RelayBatch is how many events one relay step reads. Default 500.
 	RelayBatch int
@@ -44,6 +48,8 @@ type Config struct {
 	ShutdownGrace time.Duration
 	Logger        *slog.Logger
 	Registerer    prometheus.Registerer
+	// Email is the SMTP side of balance monitors (job/email.go).
+	Email EmailConfig
 }
 
 func (c *Config) defaults() {
@@ -60,7 +66,7 @@ func (c *Config) defaults() {
 		c.Schedule = webhook.DefaultSchedule
 	}
 	if c.Poll <= 0 {
-		c.Poll = 200 * time.Millisecond
+		c.Poll = 50 * time.Millisecond
 	}
 	if c.RelayBatch <= 0 {
 		c.RelayBatch = 500
@@ -76,7 +82,7 @@ func (c *Config) defaults() {
 	}
 }
 
-// Worker runs the webhook tail: relay and deliveries.
+// Worker runs the asynchronous tail: relay, deliveries, audit chaining.
 type Worker struct {
 	store  Store
 	events EventReader
@@ -84,15 +90,41 @@ type Worker struct {
 	client *http.Client
 	m      *metrics
 	log    *slog.Logger
+	// relayed wakes the delivery loop when a relay step has queued
+	// deliveries, so that a new event waits for a claim rather than for
+	// the next poll.
+	relayed chan struct{}
+	mon     *monitorTail // nil: the store evaluates no monitors
 }
 
 // New returns a worker over store reading events through events.
 func New(store Store, events EventReader, cfg Config) *Worker {
 	cfg.defaults()
-	return &Worker{store: store, events: events, cfg: cfg, m: newMetrics(cfg.Registerer), log: cfg.Logger,
+	mon, err := newMonitorTail(store, &cfg)
+	if err != nil {
+		cfg.Logger.Error("e-mail is off", "err", err)
+	}
+	return &Worker{store: store, events: events, cfg: cfg, m: newMetrics(cfg.Registerer), log: cfg.Logger, mon: mon,
+		relayed: make(chan struct{}, 1),
 		client: webhook.NewClient(webhook.ClientOptions{AllowPrivate: cfg.AllowPrivate, Timeout: cfg.Timeout,
 			IdlePerHost: cfg.PerEndpoint})}
 }
+
+// claimed is a delivery claimed and waiting for a slot, since at.
+type claimed struct {
+	t  ledgerd.DeliveryTask
+	at time.Time
+}
+
+// fastAttempt is how quick a 2xx must come for its endpoint to be claimed
+// further ahead: up to Concurrency deliveries queued behind its
+// PerEndpoint in flight instead of PerEndpoint. Every claim walks the due
+// index over the entries that completed deliveries left behind since the
+// last vacuum, so its cost grows with a backlog being drained; claiming
+// more at a time for an endpoint that keeps up cut PostgreSQL's CPU per
+// delivery by half to two thirds in BenchmarkDrain. A slow endpoint keeps
+// the smaller queue, so that it holds few of the worker's claims.
+const fastAttempt = 100 * time.Millisecond
 
 // claimGather is how long a worker with due work waits after a slot
 // frees up before claiming again, to claim for several slots at once.
@@ -111,9 +143,18 @@ func (w *Worker) lease() time.Duration { return 2*w.cfg.Timeout + 5*time.Second 
 func (w *Worker) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(3)
+	if as, ok := w.store.(audit.Store); ok {
+		// Audit chaining: every worker runs it; chainers share the
+		// ledgers (docs/audit.md).
+		wg.Add(1)
+		go func() { defer wg.Done(); audit.Run(ctx, as, w.cfg.Poll, w.log.With("component", "audit")) }()
+	}
 	go func() { defer wg.Done(); w.relayLoop(ctx) }()
 	go func() { defer wg.Done(); w.sampleLoop(ctx) }()
 	go func() { defer wg.Done(); w.retentionLoop(ctx) }()
+	if w.mon != nil {
+		wg.Go(func() { w.mon.run(ctx) })
+	}
 	w.deliverLoop(ctx)
 	wg.Wait()
 	return nil
@@ -128,6 +169,10 @@ func (w *Worker) relayLoop(ctx context.Context) {
 		}
 		w.m.relayed.WithLabelValues(postgres.WebhookConsumer).Add(float64(n))
 		if n > 0 && err == nil {
+			select {
+			case w.relayed <- struct{}{}:
+			default:
+			}
 			continue
 		}
 		sleep(ctx, w.cfg.Poll)
@@ -146,13 +191,16 @@ func sleep(ctx context.Context, d time.Duration) {
 // deliverLoop claims due deliveries and runs their attempts in a bounded
 // set of goroutines; outcomes are written back in batches.
 //
-// It claims ahead: up to PerEndpoint deliveries per endpoint wait in a
-// local queue behind the PerEndpoint in flight, so that a claim brings
+// It claims ahead: up to PerEndpoint deliveries per endpoint (Concurrency
+// for an endpoint answering within fastAttempt) wait in a local queue
+// behind the PerEndpoint in flight, so that a claim brings
 // work for many completions rather than one (a claim per completion made
 // the database round trip the limit of an endpoint's throughput). The
 // queue is bounded (at most 2 × Concurrency claimed in all), and its
-// deliveries are leased like the others: the lease, twice the timeout,
-// covers the wait behind one round of attempts.
+// deliveries are leased like the others: the lease, twice the timeout
+// and 5 s, covers a wait of up to one timeout and then the attempt; one
+// that waited longer (a fast endpoint turned slow behind a long queue) is
+// handed back unattempted.
 func (w *Worker) deliverLoop(ctx context.Context) {
 	// Attempts run under their own context: on shutdown they get
 	// ShutdownGrace to finish before being cut short.
@@ -167,26 +215,57 @@ func (w *Worker) deliverLoop(ctx context.Context) {
 		mu      sync.Mutex
 		busy    = map[string]int{} // attempts in flight per endpoint
 		running int                // attempts in flight in all
-		queue   = map[string][]ledgerd.DeliveryTask{}
+		queue   = map[string][]claimed{}
 		queued  int
+		// fastUntil marks the endpoints that answered 2xx within
+		// fastAttempt lately: they may be claimed further ahead.
+		fastUntil = map[string]time.Time{}
 	)
+	// ahead is how many deliveries of endpoint ep this worker may hold
+	// (in flight and queued). Called with mu held.
+	ahead := func(ep string, now time.Time) int {
+		if u, ok := fastUntil[ep]; ok {
+			if now.Before(u) {
+				return w.cfg.PerEndpoint + w.cfg.Concurrency
+			}
+			delete(fastUntil, ep)
+		}
+		return 2 * w.cfg.PerEndpoint
+	}
 	// dispatch starts queued attempts while their endpoint and the worker
 	// have room. Called with mu held.
 	var dispatch func()
 	dispatch = func() {
 		for ep, q := range queue {
 			for len(q) > 0 && busy[ep] < w.cfg.PerEndpoint && running < w.cfg.Concurrency {
-				t := q[0]
+				c := q[0]
 				q = q[1:]
 				queued--
+				if time.Since(c.at) > w.cfg.Timeout {
+					// Waited so long behind slow attempts that its lease
+					// might run out during its own: hand it back rather
+					// than risk two workers attempting it at once.
+					inflight.Add(1)
+					go func() {
+						defer inflight.Done()
+						results <- ledgerd.DeliveryResult{ID: c.t.ID, Attempts: c.t.Attempts, Status: ledgerd.DeliveryPending,
+							NextAttemptAt: time.Now(), Release: true}
+					}()
+					continue
+				}
+				t := c.t
 				busy[ep]++
 				running++
 				inflight.Add(1)
 				w.m.inFlight.Inc()
 				go func() {
+					start := time.Now()
 					r := w.attempt(actx, &t)
 					results <- r
 					mu.Lock()
+					if now := time.Now(); r.Status == ledgerd.DeliveryDelivered && now.Sub(start) < fastAttempt {
+						fastUntil[ep] = now.Add(time.Second)
+					}
 					if busy[ep]--; busy[ep] <= 0 {
 						delete(busy, ep)
 					}
@@ -212,12 +291,16 @@ func (w *Worker) deliverLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		mu.Lock()
 		want := w.cfg.Concurrency + w.cfg.Concurrency - running - queued
-		room := make(map[string]int, len(busy)+len(queue))
+		room := make(map[string]int, len(busy)+len(queue)+len(fastUntil))
+		now := time.Now()
+		for id := range fastUntil {
+			room[id] = ahead(id, now)
+		}
 		for id, k := range busy {
-			room[id] = 2*w.cfg.PerEndpoint - k
+			room[id] = ahead(id, now) - k
 		}
 		for id, q := range queue {
-			room[id] = 2*w.cfg.PerEndpoint - busy[id] - len(q)
+			room[id] = ahead(id, now) - busy[id] - len(q)
 		}
 		mu.Unlock()
 		var tasks []ledgerd.DeliveryTask
@@ -228,8 +311,9 @@ func (w *Worker) deliverLoop(ctx context.Context) {
 				w.log.Error("claim deliveries", "err", err)
 			}
 			mu.Lock()
+			at := time.Now()
 			for _, t := range tasks {
-				queue[t.Endpoint.ID] = append(queue[t.Endpoint.ID], t)
+				queue[t.Endpoint.ID] = append(queue[t.Endpoint.ID], claimed{t, at})
 			}
 			queued += len(tasks)
 			dispatch()
@@ -239,13 +323,15 @@ func (w *Worker) deliverLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 		case <-t.C:
+		case <-w.relayed:
 		case <-wake:
 			if len(tasks) == 0 {
 				// Nothing was due: a freed slot is no reason to look
-				// again before the poll.
+				// again before the poll or the relay's next step.
 				select {
 				case <-ctx.Done():
 				case <-t.C:
+				case <-w.relayed:
 				}
 			} else {
 				// Work was found and there may be more: claim again as
@@ -260,8 +346,8 @@ func (w *Worker) deliverLoop(ctx context.Context) {
 	mu.Lock()
 	var back []ledgerd.DeliveryResult
 	for ep, q := range queue {
-		for _, t := range q {
-			back = append(back, ledgerd.DeliveryResult{ID: t.ID, Attempts: t.Attempts, Status: ledgerd.DeliveryPending,
+		for _, c := range q {
+			back = append(back, ledgerd.DeliveryResult{ID: c.t.ID, Attempts: c.t.Attempts, Status: ledgerd.DeliveryPending,
 				NextAttemptAt: time.Now(), Release: true})
 		}
 		delete(queue, ep)

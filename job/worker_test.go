@@ -18,7 +18,7 @@ const admin = ledgertest.AdminKey
 func hooksPath(l string) string { return "/v1/ledgers/" + l + "/webhooks" }
 
 // endpoint registers url on ledger l and returns its id and secret.
-func endpoint(t *testing.T, e *ledgertest.Env, l, url string, types ...string) (id, secret string) {
+func endpoint(t testing.TB, e *ledgertest.Env, l, url string, types ...string) (id, secret string) {
 	t.Helper()
 	body := map[string]any{"url": url}
 	if len(types) > 0 {
@@ -43,7 +43,7 @@ func hold(t *testing.T, e *ledgertest.Env, l string) string {
 	return "evt_" + m["id"].(string)
 }
 
-func newLedger(t *testing.T, e *ledgertest.Env, name string) string {
+func newLedger(t testing.TB, e *ledgertest.Env, name string) string {
 	l := e.Ledger(name)
 	e.Account(l, "world", "USD", nil)
 	e.Account(l, "a", "USD", nil)

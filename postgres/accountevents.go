@@ -39,6 +39,14 @@ const InsertAccountsSQL = `WITH u AS (
 )
 SELECT ` + newAccountCols + ` FROM a`
 
+// insertAccountsAuditSQL records the request's audit entry when it
+// created an account (in this transaction: xmin), in the pipeline of the
+// accounts' insert and under its ledger lock. A creation's target is the
+// new account's path; a batch's is its own path.
+const insertAccountsAuditSQL = `INSERT INTO audit_log (ledger_id, at, status, actor, request_id, action, target)
+	SELECT $1, clock_timestamp(), $2, $3, $4, $5, CASE WHEN $7 THEN $6 || '/' || a.id ELSE $6 END
+	FROM accounts a WHERE a.ledger_id = $1 AND a.id = ANY($8::text[]) AND a.xmin = pg_current_xact_id()::xid LIMIT 1`
+
 // batchSender is a connection or a transaction.
 type batchSender interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
@@ -64,6 +72,9 @@ func insertAccounts(ctx context.Context, s batchSender, ledgerID int64, nas []le
 	b := &pgx.Batch{}
 	b.Queue(lockLedgerForEventsSQL, ledgerID)
 	b.Queue(InsertAccountsSQL, ledgerID, ids, assets, mins, mds, prefixes, eventIDs)
+	if a := ledgerd.AuditFrom(ctx); a != nil {
+		b.Queue(insertAccountsAuditSQL, ledgerID, a.Status, a.Actor, a.RequestID, a.Action, a.Target, a.Created, ids)
+	}
 	br := s.SendBatch(ctx, b)
 	created, err := readInserted(br)
 	if cerr := br.Close(); err == nil && cerr != nil {
@@ -90,4 +101,26 @@ func readInserted(br pgx.BatchResults) (map[string]*ledgerd.Account, error) {
 		created[a.ID] = a
 	}
 	return created, rows.Err()
+}
+
+// insertStatusEvent records account.frozen or account.unfrozen for a as
+// just committed in tx, which holds the ledger's ordering lock: data is
+// the account plus "reason" (null when none was given).
+func insertStatusEvent(ctx context.Context, tx pgx.Tx, ledgerID int64, a *ledgerd.Account, reason *string) error {
+	typ := ledgerd.EventAccountUnfrozen
+	if a.Frozen() {
+		typ = ledgerd.EventAccountFrozen
+	}
+	data := wire.AppendAccount(nil, a)
+	data = append(data[:len(data)-1], `,"reason":`...)
+	if reason != nil {
+		data = ledgerd.AppendJSONString(data, *reason)
+	} else {
+		data = append(data, "null"...)
+	}
+	data = append(data, '}')
+	id := ledgerd.NewEventID(time.Now())[len(ledgerd.EventIDPrefix):]
+	_, err := tx.Exec(ctx, `INSERT INTO events (id, ledger_id, after_sequence, type, data, created_at)
+		SELECT $2, $1, last_sequence, $3, $4::json, now() FROM ledgers WHERE id = $1`, ledgerID, id, string(typ), string(data))
+	return err
 }

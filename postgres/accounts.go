@@ -16,13 +16,13 @@ import (
 var accountByIDSQL = `SELECT ` + accountCols + ` FROM ` + accountHead(`accounts a`) + ` WHERE a.ledger_id = $1 AND a.id = $2`
 
 // newAccountCols is a row just inserted: no entry can be newer.
-const newAccountCols = `id, asset, min_balance, metadata, posted, pending_debits, pending_credits, version, created_at`
+const newAccountCols = `id, asset, min_balance, metadata, posted, pending_debits, pending_credits, version, created_at, status`
 
 func scanAccount(row pgx.Row) (*ledgerd.Account, error) {
 	a := &ledgerd.Account{}
 	var md []byte
 	err := row.Scan(&a.ID, &a.Asset, &a.MinBalance, &md, &a.Balance.Posted, &a.Balance.PendingDebits,
-		&a.Balance.PendingCredits, &a.Version, &a.CreatedAt)
+		&a.Balance.PendingCredits, &a.Version, &a.CreatedAt, &a.Status)
 	if err != nil {
 		return nil, err
 	}
@@ -209,11 +209,29 @@ func (db *DB) PatchAccount(ctx context.Context, ledgerID int64, id string, p *le
 		if p.SetMinBalance {
 			minb = p.MinBalance
 		}
-		out, err = scanAccount(tx.QueryRow(ctx, `WITH a AS (UPDATE accounts SET metadata = $3, min_balance = $4 WHERE ledger_id = $1 AND id = $2 RETURNING *)
+		status := a.Status
+		if p.Status != "" {
+			status = p.Status
+		}
+		out, err = scanAccount(tx.QueryRow(ctx, `WITH a AS (UPDATE accounts SET metadata = $3, min_balance = $4, status = $5 WHERE ledger_id = $1 AND id = $2 RETURNING *)
 			SELECT `+accountCols+` FROM `+accountHead("a"),
-			ledgerID, id, metadataJSON(md), minb))
-		if err != nil || idem == nil {
+			ledgerID, id, metadataJSON(md), minb, status))
+		if err != nil {
 			return err
+		}
+		if status != a.Status {
+			// Under the ordering lock taken above: the event takes its
+			// place after every transaction that could still debit the
+			// account, and before every one that cannot.
+			if err := insertStatusEvent(ctx, tx, ledgerID, out, p.Reason); err != nil {
+				return err
+			}
+		}
+		if err := writeAudit(ctx, tx, ledgerID, id); err != nil {
+			return err
+		}
+		if idem == nil {
+			return nil
 		}
 		_, err = tx.Exec(ctx, `UPDATE idempotency_keys SET status = 200, account_id = $3 WHERE ledger_id = $1 AND key = $2`, ledgerID, idem.Key, id)
 		return err

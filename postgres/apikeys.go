@@ -10,8 +10,18 @@ import (
 
 // CreateAPIKey stores a key.
 func (db *DB) CreateAPIKey(ctx context.Context, k *ledgerd.APIKey) error {
-	return db.queryRow(ctx, `INSERT INTO api_keys (id, ledger_id, role, secret_hash) VALUES ($1, $2, $3, $4) RETURNING created_at`,
-		k.ID, k.LedgerID, k.Role, k.SecretHash).Scan(&k.CreatedAt)
+	return db.beginFunc(ctx, func(tx pgx.Tx) error {
+		// The ledger's lock, for the audit entry's position.
+		if _, err := tx.Exec(ctx, lockLedgerForEventsSQL, k.LedgerID); err != nil {
+			return err
+		}
+		err := tx.QueryRow(ctx, `INSERT INTO api_keys (id, ledger_id, role, secret_hash) VALUES ($1, $2, $3, $4) RETURNING created_at`,
+			k.ID, k.LedgerID, k.Role, k.SecretHash).Scan(&k.CreatedAt)
+		if err != nil {
+			return err
+		}
+		return writeAudit(ctx, tx, k.LedgerID, k.ID)
+	})
 }
 
 const apiKeyCols = `k.id, k.ledger_id, l.name, k.role, k.secret_hash, k.created_at, k.revoked_at`
@@ -60,6 +70,19 @@ func (db *DB) ListAPIKeys(ctx context.Context, ledgerID int64, after string, lim
 
 // RevokeAPIKey marks a key revoked (idempotent: the first revocation time stays).
 func (db *DB) RevokeAPIKey(ctx context.Context, id string) error {
-	_, err := db.exec(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, clock_timestamp()) WHERE id = $1`, id)
-	return err
+	return db.beginFunc(ctx, func(tx pgx.Tx) error {
+		// The key's ledger's lock, for the audit entry's position.
+		var ledgerID int64
+		err := tx.QueryRow(ctx, `SELECT l.id FROM ledgers l JOIN api_keys k ON k.ledger_id = l.id WHERE k.id = $1 FOR UPDATE OF l`, id).Scan(&ledgerID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, clock_timestamp()) WHERE id = $1`, id); err != nil {
+			return err
+		}
+		return writeAudit(ctx, tx, ledgerID, id)
+	})
 }

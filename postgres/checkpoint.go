@@ -70,7 +70,7 @@ const headBalanceCols = `coalesce(e.posted_after, a.posted), coalesce(e.pending_
 	coalesce(e.pending_credits_after, a.pending_credits), coalesce(e.version, a.version)`
 
 // accountCols is an account as the API shows it, read from accountHead.
-const accountCols = `a.id, a.asset, a.min_balance, a.metadata, ` + headBalanceCols + `, a.created_at`
+const accountCols = `a.id, a.asset, a.min_balance, a.metadata, ` + headBalanceCols + `, a.created_at, a.status`
 
 // checkpointRows is the account rows a commit writes.
 type checkpointRows struct {

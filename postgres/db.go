@@ -29,6 +29,12 @@ type Config struct {
 	// Tracer, when set, sees every query (tests count queries with it;
 	// tracing will hook in here).
 	Tracer pgx.QueryTracer
+	// AsyncCommit turns synchronous_commit off on the pool's connections:
+	// only for the asynchronous tail's own pool, whose transactions are
+	// bookkeeping that a crash may roll back by a few hundred
+	// milliseconds without losing anything (docs/design/tail.md,
+	// "Durability of the tail's bookkeeping"). Never for the API's pool.
+	AsyncCommit bool
 }
 
 // DB is a pool of connections to one database.
@@ -79,6 +85,9 @@ func Open(ctx context.Context, c Config) (*DB, error) {
 	}
 	// Durability is the product: never let a connection default weaken it.
 	pc.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
+	if c.AsyncCommit {
+		pc.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	}
 	pc.ConnConfig.RuntimeParams["application_name"] = "ledgerd"
 	if c.Tracer != nil {
 		pc.ConnConfig.Tracer = c.Tracer

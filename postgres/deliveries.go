@@ -67,10 +67,25 @@ func (db *DB) ListWebhookDeliveries(ctx context.Context, endpointID, status, aft
 // has no delivery of that event. A dead letter gets one more attempt: if
 // that fails, it is dead-lettered again.
 func (db *DB) RetryWebhookDelivery(ctx context.Context, endpointID, eventID string) (status string, found bool, err error) {
-	err = db.queryRow(ctx, `WITH d AS (SELECT id, status FROM webhook_deliveries WHERE endpoint_id = $1 AND event_id = $2),
-		u AS (UPDATE webhook_deliveries w SET status = 'pending', next_attempt_at = clock_timestamp()
-			FROM d WHERE w.id = d.id AND d.status <> 'delivered' AND w.locked_until IS NULL)
-		SELECT status FROM d`, endpointID, eventID).Scan(&status)
+	err = db.beginFunc(ctx, func(tx pgx.Tx) error {
+		// The endpoint's ledger's lock, for the audit entry's position.
+		var ledgerID int64
+		if ledgerd.AuditFrom(ctx) != nil {
+			err := tx.QueryRow(ctx, `SELECT l.id FROM ledgers l JOIN webhook_endpoints w ON w.ledger_id = l.id
+				WHERE w.id = $1 FOR UPDATE OF l`, endpointID).Scan(&ledgerID)
+			if err != nil {
+				return err
+			}
+		}
+		err := tx.QueryRow(ctx, `WITH d AS (SELECT id, status FROM webhook_deliveries WHERE endpoint_id = $1 AND event_id = $2),
+			u AS (UPDATE webhook_deliveries w SET status = 'pending', next_attempt_at = clock_timestamp()
+				FROM d WHERE w.id = d.id AND d.status <> 'delivered' AND w.locked_until IS NULL)
+			SELECT status FROM d`, endpointID, eventID).Scan(&status)
+		if err != nil || status == ledgerd.DeliveryDelivered || ledgerID == 0 {
+			return err
+		}
+		return writeAudit(ctx, tx, ledgerID, eventID)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", false, nil
 	}

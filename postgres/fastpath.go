@@ -238,6 +238,7 @@ func (f *FastBatch) Commit(ctx context.Context, after <-chan struct{}, locked fu
 	// duplicates of one key, 40P01 and a 503.
 	batch.queueRefInsert(b)
 	batch.queueKeyInsert(b, db.ttl())
+	batch.queueAuditInsert(b)
 	batch.queueAccountUpdate(b)
 	batch.queueLedgerUpdate(b)
 	b.Queue("COMMIT")

@@ -11,8 +11,16 @@ import (
 // CreateLedger creates a ledger; duplicate_ledger when the name is taken.
 func (db *DB) CreateLedger(ctx context.Context, name string) (*ledgerd.Ledger, error) {
 	l := &ledgerd.Ledger{Name: name}
-	err := db.queryRow(ctx, `INSERT INTO ledgers (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id, created_at`, name).
-		Scan(&l.ID, &l.CreatedAt)
+	// The new row is the ledger's lock until this commits: its first
+	// audit entry goes in with it.
+	err := db.beginFunc(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO ledgers (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id, created_at`, name).
+			Scan(&l.ID, &l.CreatedAt)
+		if err != nil {
+			return err
+		}
+		return writeAudit(ctx, tx, l.ID, name)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ledgerd.Errorf(ledgerd.CodeDuplicateLedger, "ledger %s already exists", name)
 	}

@@ -50,6 +50,7 @@ func (db *DB) RegisterMetrics(reg prometheus.Registerer) {
 		pendingHolds:     d("holds_pending", "Holds outstanding with a deadline, sampled."),
 		sampleAge:        d("stats_sample_age_seconds", "Age of the database size sample the partition and hold metrics come from."),
 	})
+	reg.MustRegister(newAuditCollector(db))
 }
 
 func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {

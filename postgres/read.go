@@ -29,6 +29,7 @@ type batchState struct {
 	// behind, the accounts read whose row lags behind their entries.
 	ckpt   checkpointRows
 	behind []string
+	audit  auditRows
 }
 
 func newBatchState(ledgerID int64, book *ledgerd.Book, keys int) *batchState {
@@ -54,6 +55,7 @@ func (batch *batchState) decide(units []*ledgerd.WriteUnit, nItems int, lastAt t
 	// decisions (events per transaction, audit entries, fraud and monitor
 	// inputs) is built here from d and written in the same transaction.
 	batch.rows.fill(d, problemStatus)
+	batch.audit.fill(units)
 	batch.firstID = pgtype.UUID{}
 	if len(batch.rows.txID) > 0 {
 		batch.firstID = batch.rows.txID[0]
@@ -75,7 +77,7 @@ var decisionsPool sync.Pool
 //
 // Balances come from the row or the account's newest entry (accountHead);
 // the row's own version tells whether its checkpoint is behind.
-var LoadAccountsSQL = `SELECT a.id, a.asset, a.min_balance, ` + headBalanceCols + `, a.version
+var LoadAccountsSQL = `SELECT a.id, a.asset, a.min_balance, ` + headBalanceCols + `, a.version, a.status = 'frozen'
 	FROM ` + accountHead(`unnest($1::bigint[], $2::text[]) AS u(ledger_id, id)
 	JOIN accounts a ON a.ledger_id = u.ledger_id AND a.id = u.id`)
 
@@ -86,7 +88,7 @@ func (batch *batchState) queueLoadAccounts(b *pgx.Batch, ids []string) {
 			var rowVersion int64
 			a := &ledgerd.BookAccount{}
 			if err := rows.Scan(&id, &a.Asset, &a.MinBalance, &a.Balance.Posted, &a.Balance.PendingDebits,
-				&a.Balance.PendingCredits, &a.Version, &rowVersion); err != nil {
+				&a.Balance.PendingCredits, &a.Version, &rowVersion, &a.Frozen); err != nil {
 				return err
 			}
 			if rowVersion < a.Version {

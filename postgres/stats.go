@@ -18,7 +18,12 @@ type Stats struct {
 	// transactions_expiry). Holds without a deadline are not counted: no
 	// index finds them without a scan.
 	PendingHolds int64
-	At           time.Time
+	// AuditUnchained counts the audit entries no chainer has linked yet,
+	// and AuditOldest is when the oldest of them was written (zero when
+	// there is none): the chain lag (docs/audit.md).
+	AuditUnchained int64
+	AuditOldest    time.Time
+	At             time.Time
 }
 
 // PartitionStat is one partition's row estimate.
@@ -54,6 +59,9 @@ func (db *DB) SampleStats(ctx context.Context) (*Stats, error) {
 	err = db.queryRow(ctx, `SELECT count(*) FROM transactions WHERE status = 'pending' AND expires_at IS NOT NULL`).
 		Scan(&s.PendingHolds)
 	if err != nil {
+		return nil, err
+	}
+	if s.AuditUnchained, s.AuditOldest, err = db.auditLag(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil

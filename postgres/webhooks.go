@@ -96,9 +96,11 @@ func (db *DB) CreateWebhookEndpoint(ctx context.Context, e *ledgerd.WebhookEndpo
 		}
 		// The relay starts this ledger where the first endpoint starts:
 		// nothing before it can match any endpoint.
-		_, err = tx.Exec(ctx, `INSERT INTO event_cursors (consumer, ledger_id, seq, ord) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (consumer, ledger_id) DO NOTHING`, WebhookConsumer, e.LedgerID, p.Sequence, p.Ordinal)
-		return err
+		if _, err = tx.Exec(ctx, `INSERT INTO event_cursors (consumer, ledger_id, seq, ord) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (consumer, ledger_id) DO NOTHING`, WebhookConsumer, e.LedgerID, p.Sequence, p.Ordinal); err != nil {
+			return err
+		}
+		return writeAudit(ctx, tx, e.LedgerID, e.ID)
 	})
 }
 
@@ -142,8 +144,9 @@ func (db *DB) UpdateWebhookEndpoint(ctx context.Context, ledgerID int64, id stri
 		// endpoint row, which the relay reads FOR SHARE, is then locked
 		// only for the few statements after it, never while this waits
 		// behind the write path for the ordering lock.
+		// The audit entry needs the lock too, for its position.
 		var pos ledgerd.EventPosition
-		if p.Status != nil {
+		if p.Status != nil || ledgerd.AuditFrom(ctx) != nil {
 			var err error
 			if pos, err = lockPosition(ctx, tx, ledgerID); err != nil {
 				return err
@@ -179,7 +182,7 @@ func (db *DB) UpdateWebhookEndpoint(ctx context.Context, ledgerID int64, id stri
 		}
 		e.UpdatedAt = e.UpdatedAt.UTC()
 		out = e
-		return nil
+		return writeAudit(ctx, tx, ledgerID, id)
 	})
 	return out, err
 }
@@ -210,17 +213,34 @@ func switchStatus(ctx context.Context, tx pgx.Tx, e *ledgerd.WebhookEndpoint, st
 // DeleteWebhookEndpoint deletes an endpoint and its delivery log; false
 // when the ledger has no such endpoint.
 func (db *DB) DeleteWebhookEndpoint(ctx context.Context, ledgerID int64, id string) (bool, error) {
-	tag, err := db.exec(ctx, `DELETE FROM webhook_endpoints WHERE ledger_id = $1 AND id = $2`, ledgerID, id)
-	return tag.RowsAffected() == 1, err
+	return db.auditedChange(ctx, ledgerID, id, `DELETE FROM webhook_endpoints WHERE ledger_id = $1 AND id = $2`, ledgerID, id)
+}
+
+// auditedChange runs one statement that changes an endpoint and, when it
+// changed a row, the request's audit entry, under the ledger's lock.
+func (db *DB) auditedChange(ctx context.Context, ledgerID int64, id, sql string, args ...any) (changed bool, err error) {
+	err = db.beginFunc(ctx, func(tx pgx.Tx) error {
+		if ledgerd.AuditFrom(ctx) != nil {
+			if _, err := tx.Exec(ctx, lockLedgerForEventsSQL, ledgerID); err != nil {
+				return err
+			}
+		}
+		tag, err := tx.Exec(ctx, sql, args...)
+		if err != nil || tag.RowsAffected() != 1 {
+			return err
+		}
+		changed = true
+		return writeAudit(ctx, tx, ledgerID, id)
+	})
+	return changed, err
 }
 
 // RotateWebhookSecret makes secret the endpoint's signing secret; the
 // current one keeps signing alongside it for RotationGrace. False when the
 // ledger has no such endpoint.
 func (db *DB) RotateWebhookSecret(ctx context.Context, ledgerID int64, id, secret string) (bool, error) {
-	tag, err := db.exec(ctx, `UPDATE webhook_endpoints SET previous_secret = secret, previous_until = clock_timestamp() + $4 * interval '1 second',
+	return db.auditedChange(ctx, ledgerID, id, `UPDATE webhook_endpoints SET previous_secret = secret, previous_until = clock_timestamp() + $4 * interval '1 second',
 		secret = $3, updated_at = clock_timestamp() WHERE ledger_id = $1 AND id = $2`, ledgerID, id, secret, int64(RotationGrace/time.Second))
-	return tag.RowsAffected() == 1, err
 }
 
 // DisableGoneEndpoint disables an endpoint that answered 410 and
@@ -232,6 +252,11 @@ func (db *DB) RotateWebhookSecret(ctx context.Context, ledgerID int64, id, secre
 // disable.
 func (db *DB) DisableGoneEndpoint(ctx context.Context, id string, delivery int64, attempts int) error {
 	return db.beginFunc(ctx, func(tx pgx.Tx) error {
+		// The API shows the endpoint disabled from this commit on: durable
+		// even on the tail's pool, whose other commits are asynchronous.
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = on`); err != nil {
+			return err
+		}
 		var ledgerID int64
 		err := tx.QueryRow(ctx, `SELECT ledger_id FROM webhook_endpoints WHERE id = $1`, id).Scan(&ledgerID)
 		if errors.Is(err, pgx.ErrNoRows) {

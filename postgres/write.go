@@ -29,6 +29,7 @@ func (batch *batchState) queueWrites(ttl time.Duration, copied bool) *pgx.Batch 
 			repeat(batch.ledgerID, len(batch.expiredKeys)), batch.expiredKeys)
 	}
 	batch.queueKeyInsert(w, ttl)
+	batch.queueAuditInsert(w)
 	w.Queue("COMMIT")
 	return w
 }

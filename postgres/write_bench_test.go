@@ -20,8 +20,12 @@ func TestMain(m *testing.M) { ledgertest.Main(m) }
 //
 //	go test -run '^$' -bench WriteBatch -benchtime 200x ./postgres
 func BenchmarkWriteBatch(b *testing.B) {
-	for _, size := range []int{1, 64, 1000} {
-		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
+	for _, c := range []struct {
+		size  int
+		audit bool
+	}{{1, false}, {1, true}, {64, false}, {64, true}, {1000, false}, {1000, true}} {
+		size := c.size
+		b.Run(fmt.Sprintf("size=%d/audit=%v", size, c.audit), func(b *testing.B) {
 			ctx := context.Background()
 			db, err := postgres.Open(ctx, postgres.Config{URL: ledgertest.NewDatabase(b), MaxConns: 4})
 			if err != nil {
@@ -53,6 +57,11 @@ func BenchmarkWriteBatch(b *testing.B) {
 					// The accounts are unbounded (no min_balance), so every
 					// transfer is accepted and the full write path is measured.
 					units[i] = &ledgerd.WriteUnit{Items: []*ledgerd.WriteItem{postgres.BenchTransfer(r, n, seq)}}
+					if c.audit {
+						// One entry per request, as the API writes it.
+						units[i].Audit = &ledgerd.Audit{Actor: "3f2a9c0d1e7b4a55", RequestID: fmt.Sprintf("01JEXK4N7Q8R9S%012d", seq),
+							Action: "transaction.create", Target: "/v1/ledgers/bench/transactions", Created: true, Status: 201}
+					}
 				}
 				if err := db.WriteBatch(ctx, l.ID, units, cache); err != nil {
 					b.Fatal(err)

@@ -92,6 +92,12 @@ func EncodeAccount(e *jx.Encoder, a *ledgerd.Account) {
 	} else {
 		e.Null()
 	}
+	e.FieldStart("status")
+	if a.Status == "" {
+		e.Str(ledgerd.AccountActive)
+	} else {
+		e.Str(a.Status)
+	}
 	e.FieldStart("metadata")
 	EncodeMetadata(e, a.Metadata)
 	e.FieldStart("balance")

@@ -44,6 +44,12 @@ type config struct {
 	AuthFailRate         float64
 	AuthFailBurst        int
 	MetricAssets         string
+	RedisURL             string
+	ConcurrencyTarget    time.Duration
+	ConcurrencyMin       int
+	ConcurrencyMax       int
+	ShutdownTimeout      time.Duration
+	DrainDelay           time.Duration
 	TraceSampleRatio     float64
 	Tail                 tailConfig
 }
@@ -114,6 +120,15 @@ func maskURL(s string) string {
 		return u.Redacted()
 	}
 	return kvPassword.ReplaceAllString(s, "${1}xxxxx")
+}
+
+// maskRedisURL shows a Redis URL without its password.
+func maskRedisURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(set)"
+	}
+	return u.Redacted()
 }
 
 // kvPassword matches the value of password= in a key=value connection
@@ -202,6 +217,12 @@ func (c *config) bindServe(b *binder, withDB bool) {
 	b.int(&c.KeyBodyBudget, "key-body-budget", "LEDGERD_KEY_BODY_BUDGET", httpapi.DefaultKeyBodyBudget, "bytes of request bodies one API key may have in flight on this node; beyond: 429 rate_limited")
 	b.float(&c.AuthFailRate, "auth-fail-rate", "LEDGERD_AUTH_FAIL_RATE", httpapi.DefaultAuthFailRate, "lookups of unseen key ids per second per client address; beyond: 429 rate_limited")
 	b.int(&c.AuthFailBurst, "auth-fail-burst", "LEDGERD_AUTH_FAIL_BURST", httpapi.DefaultAuthFailBurst, "burst of lookups of unseen key ids per client address")
+	b.secret(&c.RedisURL, "redis-url", "REDIS_URL", "Redis `URL` (redis://host:port/db) holding the per-key rate limits shared by every node (empty: each node limits alone)", maskRedisURL)
+	b.dur(&c.ConcurrencyTarget, "concurrency-target", "LEDGERD_CONCURRENCY_TARGET", httpapi.DefaultConcurrencyTarget, "adaptive concurrency limit: request latency above which the node admits fewer requests at once; the surplus is answered 503 overloaded at once (0: no limit)")
+	b.int(&c.ConcurrencyMin, "concurrency-min", "LEDGERD_CONCURRENCY_MIN", httpapi.DefaultConcurrencyMin, "adaptive concurrency limit: fewest requests admitted at once")
+	b.int(&c.ConcurrencyMax, "concurrency-max", "LEDGERD_CONCURRENCY_MAX", httpapi.DefaultConcurrencyMax, "adaptive concurrency limit: most requests admitted at once (and the starting point)")
+	b.dur(&c.ShutdownTimeout, "shutdown-timeout", "LEDGERD_SHUTDOWN_TIMEOUT", 30*time.Second, "on SIGTERM: longest wait for requests in flight to finish (queued transactions are committed or answered in any case)")
+	b.dur(&c.DrainDelay, "drain-delay", "LEDGERD_DRAIN_DELAY", 0, "on SIGTERM: how long /readyz answers 503 while the node still serves, before it stops accepting (a few load-balancer health-check intervals)")
 	b.str(&c.MetricAssets, "metric-assets", "LEDGERD_METRIC_ASSETS", "", "comma-separated assets the volume metric names (empty: the first 32 seen); others count as \"other\"")
 	b.float(&c.TraceSampleRatio, "trace-sample-ratio", "LEDGERD_TRACE_SAMPLE_RATIO", telemetry.DefaultSampleRatio, "share of new traces recorded when OTEL_EXPORTER_OTLP_ENDPOINT (or _TRACES_ENDPOINT) is set; tracing is off otherwise")
 	c.Tail.bind(b, true, !withDB) // dev (withDB false) runs the tail by default
@@ -243,6 +264,12 @@ func (c *config) validate() error {
 	}
 	if c.BodyBudget < httpapi.MaxBatchBody || c.KeyBodyBudget < httpapi.MaxBatchBody {
 		return fmt.Errorf("LEDGERD_BODY_BUDGET and LEDGERD_KEY_BODY_BUDGET must be at least %d (one full batch)", httpapi.MaxBatchBody)
+	}
+	if c.ConcurrencyTarget < 0 || c.ConcurrencyMin < 1 || c.ConcurrencyMax < c.ConcurrencyMin {
+		return fmt.Errorf("LEDGERD_CONCURRENCY_TARGET must not be negative, and 1 <= LEDGERD_CONCURRENCY_MIN <= LEDGERD_CONCURRENCY_MAX")
+	}
+	if c.ShutdownTimeout <= 0 || c.DrainDelay < 0 {
+		return fmt.Errorf("LEDGERD_SHUTDOWN_TIMEOUT must be positive and LEDGERD_DRAIN_DELAY not negative")
 	}
 	if c.AuthFailRate <= 0 || c.AuthFailBurst < 1 {
 		return fmt.Errorf("LEDGERD_AUTH_FAIL_RATE and LEDGERD_AUTH_FAIL_BURST must be positive")

@@ -33,6 +33,7 @@ Commands:
   serve      run an API node against DATABASE_URL
   worker     run the asynchronous tail (events, webhook deliveries) against DATABASE_URL
   migrate    apply the embedded schema migrations to DATABASE_URL
+  verify     recompute the audit chains and every balance from DATABASE_URL; exit 1 on a mismatch
   loadtest   generate load against a running ledgerd and check its invariants
   version    print the version
 
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return runWorker(ctx, args[1:], lookupEnv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args[1:], lookupEnv, stdout, stderr)
+	case "verify":
+		return runVerify(ctx, args[1:], lookupEnv, stdout, stderr)
 	case "loadtest":
 		return runLoadtest(ctx, args[1:], lookupEnv, stdout, stderr)
 	case "version", "--version":

@@ -17,6 +17,7 @@ import (
 	"github.com/ledgerd/ledgerd/httpapi"
 	"github.com/ledgerd/ledgerd/postgres"
 	"github.com/ledgerd/ledgerd/telemetry"
+	"github.com/redis/go-redis/v9"
 )
 
 func runServe(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
@@ -97,15 +98,28 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, tel *telemetry.T
 	writer := batch.New(db.BatchStore(), batch.Config{MaxItems: c.CommitMaxItems, Window: c.CommitWindow,
 		OverlapMin: c.CommitOverlapMin, OverlapFlights: c.CommitOverlapFlights, Tracer: tel.Tracer("ledgerd/batch")}, logger,
 		batch.NewMetrics(reg), encodeForDeadLetter)
+	metrics := httpapi.NewMetrics(reg)
+	var rl httpapi.RateLimiter
+	if c.RedisURL != "" && c.RateLimit > 0 {
+		opts, err := redis.ParseURL(c.RedisURL)
+		if err != nil {
+			writer.Close()
+			return fmt.Errorf("REDIS_URL: %w", err)
+		}
+		rdb := redis.NewClient(opts)
+		defer rdb.Close()
+		rl = httpapi.NewRedisLimiter(rdb, c.RateLimit, c.RateBurst, logger, metrics)
+	}
 	accessLog := logger
 	if !c.AccessLog {
 		accessLog = slog.New(slog.DiscardHandler)
 	}
 	api := httpapi.NewServer(db, writer, httpapi.Config{AdminKey: c.AdminKey, RateLimit: c.RateLimit, RateBurst: c.RateBurst,
-		BatchMaxItems: c.BatchMaxItems, Logger: accessLog, Metrics: httpapi.NewMetrics(reg), Tracer: tel.Tracer("ledgerd/httpapi"),
+		BatchMaxItems: c.BatchMaxItems, Logger: accessLog, Metrics: metrics, RateLimiter: rl, Tracer: tel.Tracer("ledgerd/httpapi"),
+		Admission:  httpapi.AdmissionConfig{Target: c.ConcurrencyTarget, Min: c.ConcurrencyMin, Max: c.ConcurrencyMax},
 		BodyBudget: int64(c.BodyBudget), KeyBodyBudget: int64(c.KeyBodyBudget), AuthFailRate: c.AuthFailRate,
 		AuthFailBurst: c.AuthFailBurst, MetricAssets: splitList(c.MetricAssets),
-		Webhooks: db, WebhookAllowPrivate: c.Tail.AllowPrivate})
+		Webhooks: db, Monitors: db, WebhookAllowPrivate: c.Tail.AllowPrivate})
 	// The API compares keys with the key's hash; this copy of the
 	// plaintext need not outlive the start.
 	c.AdminKey = ""
@@ -170,10 +184,26 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, tel *telemetry.T
 		writer.Close()
 		return err
 	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// Drain: /readyz says not ready while the node still serves, so that
+	// the load balancer moves new requests elsewhere; then no new
+	// connections, in-flight requests finish (bounded), and the writer
+	// commits or answers whatever is still queued.
+	log.Info("draining", "drain_delay", c.DrainDelay.String(), "shutdown_timeout", c.ShutdownTimeout.String())
+	api.Drain()
+	srv.SetKeepAlivesEnabled(false)
+	deadline := time.Now().Add(c.ShutdownTimeout)
+	select {
+	case <-time.After(min(c.DrainDelay, c.ShutdownTimeout)):
+	case err := <-errc:
+		writer.Close()
+		return err
+	}
+	sctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	_ = srv.Shutdown(sctx)
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("requests still in flight at the shutdown deadline; closing their connections", "err", err)
+		_ = srv.Close()
+	}
 	if dbg != nil {
 		_ = dbg.Shutdown(sctx)
 	}
@@ -182,6 +212,7 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, tel *telemetry.T
 		<-tailDone
 	}
 	writer.Close()
+	log.Info("stopped")
 	return nil
 }
 

@@ -29,6 +29,8 @@ type tailConfig struct {
 	Poll          time.Duration
 	Retention     time.Duration
 	schedule      webhook.Schedule
+	SMTPURL       string // balance monitors' e-mail (job/email.go)
+	SMTPFrom      string
 }
 
 // bind registers the tail's flags; withSwitch adds LEDGERD_WORKERS (serve
@@ -43,7 +45,9 @@ func (t *tailConfig) bind(b *binder, withSwitch, workersOn bool) {
 	b.int(&t.PerEndpoint, "webhook-per-endpoint", "LEDGERD_WEBHOOK_PER_ENDPOINT", 32, "delivery attempts in flight to one endpoint, per worker")
 	b.int(&t.PoolMaxConns, "worker-pool-max-conns", "LEDGERD_WORKER_POOL_MAX_CONNS", 6, "database connections of the tail (its own pool, apart from the API's)")
 	b.dur(&t.Timeout, "webhook-timeout", "LEDGERD_WEBHOOK_TIMEOUT", webhook.DefaultTimeout, "longest wait for a receiver's answer")
-	b.dur(&t.Poll, "worker-poll", "LEDGERD_WORKER_POLL", 200*time.Millisecond, "how often an idle worker looks for new events and due deliveries")
+	b.dur(&t.Poll, "worker-poll", "LEDGERD_WORKER_POLL", 50*time.Millisecond, "how often an idle worker looks for new events and due deliveries")
+	b.secret(&t.SMTPURL, "smtp-url", "LEDGERD_SMTP_URL", "SMTP server of monitor e-mails, smtp://user:pass@host:port or smtps://… (empty: e-mails stay queued)", maskSMTPURL)
+	b.str(&t.SMTPFrom, "smtp-from", "LEDGERD_SMTP_FROM", "", "sender address of monitor e-mails")
 	b.dur(&t.Retention, "webhook-retention", "LEDGERD_WEBHOOK_RETENTION", 7*24*time.Hour, "how long delivered deliveries stay in the delivery log")
 }
 
@@ -54,6 +58,9 @@ func (t *tailConfig) validate() error {
 			return fmt.Errorf("LEDGERD_WEBHOOK_RETRY_SCHEDULE: %w", err)
 		}
 		t.schedule = s
+	}
+	if err := checkSMTP(t.SMTPURL, t.SMTPFrom); err != nil {
+		return err
 	}
 	switch {
 	case t.Concurrency < 1 || t.Concurrency > 4096:
@@ -73,13 +80,15 @@ func (t *tailConfig) validate() error {
 // grows its lag. It returns a channel closed when the tail has stopped
 // (attempts finished or released, outcomes written).
 func startTail(ctx context.Context, dbURL string, t *tailConfig, log *slog.Logger, reg prometheus.Registerer) (<-chan struct{}, error) {
-	db, err := postgres.Open(ctx, postgres.Config{URL: dbURL, MaxConns: int32(t.PoolMaxConns), AcquireTimeout: 5 * time.Second})
+	db, err := postgres.Open(ctx, postgres.Config{URL: dbURL, MaxConns: int32(t.PoolMaxConns), AcquireTimeout: 5 * time.Second,
+		AsyncCommit: true})
 	if err != nil {
 		return nil, err
 	}
 	w := job.New(db, db, job.Config{
 		Concurrency: t.Concurrency, PerEndpoint: t.PerEndpoint, Timeout: t.Timeout, Schedule: t.schedule,
-		AllowPrivate: t.AllowPrivate, Poll: t.Poll, Retention: t.Retention, Logger: log, Registerer: reg})
+		AllowPrivate: t.AllowPrivate, Poll: t.Poll, Retention: t.Retention, Logger: log, Registerer: reg,
+		Email: job.EmailConfig{URL: t.SMTPURL, From: t.SMTPFrom}})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

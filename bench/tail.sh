@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# bench/tail.sh — the standard loads with the asynchronous tail on
+# (bench/README.md#tail): `ledgerd serve` with LEDGERD_WORKERS=true (one
+# process, as a single-node user runs it; the tail has its own small pool),
+# one webhook endpoint per load's ledger subscribed to every event
+# (registered once the loadtest has set its ledger up), pointing at
+# bench/receiver on loopback, which answers 200 at once and records the
+# lag of every delivery (arrival − the event's created_at) in an HDR
+# histogram. Three loads, as single.sh, batch.sh and latency.sh run them:
+#   tail-single  closed loop, BENCH_CLIENTS single transfers
+#   tail-batch   closed loop, BENCH_BATCH_CLIENTS × 1,000 per request
+#   tail-lag     open loop at BENCH_RATE (2,000/s): figure = webhook lag p99
+#                over the events created in the measured part
+# Before the lag load, the backlog the first two leave is drained (the drain
+# rate, deliveries/s of one worker, goes into the notes); after it, every
+# ledger must have received exactly one delivery per event from the
+# endpoint's creation on (counted in the database: transactions and events
+# rows), or the scenario fails. BENCH_TAIL_DRAIN bounds each wait (default
+# 900 s; it also fails when nothing arrives for 60 s).
+set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+RATE="${BENCH_RATE:-2000}"
+BATCH_CLIENTS="${BENCH_BATCH_CLIENTS:-8}"
+DRAIN_LIMIT="${BENCH_TAIL_DRAIN:-900}"
+LEDGERS=(bench-tail-single bench-tail-batch bench-tail-lag)
+bench_init tail
+RECV_BIN="$BENCH_OUT/bin/receiver"
+(cd "$ROOT" && go build -o "$RECV_BIN" ./bench/receiver)
+
+# receiver_start: bench/receiver on a free loopback port; sets RECV_URL.
+receiver_start() {
+	local rlog="$WORK/receiver.log" addr="" i
+	: >"$rlog"
+	"${SPAWN[@]}" "$RECV_BIN" -addr 127.0.0.1:0 >"$rlog" 2>&1 &
+	RECV_PID=$!
+	track "$RECV_PID" receiver
+	for ((i = 0; i < 100; i++)); do
+		addr="$(awk '/^listening on / {print $3; exit}' "$rlog")"
+		[[ -n "$addr" ]] && break
+		alive "$RECV_PID" || die "receiver exited: $(cat "$rlog")"
+		sleep 0.1
+	done
+	[[ -n "$addr" ]] || die "receiver did not start listening"
+	RECV_URL="http://$addr"
+	log "receiver pid $RECV_PID on $RECV_URL"
+}
+
+# register_endpoint NAME: an endpoint on ledger bench-NAME for every event
+# type, at $RECV_URL/hook/bench-NAME.
+register_endpoint() {
+	local ledger="bench-$1"
+	curl -fsS -o /dev/null --max-time 5 -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
+		-d "{\"url\": \"$RECV_URL/hook/$ledger\"}" "$API_URL/v1/ledgers/$ledger/webhooks" ||
+		die "registering the endpoint of $ledger failed"
+	log "endpoint registered on $ledger"
+}
+
+# tail_load NAME LOADTEST-ARGS...: run_load with the endpoint registered
+# once the loadtest has set up its ledger (its 20,000 setup events are no
+# part of the load), at the start of the warmup; the lag histogram of that
+# ledger counts only events created in the measured part.
+tail_load() {
+	local name="$1"
+	shift
+	LT_PIDS=()
+	loadtest_start "$name" "$@"
+	wait_setup "$name" "${LT_PIDS[0]}"
+	register_endpoint "$name"
+	curl -fsS -o /dev/null -X POST "$RECV_URL/window?path=/hook/bench-$name&from=$(($(date +%s) + LOAD_WARMUP_S))" ||
+		die "receiver: window not set"
+	profile_during_run "$name"
+	loadtest_wait "$name" "${LT_PIDS[0]}"
+	FIGURE_TPS="$(report_field "$name" '.throughput_transfers_per_second | floor')"
+}
+
+# expected LEDGER: events of the ledger from its endpoint's creation on.
+expected() {
+	psql_q ledgerd -c "SELECT (SELECT count(*) FROM transactions t WHERE t.ledger_id = l.id AND t.sequence > p.start_seq)
+		+ (SELECT count(*) FROM events e WHERE e.ledger_id = l.id AND (e.after_sequence, e.ordinal) > (p.start_seq, p.start_ord))
+		FROM ledgers l JOIN webhook_endpoints w ON w.ledger_id = l.id JOIN webhook_endpoint_periods p ON p.endpoint_id = w.id
+		WHERE l.name = '$1'"
+}
+
+# received LEDGER FIELD: the receiver's count for that ledger's endpoint.
+received() {
+	curl -fsS --max-time 10 "$RECV_URL/stats" | jq -r --arg p "/hook/$1" ".[\$p].$2 // 0"
+}
+
+# drain LEDGER...: wait until each ledger's endpoint got every event
+# (bounded); sets DRAIN_NOTE with the rate it came at.
+drain() {
+	local l want=0 got=0 last=-1 since t0 t n
+	t0="$(date +%s.%N)"
+	n=0
+	for l in "$@"; do
+		n=$((n + $(received "$l" distinct)))
+	done
+	since="$(date +%s)"
+	cpu_window_start
+	for ((;;)); do
+		want=0 got=0
+		for l in "$@"; do
+			want=$((want + $(expected "$l")))
+			got=$((got + $(received "$l" distinct)))
+		done
+		((got >= want)) && break
+		t="$(date +%s)"
+		if ((got != last)); then
+			last=$got
+			since=$t
+		fi
+		((t - since < 60)) || die "tail: $got of $want events delivered to $*, nothing more for 60 s"
+		(($(awk -v a="$t0" -v b="$t" 'BEGIN {print int(b - a)}') < DRAIN_LIMIT)) ||
+			die "tail: $got of $want events delivered to $* after ${DRAIN_LIMIT}s"
+		sleep 1
+	done
+	cpu_window_end
+	DRAIN_NOTE="$(awk -v g=$((got - n)) -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {
+		s = b - a; if (s < 1) s = 1; printf "backlog of %d drained in %.0f s (%.0f deliveries/s)", g, s, g / s }') (${CPU_NOTE/loadtest 0.00, /})"
+	log "tail: $want events delivered to $*; $DRAIN_NOTE"
+}
+
+# lag_note LEDGER: the receiver's lag figures of that ledger.
+lag_note() {
+	curl -fsS --max-time 10 "$RECV_URL/stats" | jq -r --arg p "/hook/$1" \
+		'.[$p] | "webhook lag p50 \(.lag_ms.p50 | round) ms, p99 \(.lag_ms.p99 | round) ms, max \(.lag_ms.max | round) ms over \(.lag_ms.count) deliveries"'
+}
+
+# row NAME FIGURE RATIO VERDICT NOTES: a row under the name NAME.
+row() {
+	local keep="$SCENARIO"
+	SCENARIO="$1"
+	append_row "$2" "$3" "$4" "$5"
+	SCENARIO="$keep"
+}
+
+pg_start
+ref_pgbench
+ref_hello "$BENCH_CLIENTS"
+receiver_start
+export LEDGERD_WORKERS=true LEDGERD_WEBHOOK_ALLOW_PRIVATE=true
+ledgerd_start
+
+tail_load tail-single --workload transfer --clients "$BENCH_CLIENTS" --accounts "$BENCH_ACCOUNTS"
+SINGLE_TPS="$FIGURE_TPS" SINGLE_CPU="$CPU_NOTE"
+tail_load tail-batch --workload batch --batch-size 1000 --clients "$BATCH_CLIENTS" --accounts "$BENCH_ACCOUNTS"
+BATCH_TPS="$FIGURE_TPS" BATCH_CPU="$CPU_NOTE"
+drain bench-tail-single bench-tail-batch
+SINGLE_LAG="$(lag_note bench-tail-single)" BATCH_LAG="$(lag_note bench-tail-batch)"
+BACKLOG_NOTE="$DRAIN_NOTE"
+tail_load tail-lag --workload transfer --mode open --rate "$RATE" --accounts "$BENCH_ACCOUNTS"
+LAG_TPS="$FIGURE_TPS" LAG_CPU="$CPU_NOTE"
+drain "${LEDGERS[@]}"
+LAG_P99="$(received bench-tail-lag 'lag_ms.p99 | . * 10 | round / 10')"
+LAG_NOTE="$(lag_note bench-tail-lag)"
+dups=0
+for l in "${LEDGERS[@]}"; do
+	dups=$((dups + $(received "$l" requests) - $(received "$l" distinct)))
+done
+scenario_end
+
+common="tail on (LEDGERD_WORKERS=true, one endpoint per ledger for every event, receiver on loopback); every event delivered ($dups repeated)"
+row tail-single "$(fmt_int "$SINGLE_TPS") transfers/s" "$(ratio "$SINGLE_TPS" "$PGBENCH_TPS")" "$(spec_verdict single "$SINGLE_TPS")" \
+	"$common; $BENCH_CLIENTS clients, $BENCH_ACCOUNTS accounts; $(latency_note tail-single); $SINGLE_LAG (the tail falls behind a closed loop); $(outcome_note tail-single); $SINGLE_CPU"
+row tail-batch "$(fmt_int "$BATCH_TPS") transfers/s" "$(ratio "$BATCH_TPS" "$PGBENCH_TPS")" "$(spec_verdict batch "$BATCH_TPS")" \
+	"$common; $BATCH_CLIENTS clients × 1,000 per request; request $(latency_note tail-batch); $BATCH_LAG; after single and batch, $BACKLOG_NOTE; $(outcome_note tail-batch); $BATCH_CPU"
+lag_verdict="$(awk -v v="$LAG_P99" 'BEGIN { print (v <= 1000) ? "lag target met (p99 ≤ 1 s)" : "LAG TARGET MISSED (p99 > 1 s)" }')"
+p99="$(report_field tail-lag '.latency_ms.p99 * 10 | round / 10')"
+row tail-lag "webhook lag p99 $LAG_P99 ms at $(fmt_int "$RATE")/s offered" "—" "$lag_verdict; API p99 $p99 ms: $(spec_verdict p99 "$p99")" \
+	"$common; $LAG_NOTE (events created in the measured part); achieved $(fmt_int "$LAG_TPS") transfers/s; API $(latency_note tail-lag); $(outcome_note tail-lag); $LAG_CPU"
+if [[ -n "${BENCH_RUN_DIR:-}" ]]; then
+	cp "$BENCH_RUN_DIR/tail-lag.json" "$BENCH_RUN_DIR/tail.json"
+fi
