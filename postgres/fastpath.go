@@ -24,7 +24,9 @@ import (
 //   - the guard, run under the ordering lock, fails the transaction unless
 //     the ledger row still holds the (last_sequence, accounts_epoch) the
 //     cache was taken at, so the cached balances and the sequence and time
-//     the batch continues from are the committed ones;
+//     the batch continues from are the committed ones; a batch prepared
+//     on the outcome of one still committing also checks that that
+//     batch's last transaction is stored (AheadCommittedSQL);
 //   - a key or reference that exists after all violates its unique index
 //     at insert (where the slow path would have probed for it first).
 //
