@@ -3,6 +3,8 @@ package postgres
 import (
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/ledgerd/ledgerd"
 )
 
@@ -29,6 +31,10 @@ type AccountCache struct {
 	// lastAt is the created_at of the last commit, where the fast path's
 	// clock continues from.
 	lastAt time.Time
+	// lastFastTx is the last transaction of the batch whose outcome the
+	// cache holds, when PrepareFast applied it (that batch may still be
+	// committing); not valid after a slow batch (see FastBatch.Commit).
+	lastFastTx pgtype.UUID
 	// fastOff counts down the batches that take the slow path after a
 	// failure; fastBackoff is the count the next failure sets, doubled by
 	// every failure until a fast commit succeeds again, so that a ledger
@@ -95,6 +101,7 @@ func (c *AccountCache) remember(book *ledgerd.Book, seq, epoch int64, at time.Ti
 		c.accounts[id] = v
 	})
 	c.valid, c.seq, c.epoch, c.lastAt = true, seq, epoch, at
+	c.lastFastTx = pgtype.UUID{}
 }
 
 // lookup returns a cached account while the cache is valid.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/ledgerd/ledgerd"
 )
 
@@ -23,7 +24,9 @@ import (
 //   - the guard, run under the ordering lock, fails the transaction unless
 //     the ledger row still holds the (last_sequence, accounts_epoch) the
 //     cache was taken at, so the cached balances and the sequence and time
-//     the batch continues from are the committed ones;
+//     the batch continues from are the committed ones; a batch prepared
+//     on the outcome of one still committing also checks that that
+//     batch's last transaction is stored (AheadCommittedSQL);
 //   - a key or reference that exists after all violates its unique index
 //     at insert (where the slow path would have probed for it first).
 //
@@ -53,6 +56,15 @@ const (
 const GuardSQL = `WITH l AS (SELECT last_sequence, accounts_epoch FROM ledgers WHERE id = $1 FOR UPDATE)
 	SELECT 1 / (l.last_sequence = $2 AND l.accounts_epoch = $3)::int FROM l`
 
+// AheadCommittedSQL fails the transaction unless the last transaction of
+// the batch ahead ($1, at sequence $3) is committed. GuardSQL alone cannot
+// tell that batch's commit from another node's: had the batch ahead
+// failed and another node committed as many transactions meanwhile, the
+// ledger row would hold the very last_sequence it would have left. It is
+// a statement of its own, after GuardSQL, so that its snapshot is taken
+// once the lock is held and sees every commit made before.
+const AheadCommittedSQL = `SELECT 1 / (EXISTS (SELECT 1 FROM transactions WHERE id = $1 AND ledger_id = $2 AND sequence = $3))::int`
+
 // batchSettingsSQL holds the batch transaction's planner settings (see
 // prepareBatch for why), as one statement rather than five SET LOCALs; and
 // synchronous_commit, which a connection through PgBouncer cannot ask for
@@ -72,6 +84,9 @@ type FastBatch struct {
 	db    *DB
 	state *batchState
 	epoch int64
+	// ahead is the last transaction of the fast batch the cache held the
+	// outcome of when this one was prepared (not valid after a slow one).
+	ahead pgtype.UUID
 }
 
 // PrepareFast applies units on the cache's state and returns the batch to
@@ -131,8 +146,9 @@ func (db *DB) PrepareFast(ledgerID int64, units []*ledgerd.WriteUnit, cache *Acc
 		// write of this batch would vouch for.
 		return nil
 	}
-	fast := &FastBatch{db: db, state: batch, epoch: cache.epoch}
+	fast := &FastBatch{db: db, state: batch, epoch: cache.epoch, ahead: cache.lastFastTx}
 	cache.remember(batch.state.Book, batch.state.Sequence, fast.epoch, batch.state.At)
+	cache.lastFastTx = batch.rows.txID[len(batch.rows.txID)-1]
 	batch.planCheckpoint(cache, db.balanceCheckpoint(), time.Now())
 	return fast
 }
@@ -146,7 +162,9 @@ func (db *DB) PrepareFast(ledgerID int64, units []*ledgerd.WriteUnit, cache *Acc
 // on another connection; after (nil: do not wait) is that batch's signal
 // that it holds the lock, so that this batch's guard queues behind it
 // rather than racing it. locked, when not nil, is called once the guard
-// has passed: this batch then holds the lock.
+// has passed: this batch then holds the lock. A batch given an after was
+// prepared on the outcome of the batch ahead, which may yet fail: it then
+// also checks that batch's last transaction is committed.
 //
 // It returns nil, an error for which IsFastPathRetry holds (rolled back:
 // write the batch again with WriteBatch), a *CommitUnknownError, or an
@@ -202,12 +220,23 @@ func (f *FastBatch) Commit(ctx context.Context, after <-chan struct{}, locked fu
 	if err := wait(); err != nil {
 		return err
 	}
-	b.Queue(GuardSQL, batch.ledgerID, batch.firstSeq-1, f.epoch).Exec(func(pgconn.CommandTag) error {
+	onLocked := func(pgconn.CommandTag) error {
 		if locked != nil {
 			locked()
 		}
 		return nil
-	})
+	}
+	guard := b.Queue(GuardSQL, batch.ledgerID, batch.firstSeq-1, f.epoch)
+	if after != nil {
+		if !f.ahead.Valid {
+			// Prepared on a slow batch's outcome while a batch is in
+			// the air: not something the writer does; be safe.
+			return fmt.Errorf("fast batch prepared behind a batch it cannot name")
+		}
+		b.Queue(AheadCommittedSQL, f.ahead, batch.ledgerID, batch.firstSeq-1).Exec(onLocked)
+	} else {
+		guard.Exec(onLocked)
+	}
 	// References and idempotency keys only under the lock: a unique insert
 	// that meets an uncommitted equal key waits for its transaction, and
 	// if that transaction (another node's batch) holds the ordering lock

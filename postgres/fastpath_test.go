@@ -226,3 +226,46 @@ func TestFastPathOverlap(t *testing.T) {
 	}
 	e.sequences(6)
 }
+
+// TestFastPathOverlapSameSequenceFromAnotherWriter: the batch ahead fails
+// its guard because another node committed as many transactions as it
+// holds, leaving the ledger at the very last_sequence the batch behind
+// was prepared on. The batch behind must fail too: its balances include
+// the outcome of a batch that never committed.
+func TestFastPathOverlapSameSequenceFromAnotherWriter(t *testing.T) {
+	e := newFastEnv(t)
+	cache, other := postgres.NewAccountCache(), postgres.NewAccountCache()
+	e.write(cache, item("world", "a", 100, "", ""), item("world", "b", 100, "", ""))
+	e.write(cache, item("world", "c", 1, "", ""))
+
+	x, y := item("a", "c", 40, "x", ""), item("a", "c", 30, "y", "")
+	fb1 := e.db.PrepareFast(e.lid, units(x), cache)
+	fb2 := e.db.PrepareFast(e.lid, units(y), cache)
+	if fb1 == nil || fb2 == nil {
+		t.Fatal("not eligible for the fast path")
+	}
+	// Another node writes one transaction: last_sequence moves to where
+	// fb1 would have left it.
+	e.write(other, item("b", "c", 10, "z", ""))
+
+	locked := make(chan struct{})
+	err1 := fb1.Commit(e.ctx, nil, nil)
+	close(locked) // as the writer does once the batch ahead has returned
+	err2 := fb2.Commit(e.ctx, locked, nil)
+	if !postgres.IsFastPathRetry(err1) {
+		t.Fatalf("batch ahead on a stale cache: %v", err1)
+	}
+	if !postgres.IsFastPathRetry(err2) {
+		t.Fatalf("batch behind committed on the outcome of a batch that did not: %v", err2)
+	}
+	cache.Invalidate()
+	e.write(cache, x)
+	e.write(cache, y)
+	if x.Err != nil || y.Err != nil {
+		t.Fatalf("rewritten: %+v %+v", x.Err, y.Err)
+	}
+	if a, b, c := e.posted("a"), e.posted("b"), e.posted("c"); a != 30 || b != 90 || c != 81 {
+		t.Fatalf("balances a=%d b=%d c=%d, want 30 90 81", a, b, c)
+	}
+	e.sequences(6)
+}
