@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 )
 
-// Limits on client-chosen names and metadata (SPEC §2).
+// Limits on client-chosen names and metadata (docs/api.md).
 const (
 	MaxAccountIDLen     = 128
 	MaxAssetLen         = 16
@@ -174,7 +174,7 @@ func alnum(c byte) bool {
 
 func lowerDigit(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') }
 
-// Idempotency binds a request to a key (SPEC §2 "Idempotency").
+// Idempotency binds a request to a key (docs/api.md §Idempotency).
 type Idempotency struct {
 	Key  string
 	Hash []byte

@@ -11,7 +11,7 @@ import (
 type ActionKind int
 
 // Actions on existing transactions. Each appends a new transaction; the
-// target's postings never change (SPEC §3 invariant 6).
+// target's postings never change (docs/api.md §Invariants 6).
 const (
 	ActionPost    ActionKind = iota + 1 // capture a hold, fully or partly
 	ActionVoid                          // release a hold

@@ -3,7 +3,7 @@ package ledgerd
 // Book is the in-memory view of the accounts a batch touches. The batcher
 // loads and locks the rows, applies each item with Apply in request order,
 // and writes back the aggregated result; Apply itself is pure, so the rules
-// of SPEC §3 (double entry, min_balance, no overflow) live here and are
+// of docs/api.md §Invariants (double entry, min_balance, no overflow) live here and are
 // unit-tested without a database.
 type Book struct {
 	accounts map[string]*BookAccount

@@ -104,7 +104,7 @@ func TestApply(t *testing.T) {
 }
 
 // TestApplyRandomKeepsInvariants applies random transfers and checks the
-// invariants of SPEC §3 after each: posted sums to zero per asset, no
+// invariants of docs/api.md §Invariants after each: posted sums to zero per asset, no
 // bounded account below its minimum, versions count changes, and each leg's
 // running balance ends at the account's balance.
 func TestApplyRandomKeepsInvariants(t *testing.T) {

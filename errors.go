@@ -4,7 +4,7 @@ import (
 	"fmt"
 )
 
-// Code is a stable, machine-readable error code (SPEC §2). Clients switch on
+// Code is a stable, machine-readable error code (docs/api.md). Clients switch on
 // it, so a code never changes meaning once shipped.
 type Code string
 
@@ -34,7 +34,7 @@ const (
 )
 
 // Stored reports whether a rejection with this code is a business outcome
-// that idempotency stores and replays (SPEC §2 "Idempotency"). Everything
+// that idempotency stores and replays (docs/api.md §Idempotency). Everything
 // else may be retried with the same key.
 func (c Code) Stored() bool {
 	switch c {

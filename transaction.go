@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-// Limits on transactions (SPEC §2).
+// Limits on transactions (docs/api.md).
 const (
 	MaxPostings          = 64
 	MaxReferenceLen      = 255
@@ -123,7 +123,7 @@ func (r *TransactionRequest) Validate(v *Validation, prefix string) {
 		}
 	}
 	ValidateMetadata(v, prefix+"metadata", r.Metadata, false)
-	if utf8.RuneCountInString(r.Reference) > MaxReferenceLen { // characters, not bytes (SPEC §2)
+	if utf8.RuneCountInString(r.Reference) > MaxReferenceLen { // characters, not bytes (docs/api.md)
 		v.Add(prefix+"reference", "at most %d characters", MaxReferenceLen)
 	} else if !storable(r.Reference) {
 		v.Add(prefix+"reference", "must not contain U+0000")
@@ -139,7 +139,7 @@ func (r *TransactionRequest) Validate(v *Validation, prefix string) {
 
 // ValidIdempotencyKey reports whether k is an acceptable Idempotency-Key.
 func ValidIdempotencyKey(k string) bool {
-	if len(k) == 0 || utf8.RuneCountInString(k) > MaxIdempotencyKeyLen { // characters, not bytes (SPEC §2)
+	if len(k) == 0 || utf8.RuneCountInString(k) > MaxIdempotencyKeyLen { // characters, not bytes (docs/api.md)
 		return false
 	}
 	for i := 0; i < len(k); i++ {

@@ -1,4 +1,4 @@
-// Package batch is the group-commit writer of SPEC §4. Single requests are
+// Package batch is the group-commit writer of docs/architecture.md. Single requests are
 // not written one by one: a writer per ledger collects what callers submit
 // while the previous commit is in flight and writes it as one database
 // transaction, so throughput comes from batch size rather than from

@@ -85,7 +85,7 @@ func (c *client) do(ctx context.Context, method, path string, body []byte, idemK
 }
 
 // indefinite reports whether an attempt left the outcome open: no answer,
-// or 503 overloaded (which SPEC §2 makes safe to retry with the same key).
+// or 503 overloaded (which docs/api.md makes safe to retry with the same key).
 func indefinite(r *reply, err error) bool {
 	return err != nil || r.status == http.StatusServiceUnavailable
 }
@@ -164,7 +164,7 @@ func (c *client) postJSON(t testing.TB, path string, body any, want int, out any
 	}
 }
 
-// Wire types (SPEC §2).
+// Wire types (docs/api.md).
 
 type postingJSON struct {
 	Source      string `json:"source"`

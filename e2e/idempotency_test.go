@@ -16,7 +16,7 @@ import (
 // TestIdempotencyAcrossNodes: invariant 4 across two `ledgerd serve`
 // processes on one database. The same request (same key, same body) sent by
 // 16 clients at once, split over both nodes — and, in every other round,
-// partly as a one-item batch, which SPEC §2 makes the same request — posts
+// partly as a one-item batch, which docs/api.md makes the same request — posts
 // exactly one transaction: one 201, every other answer a 200 replay of the
 // same id. An outcome stored before a kill -9 of the node replays after its
 // restart, on both nodes.
@@ -92,7 +92,7 @@ func TestIdempotencyAcrossNodes(t *testing.T) {
 							return
 						}
 						res := br.Results[0]
-						// An item's 200 is its replay (SPEC §2, Batches).
+						// An item's 200 is its replay (docs/api.md §Batches).
 						o.status, o.replay = res.Status, res.Status == http.StatusOK
 						if res.Transaction == nil {
 							o.problem = fmt.Sprintf("item %d %+v", res.Status, res.Error)

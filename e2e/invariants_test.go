@@ -19,7 +19,7 @@ type ledgerState struct {
 }
 
 // checkInvariants audits a quiescent ledger through the public API (with
-// the bootstrap key) and reports every violation of SPEC §3 it can see:
+// the bootstrap key) and reports every violation of docs/api.md §Invariants it can see:
 //
 //   - order (5): GET …/transactions?after=…&limit=1000 lists sequences
 //     exactly 1..N without a gap or a duplicate, created_at never

@@ -116,7 +116,7 @@ func newKey(prefix string) string { return fmt.Sprintf("%s-%d", prefix, keySeq.A
 // answer for every request it sent. Workers mix single transfers (5 % of
 // them overdrafts), non-atomic batches and atomic batches (some with an
 // overdraft inside); every transaction has a unique Idempotency-Key and half
-// of them a reference. An answer that the SPEC rules out (a 5xx other than
+// of them a reference. An answer that docs/api.md rules out (a 5xx other than
 // 503, an accepted overdraft, a replay of a fresh key, an unexpected code)
 // fails the test.
 func runLoad(t testing.TB, cfg loadConfig) *loadResult {
@@ -267,7 +267,7 @@ func mustJSONNoFail(v any) []byte {
 }
 
 // observer checks, while writers run, what any reader may see at any
-// moment (SPEC §3.1, §3.2 and §3.5), through every node in turn:
+// moment (docs/api.md §Invariants 1, 2 and 5), through every node in turn:
 //   - one page of GET …/accounts (a single statement, so one snapshot)
 //     sums to 0 per asset and shows no available below min_balance;
 //   - a consumer tailing GET …/transactions?after=N never sees a gap or a

@@ -1,4 +1,4 @@
-// Package e2e holds ledgerd's end-to-end invariant tests (SPEC §3): real
+// Package e2e holds ledgerd's end-to-end invariant tests (docs/api.md §Invariants): real
 // PostgreSQL, real API nodes (in process, or `ledgerd serve` children that
 // are killed with SIGKILL), concurrent clients, and afterwards a full audit
 // of the ledger through the public API.

@@ -562,7 +562,7 @@ func TestAccountCreationRace(t *testing.T) {
 	}
 }
 
-// TestPatchIdempotency: PATCH shares the ledger's key namespace (SPEC §2):
+// TestPatchIdempotency: PATCH shares the ledger's key namespace (docs/api.md):
 // a retry replays the account as it is now, anything else with the key is
 // idempotency_key_reused, and a 404 or 422 leaves the key free.
 func TestPatchIdempotency(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 
 // Two-phase resolutions and reversals: each appends a new transaction
 // through the same group-commit writer as any posting, and answers 200
-// with it (SPEC §2 "Two-phase transfers", "Reversals").
+// with it (docs/api.md §Holds, §Reversals).
 
 // postHold captures a pending hold (POST …/post), in full or in part.
 func (s *Server) postHold(w http.ResponseWriter, r *http.Request, rc *reqCtx) {

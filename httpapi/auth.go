@@ -77,7 +77,7 @@ func hashSecret(s string) []byte {
 }
 
 // keyCacheTTL bounds how long a node trusts what it read of a key: a
-// revoked key stops working on every node within this time (SPEC: 5 s).
+// revoked key stops working on every node within this time (docs/api.md §Authentication: 5 s).
 // An id found missing is remembered as long, so a key created on another
 // node works here within it too.
 const keyCacheTTL = 2 * time.Second

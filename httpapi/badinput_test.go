@@ -320,7 +320,7 @@ func TestBodyLimits(t *testing.T) {
 	}
 }
 
-// TestPrecedence checks the SPEC's order: route 404/405 → 401 → ledger 404
+// TestPrecedence checks the order of docs/api.md §Precedence: route 404/405 → 401 → ledger 404
 // → 403 → (429, see ratelimit_test.go) → 413 → 400 → 422 → resource 404 →
 // idempotency → business rules; and that no rejection changes anything.
 func TestPrecedence(t *testing.T) {

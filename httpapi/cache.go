@@ -10,7 +10,7 @@ import (
 	"github.com/ledgerd/ledgerd"
 )
 
-// Response caching (SPEC: efficient serialisation and response caching).
+// Response caching (docs/api.md §Conventions, conditional reads).
 // Reads of accounts and transactions carry a strong ETag of their bytes and
 // answer 304 to a matching If-None-Match. Transactions that can no longer
 // change are also kept encoded in memory: a hot read of such a

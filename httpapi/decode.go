@@ -10,7 +10,7 @@ import (
 	"github.com/ledgerd/ledgerd"
 )
 
-// Decoding follows SPEC §2 "syntax vs. meaning": the body is first checked
+// Decoding follows docs/api.md §Validation: the body is first checked
 // to be well-formed JSON (400 malformed_json otherwise); after that every
 // decoding problem — a wrong type, a number that is not an integer or does
 // not fit, a duplicate, unknown or missing member — is a field error of a

@@ -1,6 +1,6 @@
 package httpapi
 
-// Fuzz targets for the strict decoders (SPEC §2 "syntax vs. meaning"). They
+// Fuzz targets for the strict decoders (docs/api.md §Validation). They
 // need no database: transactions and accounts are decoded by the functions
 // the handlers call, and batches go through the real handler of a Server
 // whose writer commits to an in-memory fake.
@@ -9,7 +9,7 @@ package httpapi
 //   - decoding never panics;
 //   - a body that is not well-formed JSON is malformed_json and nothing else,
 //     and well-formedness agrees with encoding/json;
-//   - a decode without field errors yields a request that the SPEC allows
+//   - a decode without field errors yields a request that docs/api.md allows
 //     (1 to 64 postings, every amount > 0, valid and distinct accounts, valid
 //     assets, metadata and reference within limits), equal to what
 //     encoding/json reads from the same bytes;
@@ -163,7 +163,7 @@ func checkMetadata(t *testing.T, got map[string]string, std any) {
 	}
 }
 
-// checkTransaction checks an accepted transaction request against the SPEC
+// checkTransaction checks an accepted transaction request against docs/api.md
 // and against encoding/json's reading of the same bytes.
 func checkTransaction(t *testing.T, req *ledgerd.TransactionRequest, key string, batchItem bool, std any) {
 	t.Helper()
@@ -358,7 +358,7 @@ func FuzzDecodeAccount(f *testing.F) {
 }
 
 // fakeStore commits every item in memory and checks, as the real store
-// would rely on, that only requests the SPEC allows reach it.
+// would rely on, that only requests docs/api.md allows reach it.
 type fakeStore struct {
 	mu       sync.Mutex
 	calls    int

@@ -13,7 +13,7 @@ import (
 	"github.com/ledgerd/ledgerd/ledgertest"
 )
 
-// Tests of balance history and statements (SPEC §2 "Details … Time"):
+// Tests of balance history and statements (docs/api.md §Time):
 // both are checked against a replay of the transaction log.
 
 // dxHistory builds a history on d touching accounts a, b, c and late

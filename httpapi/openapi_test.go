@@ -18,7 +18,7 @@ import (
 
 // The OpenAPI document is kept by hand in httpapi/openapi.json. These tests
 // hold it to the code: the same routes as routes.go, every error code of
-// errors.go, and the shape rules of SPEC §2. They need no database:
+// errors.go, and the shape rules of docs/api.md. They need no database:
 // NewServer only registers routes, and nothing here reaches a handler that
 // queries.
 
@@ -172,7 +172,7 @@ func TestOpenAPIQueryParameters(t *testing.T) {
 	}
 }
 
-// public are the routes that need no key (SPEC §2).
+// public are the routes that need no key (docs/api.md).
 var public = []string{"GET /healthz", "GET /readyz", "GET /v1/openapi.json",
 	"HEAD /healthz", "HEAD /readyz", "HEAD /v1/openapi.json"}
 

@@ -13,7 +13,7 @@ import (
 func StatusOf(c ledgerd.Code) int { return status(c) }
 
 // status maps an error code to its HTTP status: the one place where that
-// mapping lives (SPEC §2 "Error codes").
+// mapping lives (docs/api.md §Errors).
 func status(c ledgerd.Code) int {
 	switch c {
 	case ledgerd.CodeMalformedJSON:

@@ -10,7 +10,7 @@ import (
 	"github.com/ledgerd/ledgerd/ledgertest"
 )
 
-// Tests of reversals (SPEC §2 "Reversals").
+// Tests of reversals (docs/api.md §Reversals).
 
 // dxInverse is what a reversal of postings must post.
 func dxInverse(ps []dxPosting) []dxPosting {

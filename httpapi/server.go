@@ -1,5 +1,5 @@
-// Package httpapi serves the v1 HTTP API of SPEC §2: routing, the checks
-// every request passes in the SPEC's order of precedence, strict JSON
+// Package httpapi serves the v1 HTTP API of docs/api.md: routing, the checks
+// every request passes in the order of docs/api.md §Precedence of precedence, strict JSON
 // decoding, and problem+json errors. It holds no business rules: those are
 // in the domain package and the batch writer.
 package httpapi
@@ -21,7 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Body limits (SPEC §2): larger bodies are 413, whatever they hold.
+// Body limits (docs/api.md): larger bodies are 413, whatever they hold.
 const (
 	MaxSingleBody = 1 << 20
 	MaxBatchBody  = 16 << 20
@@ -156,7 +156,7 @@ type route struct {
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 
-// handle registers pattern with the checks of SPEC §2 in their order:
+// handle registers pattern with the checks of docs/api.md in their order:
 // 401 → unknown or out-of-scope ledger 404 → role 403 → 429 → 413 → 415;
 // the handler then does 400 → 422 → resource 404 → idempotency →
 // business. Unknown query parameters are 422: answered here for a route

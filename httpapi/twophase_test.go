@@ -17,7 +17,7 @@ import (
 	"github.com/ledgerd/ledgerd/ledgertest"
 )
 
-// Tests of two-phase transfers (SPEC §2 "Two-phase transfers") and of the
+// Tests of two-phase transfers (docs/api.md §Holds) and of the
 // invariants of §3 with holds, captures, voids, expiries and reversals
 // mixed in. This file also holds the helpers of the ledger-depth tests
 // (twophase, reversal, history, cache, querycount): their names start with
@@ -407,7 +407,7 @@ func dxReplay(tb testing.TB, log []dxTx, keep func(dxTx) bool) map[string]*dxBoo
 	return books
 }
 
-// dxCheckLedger checks what SPEC §3 requires of a quiet ledger and returns
+// dxCheckLedger checks what docs/api.md §Invariants requires of a quiet ledger and returns
 // its log and accounts: gap-free sequences with non-decreasing created_at
 // (5); posted summing to zero per asset (1); every account's balances and
 // version equal to a replay of the log; available ≥ min_balance unless

@@ -31,7 +31,7 @@ type checkInput struct {
 const violationsShown = 5
 
 // check verifies, through the API and with the run's key, the invariants
-// a load can break (SPEC §3): double entry (the posted balances of each
+// a load can break (docs/api.md §Invariants): double entry (the posted balances of each
 // asset sum to 0), min_balance under concurrency, durable acknowledgements
 // and a gap-free log (the ledger holds exactly the transactions it
 // acknowledged: sequences are gap-free from 1, so last_sequence is their

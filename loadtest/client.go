@@ -51,7 +51,7 @@ func (r result) ok() bool { return r.status >= 200 && r.status < 300 && r.err ==
 
 // inDoubt reports whether the request may have been applied without the
 // client learning it: no response (other than a refused connection), a 5xx
-// (SPEC: 503 may mean "commit outcome unknown"), or a 2xx whose body we
+// (docs/api.md §Write path: 503 may mean "commit outcome unknown"), or a 2xx whose body we
 // needed but could not read. Such requests are repeated after the run with
 // the same Idempotency-Key so that the correctness check can count exactly.
 func (r result) inDoubt() bool {

@@ -7,7 +7,7 @@
 //   - setup (setup.go): a fresh ledger with a funding account "world" and
 //     --accounts accounts acct:000000…, each funded from world; skipped with
 //     --reuse;
-//   - load (workload.go, pacer.go): the standard workload of SPEC §5 —
+//   - load (workload.go, pacer.go): the standard workload of bench/RESULTS.md#targets —
 //     single-posting transfers between random accounts (uniform or Zipf),
 //     each with an Idempotency-Key, some with a reference, a few deliberate
 //     overdrafts — one per request, in batches, mixed with reads, or as

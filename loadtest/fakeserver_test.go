@@ -16,7 +16,7 @@ import (
 )
 
 // fakeServer implements, in memory and only as far as the load generator
-// uses it, the ledgerd HTTP API of SPEC §2: ledgers, account batches and
+// uses it, the ledgerd HTTP API of docs/api.md: ledgers, account batches and
 // lists, single and batch transactions with idempotency, holds with post
 // and void. Its knobs break it in the ways the generator must notice.
 type fakeServer struct {
@@ -272,7 +272,7 @@ func (f *fakeServer) apply(l *fakeLedger, key string, req fakeTxRequest) (int, [
 		}
 	}
 	status, body := f.applyNew(l, req)
-	// Successes and business rejections are stored, validation failures not (SPEC §2).
+	// Successes and business rejections are stored, validation failures not (docs/api.md).
 	if key != "" && !strings.Contains(string(body), "validation_failed") {
 		l.idem[key] = fakeStored{status, body}
 	}

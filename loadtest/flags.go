@@ -16,7 +16,7 @@ const (
 	defaultURL          = "http://127.0.0.1:8080"
 	defaultClosedClient = 64
 	defaultOpenInFlight = 512
-	maxServerBatch      = 10000 // LEDGERD_BATCH_MAX_ITEMS can be raised at most this far (SPEC §2)
+	maxServerBatch      = 10000 // LEDGERD_BATCH_MAX_ITEMS can be raised at most this far (docs/api.md)
 )
 
 // Workload names (--workload).

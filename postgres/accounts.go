@@ -125,7 +125,7 @@ func (db *DB) CreateAccounts(ctx context.Context, ledgerID int64, nas []ledgerd.
 	return out, nil
 }
 
-// claimAccountKey claims an account request's key in tx (SPEC §2: a
+// claimAccountKey claims an account request's key in tx (docs/api.md: a
 // duplicate in flight is waited for, at most 5 s, then
 // idempotency_in_progress). It returns nil, nil when the caller now owns
 // the key, the account as it is now when the key holds the same request's

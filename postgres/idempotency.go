@@ -27,7 +27,7 @@ func reusedKey() *ledgerd.Error { return ledgerd.ErrKeyReused() }
 // the key (a placeholder row, locked by tx until it commits or rolls back),
 // or the stored record of an earlier request. A racing request with the same
 // key blocks on the placeholder until the owner finishes, then sees its
-// outcome, which is exactly the waiting SPEC §2 asks for.
+// outcome, which is exactly the waiting docs/api.md asks for.
 func (db *DB) claimKey(ctx context.Context, tx pgx.Tx, ledgerID int64, idem *ledgerd.Idempotency) (*idemRecord, error) {
 	var owned bool
 	err := tx.QueryRow(ctx, `INSERT INTO idempotency_keys (ledger_id, key, request_hash, status, expires_at)

@@ -2,7 +2,7 @@
 // handler behind the same net/http server settings as ledgerd's API, so
 // that `ledgerd loadtest --workload get` against it measures what the
 // machine, the Go HTTP stack and the load generator can do at all — the
-// ceiling any ledgerd figure is read against (SPEC §5).
+// ceiling any ledgerd figure is read against (bench/RESULTS.md#targets).
 //
 //	go run ./bench/hello [-addr 127.0.0.1:0]
 //
