@@ -156,7 +156,10 @@ func TestMain_inDoubtRequestIsSettled(t *testing.T) {
 			t.Parallel()
 			f := &fakeServer{slowRoute: tt.route, slowNth: 3, slowDelay: 2 * time.Second}
 			srv := newFakeServer(t, f)
-			rep, stderr, err := runMain(t, f, srv.URL, append([]string{"--timeout", "300ms", "--reject-ratio", "0"}, tt.args...)...)
+			// A run bounded by its request count, not by time, and a timeout
+			// far from both the slow answer and an ordinary one on a loaded
+			// machine: the counts below are then exact.
+			rep, stderr, err := runMain(t, f, srv.URL, append([]string{"--duration", "25s", "--timeout", "1s", "--reject-ratio", "0"}, tt.args...)...)
 			if err != nil {
 				t.Fatalf("Main: %v\n%s", err, stderr)
 			}
@@ -178,7 +181,7 @@ func TestMain_failedCaptureIsVoided(t *testing.T) {
 	t.Parallel()
 	f := &fakeServer{failCaptureEvery: 10}
 	srv := newFakeServer(t, f)
-	rep, stderr, err := runMain(t, f, srv.URL, "--workload", "twophase", "--reject-ratio", "0")
+	rep, stderr, err := runMain(t, f, srv.URL, "--workload", "twophase", "--reject-ratio", "0", "--duration", "25s") // 200 requests, however slow the machine
 	if err != nil {
 		t.Fatalf("Main: %v\n%s", err, stderr)
 	}
