@@ -12,8 +12,8 @@ import (
 	"github.com/ledgerd/ledgerd"
 )
 
-// accountByIDSQL reads one account with its balance (see accountHead).
-var accountByIDSQL = `SELECT ` + accountCols + ` FROM ` + accountHead(`accounts a`) + ` WHERE a.ledger_id = $1 AND a.id = $2`
+// AccountByIDSQL reads one account with its balance (see accountHead).
+var AccountByIDSQL = `SELECT ` + accountCols + ` FROM ` + accountHead(`accounts a`) + ` WHERE a.ledger_id = $1 AND a.id = $2`
 
 // newAccountCols is a row just inserted: no entry can be newer.
 const newAccountCols = `id, asset, min_balance, metadata, posted, pending_debits, pending_credits, version, created_at, status`
@@ -40,7 +40,7 @@ func metadataJSON(m map[string]string) string {
 
 // Account returns an account, or nil when there is none.
 func (db *DB) Account(ctx context.Context, ledgerID int64, id string) (*ledgerd.Account, error) {
-	a, err := scanAccount(db.queryRow(ctx, accountByIDSQL, ledgerID, id))
+	a, err := scanAccount(db.queryRow(ctx, AccountByIDSQL, ledgerID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -145,7 +145,7 @@ func (db *DB) claimAccountKey(ctx context.Context, tx pgx.Tx, ledgerID int64, id
 	if rec.AccountID == nil || string(rec.Hash) != string(idem.Hash) {
 		return nil, reusedKey()
 	}
-	return scanAccount(tx.QueryRow(ctx, accountByIDSQL, ledgerID, *rec.AccountID))
+	return scanAccount(tx.QueryRow(ctx, AccountByIDSQL, ledgerID, *rec.AccountID))
 }
 
 func inProgress() *ledgerd.Error {
@@ -181,10 +181,10 @@ func (db *DB) PatchAccount(ctx context.Context, ledgerID int64, id string, p *le
 		// takes it: batches then read accounts without row locks, and a
 		// new min_balance applies from the next batch on. Moving the
 		// epoch tells batch writers their cached accounts are stale.
-		if _, err := tx.Exec(ctx, `UPDATE ledgers SET accounts_epoch = accounts_epoch + 1 WHERE id = $1`, ledgerID); err != nil {
+		if _, err := tx.Exec(ctx, PatchLockSQL, ledgerID); err != nil {
 			return err
 		}
-		a, err := scanAccount(tx.QueryRow(ctx, accountByIDSQL, ledgerID, id))
+		a, err := scanAccount(tx.QueryRow(ctx, AccountByIDSQL, ledgerID, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errNoAccount
 		}
@@ -249,29 +249,15 @@ func (db *DB) PatchAccount(ctx context.Context, ledgerID int64, id string, p *le
 	return out, replayed, nil
 }
 
+// PatchLockSQL is the ordering lock a PATCH of an account takes.
+const PatchLockSQL = `UPDATE ledgers SET accounts_epoch = accounts_epoch + 1 WHERE id = $1`
+
 // ListAccounts lists accounts in bytewise id order.
 func (db *DB) ListAccounts(ctx context.Context, ledgerID int64, f ledgerd.AccountFilter) ([]*ledgerd.Account, error) {
 	if !matchable(f) {
 		return nil, nil
 	}
-	args := []any{ledgerID, f.After, f.Limit}
-	q := `SELECT * FROM accounts WHERE ledger_id = $1 AND id > $2`
-	if f.Prefix != "" {
-		// A literal prefix is a range on the C-collated primary key: no LIKE,
-		// so '_' and '%' in a prefix mean themselves.
-		args = append(args, f.Prefix)
-		q += fmt.Sprintf(` AND id >= $%d`, len(args))
-		if hi, ok := prefixEnd(f.Prefix); ok {
-			args = append(args, hi)
-			q += fmt.Sprintf(` AND id < $%d`, len(args))
-		}
-	}
-	if len(f.Metadata) > 0 {
-		args = append(args, metadataJSON(f.Metadata))
-		q += fmt.Sprintf(` AND metadata @> $%d::jsonb`, len(args))
-	}
-	// The newest entries are looked up for the page only.
-	q = `SELECT ` + accountCols + ` FROM ` + accountHead(`(`+q+` ORDER BY id LIMIT $3) a`) + ` ORDER BY a.id`
+	q, args := ListAccountsQuery(ledgerID, f)
 	// Planned for each execution with its values (an unnamed statement):
 	// a cached generic plan cannot tell a selective metadata filter from a
 	// common one and settles on scanning the ledger's accounts.
@@ -289,6 +275,29 @@ func (db *DB) ListAccounts(ctx context.Context, ledgerID int64, f ledgerd.Accoun
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// ListAccountsQuery is ListAccounts' statement for f and its arguments
+// (exported for scripts/explaindb). f must be matchable.
+func ListAccountsQuery(ledgerID int64, f ledgerd.AccountFilter) (string, []any) {
+	args := []any{ledgerID, f.After, f.Limit}
+	q := `SELECT * FROM accounts WHERE ledger_id = $1 AND id > $2`
+	if f.Prefix != "" {
+		// A literal prefix is a range on the C-collated primary key: no LIKE,
+		// so '_' and '%' in a prefix mean themselves.
+		args = append(args, f.Prefix)
+		q += fmt.Sprintf(` AND id >= $%d`, len(args))
+		if hi, ok := prefixEnd(f.Prefix); ok {
+			args = append(args, hi)
+			q += fmt.Sprintf(` AND id < $%d`, len(args))
+		}
+	}
+	if len(f.Metadata) > 0 {
+		args = append(args, metadataJSON(f.Metadata))
+		q += fmt.Sprintf(` AND metadata @> $%d::jsonb`, len(args))
+	}
+	// The newest entries are looked up for the page only.
+	return `SELECT ` + accountCols + ` FROM ` + accountHead(`(`+q+` ORDER BY id LIMIT $3) a`) + ` ORDER BY a.id`, args
 }
 
 // matchable reports whether any account could match f. Account ids are

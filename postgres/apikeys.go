@@ -32,25 +32,36 @@ func scanAPIKey(row pgx.Row) (*ledgerd.APIKey, error) {
 	return k, err
 }
 
+// APIKeyByIDSQL reads a key with its ledger's name.
+const APIKeyByIDSQL = `SELECT ` + apiKeyCols + ` FROM api_keys k JOIN ledgers l ON l.id = k.ledger_id WHERE k.id = $1`
+
 // APIKeyByID returns a key, or nil when there is none.
 func (db *DB) APIKeyByID(ctx context.Context, id string) (*ledgerd.APIKey, error) {
 	if !textOK(id) {
 		return nil, nil // not a key id; PostgreSQL would reject it as text
 	}
-	k, err := scanAPIKey(db.queryRow(ctx, `SELECT `+apiKeyCols+` FROM api_keys k JOIN ledgers l ON l.id = k.ledger_id WHERE k.id = $1`, id))
+	k, err := scanAPIKey(db.queryRow(ctx, APIKeyByIDSQL, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	return k, err
 }
 
+// ListLedgerAPIKeysSQL is a page of one ledger's keys, ListAllAPIKeysSQL
+// of every ledger's ($1 is then 0): two statements, so that each has an
+// index in its order.
+const (
+	ListLedgerAPIKeysSQL = `SELECT ` + apiKeyCols + ` FROM api_keys k JOIN ledgers l ON l.id = k.ledger_id
+		WHERE k.ledger_id = $1 AND k.id > $2 ORDER BY k.ledger_id, k.id LIMIT $3`
+	ListAllAPIKeysSQL = `SELECT ` + apiKeyCols + ` FROM api_keys k JOIN ledgers l ON l.id = k.ledger_id
+		WHERE $1 = 0 AND k.id > $2 ORDER BY k.id LIMIT $3`
+)
+
 // ListAPIKeys lists keys by id after cursor; ledgerID 0 means all ledgers.
 func (db *DB) ListAPIKeys(ctx context.Context, ledgerID int64, after string, limit int) ([]*ledgerd.APIKey, error) {
-	q := `SELECT ` + apiKeyCols + ` FROM api_keys k JOIN ledgers l ON l.id = k.ledger_id
-		WHERE k.ledger_id = $1 AND k.id > $2 ORDER BY k.ledger_id, k.id LIMIT $3`
+	q := ListLedgerAPIKeysSQL
 	if ledgerID == 0 {
-		q = `SELECT ` + apiKeyCols + ` FROM api_keys k JOIN ledgers l ON l.id = k.ledger_id
-		WHERE $1 = 0 AND k.id > $2 ORDER BY k.id LIMIT $3`
+		q = ListAllAPIKeysSQL
 	}
 	rows, err := db.query(ctx, q, ledgerID, after, limit)
 	if err != nil {

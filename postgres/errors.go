@@ -26,6 +26,9 @@ func (e *CommitUnknownError) Unwrap() error { return e.Err }
 // Is makes a CommitUnknownError ledgerd.ErrCommitUnknown for errors.Is.
 func (e *CommitUnknownError) Is(target error) bool { return target == ledgerd.ErrCommitUnknown }
 
+// BatchCommittedSQL counts the batch's first transaction: 1 if it committed.
+const BatchCommittedSQL = `SELECT count(*) FROM transactions WHERE id = $1 AND ledger_id = $2`
+
 // BatchCommitted reports whether the batch of a CommitUnknownError is in the
 // database. ok is false when that cannot be told.
 func (db *DB) BatchCommitted(ctx context.Context, e *CommitUnknownError) (committed, ok bool) {
@@ -33,7 +36,7 @@ func (db *DB) BatchCommitted(ctx context.Context, e *CommitUnknownError) (commit
 		return false, false
 	}
 	var n int
-	err := db.queryRow(ctx, `SELECT count(*) FROM transactions WHERE id = $1 AND ledger_id = $2`, e.FirstID, e.LedgerID).Scan(&n)
+	err := db.queryRow(ctx, BatchCommittedSQL, e.FirstID, e.LedgerID).Scan(&n)
 	if err != nil {
 		return false, false
 	}

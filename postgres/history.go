@@ -16,25 +16,32 @@ import (
 // answer for any instant is the last entry at or before it, two index
 // probes whatever the account's age.
 
-// sequenceAtOrBefore is the last sequence created at or before t, 0 if none.
-const sequenceAtOrBeforeSQL = `SELECT coalesce((SELECT last_sequence FROM ledger_commits WHERE ledger_id = $1 AND created_at <= $2
+// SequenceAtOrBeforeSQL is the last sequence created at or before t, 0 if none.
+const SequenceAtOrBeforeSQL = `SELECT coalesce((SELECT last_sequence FROM ledger_commits WHERE ledger_id = $1 AND created_at <= $2
 	ORDER BY created_at DESC, last_sequence DESC LIMIT 1), 0)`
 
-// firstSequenceFrom is the first sequence created at or after t, or
+// FirstSequenceFromSQL is the first sequence created at or after t, or
 // MaxInt64 when there is none yet.
-const firstSequenceFromSQL = `SELECT coalesce((SELECT first_sequence FROM ledger_commits WHERE ledger_id = $1 AND created_at >= $2
+const FirstSequenceFromSQL = `SELECT coalesce((SELECT first_sequence FROM ledger_commits WHERE ledger_id = $1 AND created_at >= $2
 	ORDER BY created_at, last_sequence LIMIT 1), 9223372036854775807)`
 
-// balanceBeforeSQL is the account's posted balance and version after the
+// BalanceBeforeSQL is the account's posted balance and version after the
 // last entry with a sequence below $3.
-const balanceBeforeSQL = `SELECT posted_after, version FROM entries WHERE ledger_id = $1 AND account_id = $2 AND sequence < $3
+const BalanceBeforeSQL = `SELECT posted_after, version FROM entries WHERE ledger_id = $1 AND account_id = $2 AND sequence < $3
 	ORDER BY sequence DESC, posting_index DESC LIMIT 1`
+
+// StatementLinesSQL is a page of an account's statement: its posted
+// entries after the cursor ($3, $4) and before sequence $5.
+const StatementLinesSQL = `SELECT transaction_id, sequence, posting_index, amount, posted_after, created_at
+		FROM entries WHERE ledger_id = $1 AND account_id = $2 AND NOT pending
+			AND (sequence, posting_index) > ($3, $4) AND sequence < $5
+		ORDER BY sequence, posting_index LIMIT $6`
 
 // BalanceAt returns the account's posted balance and version as of t
 // (inclusive): 0, 0 before its first entry.
 func (db *DB) BalanceAt(ctx context.Context, ledgerID int64, account string, t time.Time) (posted, version int64, err error) {
 	var seq int64
-	if err := db.queryRow(ctx, sequenceAtOrBeforeSQL, ledgerID, t).Scan(&seq); err != nil {
+	if err := db.queryRow(ctx, SequenceAtOrBeforeSQL, ledgerID, t).Scan(&seq); err != nil {
 		return 0, 0, err
 	}
 	if seq == 0 {
@@ -44,7 +51,7 @@ func (db *DB) BalanceAt(ctx context.Context, ledgerID int64, account string, t t
 }
 
 func (db *DB) balanceBefore(ctx context.Context, ledgerID int64, account string, seq int64) (posted, version int64, err error) {
-	err = db.queryRow(ctx, balanceBeforeSQL, ledgerID, account, seq).Scan(&posted, &version)
+	err = db.queryRow(ctx, BalanceBeforeSQL, ledgerID, account, seq).Scan(&posted, &version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, 0, nil
 	}
@@ -57,12 +64,12 @@ func (db *DB) balanceBefore(ctx context.Context, ledgerID int64, account string,
 func (db *DB) Statement(ctx context.Context, ledgerID int64, account string, f ledgerd.StatementFilter) (*ledgerd.Statement, error) {
 	st := &ledgerd.Statement{RangeStart: 1, RangeEndBefore: math.MaxInt64}
 	if f.From != nil {
-		if err := db.queryRow(ctx, firstSequenceFromSQL, ledgerID, *f.From).Scan(&st.RangeStart); err != nil {
+		if err := db.queryRow(ctx, FirstSequenceFromSQL, ledgerID, *f.From).Scan(&st.RangeStart); err != nil {
 			return nil, err
 		}
 	}
 	if f.To != nil {
-		if err := db.queryRow(ctx, firstSequenceFromSQL, ledgerID, *f.To).Scan(&st.RangeEndBefore); err != nil {
+		if err := db.queryRow(ctx, FirstSequenceFromSQL, ledgerID, *f.To).Scan(&st.RangeEndBefore); err != nil {
 			return nil, err
 		}
 	}
@@ -80,10 +87,7 @@ func (db *DB) Statement(ctx context.Context, ledgerID int64, account string, f l
 	if f.AfterSeq > lo || (f.AfterSeq == lo && f.AfterIndex > loIdx) {
 		lo, loIdx = f.AfterSeq, f.AfterIndex
 	}
-	rows, err := db.query(ctx, `SELECT transaction_id, sequence, posting_index, amount, posted_after, created_at
-		FROM entries WHERE ledger_id = $1 AND account_id = $2 AND NOT pending
-			AND (sequence, posting_index) > ($3, $4) AND sequence < $5
-		ORDER BY sequence, posting_index LIMIT $6`, ledgerID, account, lo, loIdx, st.RangeEndBefore, f.Limit)
+	rows, err := db.query(ctx, StatementLinesSQL, ledgerID, account, lo, loIdx, st.RangeEndBefore, f.Limit)
 	if err != nil {
 		return nil, err
 	}

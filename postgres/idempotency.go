@@ -23,6 +23,18 @@ type idemRecord struct {
 
 func reusedKey() *ledgerd.Error { return ledgerd.ErrKeyReused() }
 
+// ClaimKeySQL takes a key that is free or past its expiry (a placeholder
+// row, status 0); no row when another request holds it.
+const ClaimKeySQL = `INSERT INTO idempotency_keys (ledger_id, key, request_hash, status, expires_at)
+		VALUES ($1, $2, $3, 0, clock_timestamp() + $4::interval)
+		ON CONFLICT (ledger_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, status = 0,
+			transaction_id = NULL, account_id = NULL, problem = NULL, created_at = clock_timestamp(), expires_at = EXCLUDED.expires_at
+		WHERE idempotency_keys.expires_at <= clock_timestamp()
+		RETURNING true`
+
+// ReadKeySQL reads the record of a key claimKey could not take.
+const ReadKeySQL = `SELECT request_hash, status, transaction_id, account_id, problem FROM idempotency_keys WHERE ledger_id = $1 AND key = $2`
+
 // claimKey reserves key inside tx. It returns nil when the caller now owns
 // the key (a placeholder row, locked by tx until it commits or rolls back),
 // or the stored record of an earlier request. A racing request with the same
@@ -30,12 +42,7 @@ func reusedKey() *ledgerd.Error { return ledgerd.ErrKeyReused() }
 // outcome, which is exactly the waiting docs/api.md asks for.
 func (db *DB) claimKey(ctx context.Context, tx pgx.Tx, ledgerID int64, idem *ledgerd.Idempotency) (*idemRecord, error) {
 	var owned bool
-	err := tx.QueryRow(ctx, `INSERT INTO idempotency_keys (ledger_id, key, request_hash, status, expires_at)
-		VALUES ($1, $2, $3, 0, clock_timestamp() + $4::interval)
-		ON CONFLICT (ledger_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, status = 0,
-			transaction_id = NULL, account_id = NULL, problem = NULL, created_at = clock_timestamp(), expires_at = EXCLUDED.expires_at
-		WHERE idempotency_keys.expires_at <= clock_timestamp()
-		RETURNING true`, ledgerID, idem.Key, idem.Hash, db.ttl()).Scan(&owned)
+	err := tx.QueryRow(ctx, ClaimKeySQL, ledgerID, idem.Key, idem.Hash, db.ttl()).Scan(&owned)
 	if err == nil {
 		return nil, nil
 	}
@@ -43,7 +50,7 @@ func (db *DB) claimKey(ctx context.Context, tx pgx.Tx, ledgerID int64, idem *led
 		return nil, err
 	}
 	rec := &idemRecord{}
-	err = tx.QueryRow(ctx, `SELECT request_hash, status, transaction_id, account_id, problem FROM idempotency_keys WHERE ledger_id = $1 AND key = $2`,
+	err = tx.QueryRow(ctx, ReadKeySQL,
 		ledgerID, idem.Key).Scan(&rec.Hash, &rec.Status, &rec.TransactionID, &rec.AccountID, &rec.Problem)
 	if err != nil {
 		return nil, err
@@ -58,14 +65,17 @@ func (db *DB) ttl() time.Duration {
 	return DefaultIdempotencyTTL
 }
 
+// DeleteExpiredKeysSQL deletes up to $1 expired records.
+const DeleteExpiredKeysSQL = `DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(
+		SELECT ctid FROM idempotency_keys WHERE expires_at < now() LIMIT $1))`
+
 // DeleteExpiredKeys removes up to limit expired idempotency records and
 // returns how many it removed; the maintenance loop calls it until it
 // returns less than limit.
 func (db *DB) DeleteExpiredKeys(ctx context.Context, limit int) (int64, error) {
 	// now(), not clock_timestamp(): a stable value can be an index
 	// condition of the BRIN index; a volatile one makes this a full scan.
-	tag, err := db.exec(ctx, `DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(
-		SELECT ctid FROM idempotency_keys WHERE expires_at < now() LIMIT $1))`, limit)
+	tag, err := db.exec(ctx, DeleteExpiredKeysSQL, limit)
 	if err != nil {
 		return 0, err
 	}

@@ -30,10 +30,13 @@ func (db *DB) CreateLedger(ctx context.Context, name string) (*ledgerd.Ledger, e
 	return l, nil
 }
 
+// LedgerByNameSQL reads a ledger by its name.
+const LedgerByNameSQL = `SELECT id, name, created_at, last_sequence FROM ledgers WHERE name = $1`
+
 // LedgerByName returns a ledger, or nil when there is none.
 func (db *DB) LedgerByName(ctx context.Context, name string) (*ledgerd.Ledger, error) {
 	l := &ledgerd.Ledger{}
-	err := db.queryRow(ctx, `SELECT id, name, created_at, last_sequence FROM ledgers WHERE name = $1`, name).
+	err := db.queryRow(ctx, LedgerByNameSQL, name).
 		Scan(&l.ID, &l.Name, &l.CreatedAt, &l.LastSequence)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil

@@ -54,11 +54,14 @@ func (db *DB) Migrate(ctx context.Context) error {
 // ErrSchemaTooOld is returned by CheckSchema when migrations are missing.
 var ErrSchemaTooOld = errors.New("database schema is older than this ledgerd needs")
 
+// SchemaVersionSQL is the newest migration applied.
+const SchemaVersionSQL = `SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`
+
 // CheckSchema returns the database's schema version, and ErrSchemaTooOld
 // when it is older than SchemaVersion. A newer schema is fine.
 func (db *DB) CheckSchema(ctx context.Context) (int64, error) {
 	var v int64
-	err := db.queryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&v)
+	err := db.queryRow(ctx, SchemaVersionSQL).Scan(&v)
 	if err != nil {
 		if pgCode(err) == "42P01" { // undefined_table: never migrated
 			return 0, fmt.Errorf("%w: no schema (run `ledgerd migrate`)", ErrSchemaTooOld)

@@ -69,6 +69,9 @@ func scanTxRows(rows pgx.Rows, n int) ([]*ledgerd.Transaction, error) {
 	return out, rows.Err()
 }
 
+// TransactionByIDSQL reads one transaction by its id.
+const TransactionByIDSQL = `SELECT ` + txCols + ` FROM transactions t WHERE t.id = $1 AND t.ledger_id = $2`
+
 // Transaction returns a transaction by id, or nil. A malformed id is simply
 // not found. The id's embedded time lets PostgreSQL prune to one partition.
 func (db *DB) Transaction(ctx context.Context, ledgerID int64, id string) (*ledgerd.Transaction, error) {
@@ -77,7 +80,7 @@ func (db *DB) Transaction(ctx context.Context, ledgerID int64, id string) (*ledg
 		return nil, nil
 	}
 	var s txScan
-	err = db.queryRow(ctx, `SELECT `+txCols+` FROM transactions t WHERE t.id = $1 AND t.ledger_id = $2`,
+	err = db.queryRow(ctx, TransactionByIDSQL,
 		pgtype.UUID{Bytes: u, Valid: true}, ledgerID).Scan(s.dest()...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
@@ -102,7 +105,7 @@ func (db *DB) ListTransactions(ctx context.Context, ledgerID int64, f ledgerd.Tx
 	// then scan by sequence.
 	if f.From != nil {
 		var s int64
-		if err := db.queryRow(ctx, firstSequenceFromSQL, ledgerID, *f.From).Scan(&s); err != nil {
+		if err := db.queryRow(ctx, FirstSequenceFromSQL, ledgerID, *f.From).Scan(&s); err != nil {
 			return nil, err
 		}
 		if s == math.MaxInt64 {
@@ -111,10 +114,22 @@ func (db *DB) ListTransactions(ctx context.Context, ledgerID int64, f ledgerd.Tx
 		lo = max(lo, s-1)
 	}
 	if f.To != nil {
-		if err := db.queryRow(ctx, firstSequenceFromSQL, ledgerID, *f.To).Scan(&hi); err != nil {
+		if err := db.queryRow(ctx, FirstSequenceFromSQL, ledgerID, *f.To).Scan(&hi); err != nil {
 			return nil, err
 		}
 	}
+	q, args := ListTransactionsQuery(ledgerID, lo, hi, f)
+	rows, err := db.query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list transactions: %w", err)
+	}
+	return scanTxRows(rows, f.Limit)
+}
+
+// ListTransactionsQuery is ListTransactions' page statement for f and its
+// arguments, once the time range is the sequence range (lo, hi)
+// (exported for scripts/explaindb).
+func ListTransactionsQuery(ledgerID, lo, hi int64, f ledgerd.TxFilter) (string, []any) {
 	args := []any{ledgerID, lo, hi, f.Limit}
 	var q string
 	switch {
@@ -138,23 +153,22 @@ func (db *DB) ListTransactions(ctx context.Context, ledgerID int64, f ledgerd.Tx
 		q = `SELECT ` + txCols + ` FROM transactions t WHERE t.ledger_id = $1 AND t.sequence > $2 AND t.sequence < $3
 			ORDER BY t.sequence LIMIT $4`
 	}
-	rows, err := db.query(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list transactions: %w", err)
-	}
-	return scanTxRows(rows, f.Limit)
+	return q, args
 }
 
 // DueHold is a hold whose deadline has passed.
 type DueHold = ledgerd.DueHold
 
+// DueHoldsSQL is up to $1 pending holds past their deadline, soonest first.
+const DueHoldsSQL = `SELECT ledger_id, id FROM transactions
+		WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= now()
+		ORDER BY expires_at LIMIT $1`
+
 // DueHolds returns up to limit pending holds past their deadline, by the
 // database clock. (now() rather than clock_timestamp(): only a stable
 // value can bound the scan of the partial index.)
 func (db *DB) DueHolds(ctx context.Context, limit int) ([]DueHold, error) {
-	rows, err := db.query(ctx, `SELECT ledger_id, id FROM transactions
-		WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= now()
-		ORDER BY expires_at LIMIT $1`, limit)
+	rows, err := db.query(ctx, DueHoldsSQL, limit)
 	if err != nil {
 		return nil, err
 	}

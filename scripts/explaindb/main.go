@@ -15,9 +15,10 @@
 // pooled connection to after five executions). The generic plan is printed
 // only when its shape differs.
 //
-// The batch write path's SQL is the server's own (postgres/writesql.go);
-// the other queries are copied from postgres/*.go (queries.go): keep those
-// in step when a query changes there.
+// Every statement explained is the server's own: postgres/*.go exports
+// its SQL (constants, or the builders of the filtered lists), and
+// queries.go adds only example arguments, so the plans cannot drift from
+// what the server runs.
 package main
 
 import (
@@ -315,8 +316,7 @@ func pickValues(ctx context.Context, conn *pgx.Conn, nTx, nAcc int) (*values, er
 		t   time.Time
 		seq *int64
 	}{{v.from, &v.fromSeq}, {v.to, &v.toSeq}} {
-		err := conn.QueryRow(ctx, `SELECT first_sequence FROM ledger_commits WHERE ledger_id = 1 AND created_at >= $1
-			ORDER BY created_at, last_sequence LIMIT 1`, b.t).Scan(b.seq)
+		err := conn.QueryRow(ctx, postgres.FirstSequenceFromSQL, int64(1), b.t).Scan(b.seq)
 		if err != nil {
 			return nil, fmt.Errorf("sequence at %s: %w", b.t, err)
 		}

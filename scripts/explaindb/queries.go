@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -11,35 +12,41 @@ import (
 )
 
 // The queries of the API, with where they run and a note on the plan they
-// should get. The batch write path's statements are the server's own
-// (postgres/writesql.go); the others are still copied from postgres/*.go
-// (string constants expanded) and must be kept in step by hand.
+// should get. Every statement is the server's own (exported from
+// postgres/*.go); only the example arguments are this program's.
 
-// newAccountCols is what an insert returns; accountCols reads balances
-// from the row or the account's newest entry (postgres/checkpoint.go).
-const newAccountCols = `id, asset, min_balance, metadata, posted, pending_debits, pending_credits, version, created_at`
-
-const headBalanceCols = `coalesce(e.posted_after, a.posted), coalesce(e.pending_debits_after, a.pending_debits),
-	coalesce(e.pending_credits_after, a.pending_credits), coalesce(e.version, a.version)`
-
-const accountCols = `a.id, a.asset, a.min_balance, a.metadata, ` + headBalanceCols + `, a.created_at`
-
-func accountHead(src string) string {
-	return src + ` LEFT JOIN LATERAL (SELECT e.posted_after, coalesce(e.pending_debits_after, 0) AS pending_debits_after,
-	coalesce(e.pending_credits_after, 0) AS pending_credits_after, e.version FROM entries e
-	WHERE e.ledger_id = a.ledger_id AND e.account_id = a.id ORDER BY e.sequence DESC, e.posting_index DESC LIMIT 1) e ON e.version > a.version`
+// accountsSQL is ListAccounts' statement for f.
+func accountsSQL(f ledgerd.AccountFilter) string {
+	q, _ := postgres.ListAccountsQuery(0, f)
+	return q
 }
 
-// accountPage is ListAccounts: the page of rows, then their newest entries.
-func accountPage(where string) string {
-	return `SELECT ` + accountCols + ` FROM ` + accountHead(`(SELECT * FROM accounts WHERE ledger_id = $1 AND id > $2`+where+
-		` ORDER BY id LIMIT $3) a`) + ` ORDER BY a.id`
+// accountsArgs is ListAccounts' arguments for f.
+func accountsArgs(f ledgerd.AccountFilter) func(v *values) []any {
+	return func(v *values) []any {
+		_, args := postgres.ListAccountsQuery(v.ledgerID, f)
+		return args
+	}
 }
 
-const txCols = `t.id, t.sequence, t.status, t.postings, t.metadata, t.reference, t.created_at, t.expires_at,
-	t.pending_id, t.resolved_by, t.reverses, t.reversed_by`
+// txPageSQL is ListTransactions' page statement for f.
+func txPageSQL(f ledgerd.TxFilter) string {
+	q, _ := postgres.ListTransactionsQuery(0, 0, 0, f)
+	return q
+}
 
-const apiKeyCols = `k.id, k.ledger_id, l.name, k.role, k.secret_hash, k.created_at, k.revoked_at`
+// txPageArgs is ListTransactions' page arguments for f, with the
+// sequence range (lo, hi) that bounds(v) gives.
+func txPageArgs(f ledgerd.TxFilter, bounds func(v *values) (lo, hi int64)) func(v *values) []any {
+	return func(v *values) []any {
+		lo, hi := bounds(v)
+		_, args := postgres.ListTransactionsQuery(v.ledgerID, lo, hi, f)
+		return args
+	}
+}
+
+// fromStart is the sequence range of a list without a cursor or times.
+func fromStart(*values) (int64, int64) { return 0, math.MaxInt64 }
 
 type query struct {
 	name  string
@@ -63,30 +70,44 @@ var batchSettings = []string{
 }
 
 func queries() []query {
+	firstPage := ledgerd.AccountFilter{Limit: 101}
+	byPrefix := ledgerd.AccountFilter{Prefix: "acct:0042", Limit: 101}
+	selective := ledgerd.AccountFilter{Metadata: map[string]string{"owner": "user4242"}, Limit: 101}
+	common := ledgerd.AccountFilter{Metadata: map[string]string{"tier": "gold"}, Limit: 101}
+	txs := ledgerd.TxFilter{Limit: 101}
+	ofAccount := ledgerd.TxFilter{Account: "acct:004242", Limit: 101}
+	ofHotAccount := ledgerd.TxFilter{Account: "acct:000000", Limit: 101}
+	byReference := ledgerd.TxFilter{Reference: "ref-500000", Limit: 101}
 	return []query{
 		{
 			name: "Ledger by name", where: "postgres/ledgers.go (*DB).LedgerByName",
 			route: "every route with `{ledger}` on a node's first use of the name (then cached); `GET /v1/ledgers/{ledger}` always",
 			note:  "Unique index `ledgers_name_key` on the C-collated name.",
-			sql:   `SELECT id, name, created_at, last_sequence FROM ledgers WHERE name = $1`,
+			sql:   postgres.LedgerByNameSQL,
 			args:  func(v *values) []any { return []any{"bench"} },
 		},
 		{
 			name: "API key by id", where: "postgres/apikeys.go (*DB).APIKeyByID",
 			route: "authentication of every request with a ledger key (cached 2 s per node); `DELETE /v1/api-keys/{id}`",
 			note:  "Primary key `api_keys_pkey`, then the ledger's primary key for its name: two single-row probes.",
-			sql:   `SELECT ` + apiKeyCols + ` FROM api_keys k JOIN ledgers l ON l.id = k.ledger_id WHERE k.id = $1`,
+			sql:   postgres.APIKeyByIDSQL,
 			args:  func(v *values) []any { return []any{v.apiKeyID} },
 		},
 		{
 			name: "List API keys of a ledger", where: "postgres/apikeys.go (*DB).ListAPIKeys",
 			route: "`GET /v1/api-keys?ledger=`",
-			note: "`($1 = 0 OR k.ledger_id = $1)` lets one statement serve both the bootstrap key (all ledgers) and a ledger admin, " +
-				"at the price of not being an index condition on `api_keys_ledger`: the plan walks `api_keys_pkey` in id order and filters. " +
-				"Fine for the few keys a deployment has; it would need two statements if keys ran into the hundreds of thousands.",
-			sql: `SELECT ` + apiKeyCols + ` FROM api_keys k JOIN ledgers l ON l.id = k.ledger_id
-		WHERE ($1 = 0 OR k.ledger_id = $1) AND k.id > $2 ORDER BY k.id LIMIT $3`,
+			note: "A ledger admin's list: `api_keys_ledger (ledger_id, id)` in its order, entered at the cursor and stopped " +
+				"by the limit; then the ledger's primary key for its name.",
+			sql:  postgres.ListLedgerAPIKeysSQL,
 			args: func(v *values) []any { return []any{v.ledgerID, "", 101} },
+		},
+		{
+			name: "List API keys of every ledger", where: "postgres/apikeys.go (*DB).ListAPIKeys",
+			route: "`GET /v1/api-keys` with the bootstrap key",
+			note: "`$1 = 0` is a constant condition: `api_keys_pkey` in id order, entered at the cursor and stopped by the " +
+				"limit, each key joined to its ledger by primary key.",
+			sql:  postgres.ListAllAPIKeysSQL,
+			args: func(v *values) []any { return []any{int64(0), "", 101} },
 		},
 		{
 			name: "Account by id", where: "postgres/accounts.go (*DB).Account",
@@ -94,7 +115,7 @@ func queries() []query {
 			note: "Primary key `accounts_pkey (ledger_id, id)`: one index probe and one heap fetch; then the account's newest entry, " +
 				"one backward probe of `entries_account` per monthly partition (its balance wins when its version is newer than the " +
 				"row's checkpoint).",
-			sql:  `SELECT ` + accountCols + ` FROM ` + accountHead(`accounts a`) + ` WHERE a.ledger_id = $1 AND a.id = $2`,
+			sql:  postgres.AccountByIDSQL,
 			args: func(v *values) []any { return []any{v.ledgerID, "acct:004242"} },
 		},
 		{
@@ -102,41 +123,40 @@ func queries() []query {
 			route: "`GET /v1/ledgers/{ledger}/accounts?limit=100`",
 			note: "Keyset pagination on `accounts_pkey`: the index is in (ledger_id, id) order with the C collation, so `ORDER BY id LIMIT` " +
 				"stops after limit + 1 rows, whatever the page (the cursor is `id > $2`).",
-			sql:  accountPage(""),
-			args: func(v *values) []any { return []any{v.ledgerID, "", 101} },
+			sql:  accountsSQL(firstPage),
+			args: accountsArgs(firstPage),
 		},
 		{
 			name: "List accounts by prefix", where: "postgres/accounts.go (*DB).ListAccounts",
 			route: "`GET /v1/ledgers/{ledger}/accounts?prefix=acct:0042`",
 			note: "The literal prefix becomes the range `id >= prefix AND id < prefixEnd(prefix)` (no LIKE): an index range on " +
 				"`accounts_pkey`, correct for `_` and `%` in ids, and bounded by the limit.",
-			sql: accountPage(` AND id >= $4 AND id < $5`),
-			args: func(v *values) []any {
-				return []any{v.ledgerID, "", 101, "acct:0042", "acct:0043"}
-			},
+			sql:  accountsSQL(byPrefix),
+			args: accountsArgs(byPrefix),
 		},
 		{
 			name: "List accounts by metadata (selective)", where: "postgres/accounts.go (*DB).ListAccounts",
 			route: "`GET /v1/ledgers/{ledger}/accounts?metadata[owner]=user4242`",
 			note: "`metadata @> $4` can use the GIN index `accounts_metadata (jsonb_path_ops)`. Whether the planner takes it or walks " +
-				"`accounts_pkey` in order and filters depends on the estimated selectivity: see the plan.",
-			sql:  accountPage(` AND metadata @> $4::jsonb`),
-			args: func(v *values) []any { return []any{v.ledgerID, "", 101, `{"owner":"user4242"}`} },
+				"`accounts_pkey` in order and filters depends on the estimated selectivity: see the plan. ListAccounts runs as an " +
+				"unnamed statement (`QueryExecModeExec`), planned for each execution, so the generic plan below is never used.",
+			sql:  accountsSQL(selective),
+			args: accountsArgs(selective),
 		},
 		{
 			name: "List accounts by metadata (common value)", where: "postgres/accounts.go (*DB).ListAccounts",
 			route: "`GET /v1/ledgers/{ledger}/accounts?metadata[tier]=gold`",
 			note: "A value a tenth of the accounts hold: walking `accounts_pkey` in id order and filtering finds a page after about " +
 				"ten times the limit, cheaper than collecting every match from the GIN index and sorting.",
-			sql:  accountPage(` AND metadata @> $4::jsonb`),
-			args: func(v *values) []any { return []any{v.ledgerID, "", 101, `{"tier":"gold"}`} },
+			sql:  accountsSQL(common),
+			args: accountsArgs(common),
 		},
 		{
 			name: "Transaction by id", where: "postgres/transactions.go (*DB).Transaction",
 			route: "`GET /v1/ledgers/{ledger}/transactions/{id}`",
 			note: "The id is a UUIDv7 and the partition key: the custom plan prunes to the one monthly partition at plan time, the " +
 				"generic plan at executor start (`Subplans Removed`); then that partition's primary key.",
-			sql:  `SELECT ` + txCols + ` FROM transactions t WHERE t.id = $1 AND t.ledger_id = $2`,
+			sql:  postgres.TransactionByIDSQL,
 			args: func(v *values) []any { return []any{v.midTx, v.ledgerID} },
 		},
 		{
@@ -144,17 +164,15 @@ func queries() []query {
 			route: "`GET /v1/ledgers/{ledger}/transactions?limit=100`",
 			note: "`transactions_sequence (ledger_id, sequence)` on every partition, merged in sequence order (Merge Append); the " +
 				"limit stops it after limit + 1 rows. Partitions that hold no rows of the range cost one index probe each.",
-			sql: `SELECT ` + txCols + ` FROM transactions t WHERE t.ledger_id = $1 AND t.sequence > $2 AND t.sequence < $3
-			ORDER BY t.sequence LIMIT $4`,
-			args: func(v *values) []any { return []any{v.ledgerID, int64(0), int64(1<<63 - 1), 101} },
+			sql:  txPageSQL(txs),
+			args: txPageArgs(txs, fromStart),
 		},
 		{
 			name: "Tail the log (after = N)", where: "postgres/transactions.go (*DB).ListTransactions",
 			route: "`GET /v1/ledgers/{ledger}/transactions?after=N` (and every next page: the cursor is a sequence)",
 			note:  "Same index, entered at `sequence > N`: a consumer tailing the log costs the same at sequence 1,000,000 as at 1.",
-			sql: `SELECT ` + txCols + ` FROM transactions t WHERE t.ledger_id = $1 AND t.sequence > $2 AND t.sequence < $3
-			ORDER BY t.sequence LIMIT $4`,
-			args: func(v *values) []any { return []any{v.ledgerID, v.lastSeq - 50, int64(1<<63 - 1), 101} },
+			sql:   txPageSQL(txs),
+			args:  txPageArgs(txs, func(v *values) (int64, int64) { return v.lastSeq - 50, math.MaxInt64 }),
 		},
 		{
 			name: "Transactions of an account", where: "postgres/transactions.go (*DB).ListTransactions",
@@ -162,52 +180,31 @@ func queries() []query {
 			note: "`entries_account (ledger_id, account_id, sequence)` gives the account's legs in sequence order (one Merge Append over " +
 				"the partitions, stopped by the limit); DISTINCT ON folds the two legs of a self-touching transaction; each of the at most " +
 				"limit + 1 ids is then fetched from `transactions` by primary key, pruned to its partition at run time.",
-			sql: `SELECT ` + txCols + ` FROM (
-				SELECT DISTINCT ON (e.sequence) e.sequence, e.transaction_id FROM entries e
-				WHERE e.ledger_id = $1 AND e.account_id = $5 AND e.sequence > $2 AND e.sequence < $3
-				ORDER BY e.sequence LIMIT $4) s
-			JOIN transactions t ON t.id = s.transaction_id ORDER BY s.sequence`,
-			args: func(v *values) []any {
-				return []any{v.ledgerID, int64(0), int64(1<<63 - 1), 101, "acct:004242"}
-			},
+			sql:  txPageSQL(ofAccount),
+			args: txPageArgs(ofAccount, fromStart),
 		},
 		{
 			name: "Transactions of a hot account, first page", where: "postgres/transactions.go (*DB).ListTransactions",
 			route: "`GET /v1/ledgers/{ledger}/transactions?account=acct:000000`",
 			note: "The same for an account in a tenth of all transactions (about 100,000 entries): the merge of the partitions' " +
 				"index scans must stop at the limit rather than read and sort every entry of the account.",
-			sql: `SELECT ` + txCols + ` FROM (
-				SELECT DISTINCT ON (e.sequence) e.sequence, e.transaction_id FROM entries e
-				WHERE e.ledger_id = $1 AND e.account_id = $5 AND e.sequence > $2 AND e.sequence < $3
-				ORDER BY e.sequence LIMIT $4) s
-			JOIN transactions t ON t.id = s.transaction_id ORDER BY s.sequence`,
-			args: func(v *values) []any {
-				return []any{v.ledgerID, int64(0), int64(1<<63 - 1), 101, "acct:000000"}
-			},
+			sql:  txPageSQL(ofHotAccount),
+			args: txPageArgs(ofHotAccount, fromStart),
 		},
 		{
 			name: "Transactions of a hot account, late page", where: "postgres/transactions.go (*DB).ListTransactions",
 			route: "`GET /v1/ledgers/{ledger}/transactions?account=acct:000000&after=N`",
 			note:  "The same for an account in a tenth of all transactions, far into its history: the index is entered at the cursor.",
-			sql: `SELECT ` + txCols + ` FROM (
-				SELECT DISTINCT ON (e.sequence) e.sequence, e.transaction_id FROM entries e
-				WHERE e.ledger_id = $1 AND e.account_id = $5 AND e.sequence > $2 AND e.sequence < $3
-				ORDER BY e.sequence LIMIT $4) s
-			JOIN transactions t ON t.id = s.transaction_id ORDER BY s.sequence`,
-			args: func(v *values) []any {
-				return []any{v.ledgerID, v.lastSeq * 9 / 10, int64(1<<63 - 1), 101, "acct:000000"}
-			},
+			sql:   txPageSQL(ofHotAccount),
+			args:  txPageArgs(ofHotAccount, func(v *values) (int64, int64) { return v.lastSeq * 9 / 10, math.MaxInt64 }),
 		},
 		{
 			name: "Transaction by reference", where: "postgres/transactions.go (*DB).ListTransactions",
 			route: "`GET /v1/ledgers/{ledger}/transactions?reference=ref-500000`",
 			note: "Primary key `transaction_references_pkey (ledger_id, reference)` gives the id (unpartitioned: references are unique " +
 				"per ledger), then the transaction by primary key in its partition.",
-			sql: `SELECT ` + txCols + ` FROM transaction_references r JOIN transactions t ON t.id = r.transaction_id
-			WHERE r.ledger_id = $1 AND r.reference = $5 AND t.sequence > $2 AND t.sequence < $3 ORDER BY t.sequence LIMIT $4`,
-			args: func(v *values) []any {
-				return []any{v.ledgerID, int64(0), int64(1<<63 - 1), 101, "ref-500000"}
-			},
+			sql:  txPageSQL(byReference),
+			args: txPageArgs(byReference, fromStart),
 		},
 		{
 			name: "Time range: first sequence at or after a moment", where: "postgres/transactions.go (*DB).ListTransactions",
@@ -216,17 +213,15 @@ func queries() []query {
 				"`ledger_commits_created (ledger_id, created_at, last_sequence)` finds each end with one probe (LIMIT 1) and one " +
 				"heap fetch for `first_sequence`; `ledger_commits` is not partitioned, so the cost does not grow with the months " +
 				"kept online. The page itself is then the sequence-range scan above.",
-			sql: `SELECT coalesce((SELECT first_sequence FROM ledger_commits WHERE ledger_id = $1 AND created_at >= $2
-	ORDER BY created_at, last_sequence LIMIT 1), 9223372036854775807)`,
+			sql:  postgres.FirstSequenceFromSQL,
 			args: func(v *values) []any { return []any{v.ledgerID, v.from} },
 		},
 		{
 			name: "Time range: the page", where: "postgres/transactions.go (*DB).ListTransactions",
 			route: "`GET /v1/ledgers/{ledger}/transactions?from=…&to=…`",
 			note:  "With the two sequence bounds found, the page is a range on `transactions_sequence`.",
-			sql: `SELECT ` + txCols + ` FROM transactions t WHERE t.ledger_id = $1 AND t.sequence > $2 AND t.sequence < $3
-			ORDER BY t.sequence LIMIT $4`,
-			args: func(v *values) []any { return []any{v.ledgerID, v.fromSeq - 1, v.toSeq, 101} },
+			sql:   txPageSQL(txs),
+			args:  txPageArgs(txs, func(v *values) (int64, int64) { return v.fromSeq - 1, v.toSeq }),
 		},
 		{
 			name: "Batch write: ordering lock", where: "postgres/prepared.go (*DB).WriteBatch",
@@ -391,12 +386,9 @@ func queries() []query {
 			name: "Holds past their deadline", where: "postgres/transactions.go (*DB).DueHolds",
 			route: "every node, every `LEDGERD_EXPIRY_INTERVAL` (default 500 ms)",
 			note: "Meant for the partial index `transactions_expiry (expires_at) WHERE status = 'pending' AND expires_at IS NOT NULL`, " +
-				"which holds only the holds still waiting. `clock_timestamp()` is volatile, so it is a filter, not an index condition: " +
-				"the scan reads the waiting holds of every partition in deadline order until it has `limit` due ones — when none is due, " +
-				"all of them.",
-			sql: `SELECT ledger_id, id FROM transactions
-		WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= clock_timestamp()
-		ORDER BY expires_at LIMIT $1`,
+				"which holds only the holds still waiting. `now()` is stable, so `expires_at <= now()` is an index condition: each " +
+				"partition's scan reads only its due holds, and when none is due it reads nothing.",
+			sql:  postgres.DueHoldsSQL,
 			args: func(v *values) []any { return []any{1000} },
 		},
 		{
@@ -404,8 +396,7 @@ func queries() []query {
 			route: "`GET /v1/ledgers/{ledger}/accounts/{account}/balance?at=…`",
 			note: "`ledger_commits_created (ledger_id, created_at, last_sequence)` read backwards from `at`: one probe (LIMIT 1), " +
 				"index-only since the index carries `last_sequence`.",
-			sql: `SELECT coalesce((SELECT last_sequence FROM ledger_commits WHERE ledger_id = $1 AND created_at <= $2
-	ORDER BY created_at DESC, last_sequence DESC LIMIT 1), 0)`,
+			sql:  postgres.SequenceAtOrBeforeSQL,
 			args: func(v *values) []any { return []any{v.ledgerID, v.from} },
 		},
 		{
@@ -413,27 +404,22 @@ func queries() []query {
 			route: "`GET …/accounts/{account}/balance?at=…`; `GET …/accounts/{account}/entries` (opening and closing balances)",
 			note: "`entries_account (ledger_id, account_id, sequence, posting_index)` read backwards from the sequence: the running " +
 				"balance stored on the entry answers without summing history.",
-			sql: `SELECT posted_after, version FROM entries WHERE ledger_id = $1 AND account_id = $2 AND sequence < $3
-	ORDER BY sequence DESC, posting_index DESC LIMIT 1`,
+			sql:  postgres.BalanceBeforeSQL,
 			args: func(v *values) []any { return []any{v.ledgerID, "acct:004242", v.fromSeq} },
 		},
 		{
 			name: "Statement: first sequence at or after a moment", where: "postgres/history.go (*DB).Statement",
 			route: "`GET …/accounts/{account}/entries?from=…&to=…` (once for `from`, once for `to`)",
 			note:  "`ledger_commits_created`, forwards: one probe (LIMIT 1) and one heap fetch for `first_sequence`.",
-			sql: `SELECT coalesce((SELECT first_sequence FROM ledger_commits WHERE ledger_id = $1 AND created_at >= $2
-	ORDER BY created_at, last_sequence LIMIT 1), 9223372036854775807)`,
-			args: func(v *values) []any { return []any{v.ledgerID, v.from} },
+			sql:   postgres.FirstSequenceFromSQL,
+			args:  func(v *values) []any { return []any{v.ledgerID, v.from} },
 		},
 		{
 			name: "Statement: a page of lines", where: "postgres/history.go (*DB).Statement",
 			route: "`GET /v1/ledgers/{ledger}/accounts/{account}/entries`",
 			note: "`entries_account` in (sequence, posting_index) order from the cursor, merged over the partitions and stopped at the " +
 				"limit; holds are filtered out (`NOT pending`).",
-			sql: `SELECT transaction_id, sequence, posting_index, amount, posted_after, created_at
-		FROM entries WHERE ledger_id = $1 AND account_id = $2 AND NOT pending
-			AND (sequence, posting_index) > ($3, $4) AND sequence < $5
-		ORDER BY sequence, posting_index LIMIT $6`,
+			sql: postgres.StatementLinesSQL,
 			args: func(v *values) []any {
 				return []any{v.ledgerID, "acct:004242", v.fromSeq - 1, int64(32767), v.toSeq, 101}
 			},
@@ -442,10 +428,7 @@ func queries() []query {
 			name: "Statement of a hot account, first page", where: "postgres/history.go (*DB).Statement",
 			route: "`GET /v1/ledgers/{ledger}/accounts/acct:000000/entries`",
 			note:  "The same for the account in a tenth of all transactions, from its beginning.",
-			sql: `SELECT transaction_id, sequence, posting_index, amount, posted_after, created_at
-		FROM entries WHERE ledger_id = $1 AND account_id = $2 AND NOT pending
-			AND (sequence, posting_index) > ($3, $4) AND sequence < $5
-		ORDER BY sequence, posting_index LIMIT $6`,
+			sql:   postgres.StatementLinesSQL,
 			args: func(v *values) []any {
 				return []any{v.ledgerID, "acct:000000", int64(0), int64(32767), int64(1<<63 - 1), 101}
 			},
@@ -454,19 +437,14 @@ func queries() []query {
 			name: "Commit outcome unknown: is the batch there?", where: "postgres/errors.go (*DB).BatchCommitted",
 			route: "after a connection broke during COMMIT",
 			note:  "The batch's first transaction id: pruned to one partition, primary key.",
-			sql:   `SELECT count(*) FROM transactions WHERE id = $1 AND ledger_id = $2`,
+			sql:   postgres.BatchCommittedSQL,
 			args:  func(v *values) []any { return []any{v.midTx, v.ledgerID} },
 		},
 		{
 			name: "Account creation: claim the idempotency key", where: "postgres/idempotency.go (*DB).claimKey",
 			route: "`POST /v1/ledgers/{ledger}/accounts` with an Idempotency-Key",
 			note:  "INSERT … ON CONFLICT on `idempotency_keys_pkey`: a placeholder row that concurrent retries wait on.",
-			sql: `INSERT INTO idempotency_keys (ledger_id, key, request_hash, status, expires_at)
-		VALUES ($1, $2, $3, 0, clock_timestamp() + $4::interval)
-		ON CONFLICT (ledger_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, status = 0,
-			transaction_id = NULL, account_id = NULL, problem = NULL, created_at = clock_timestamp(), expires_at = EXCLUDED.expires_at
-		WHERE idempotency_keys.expires_at <= clock_timestamp()
-		RETURNING true`,
+			sql:   postgres.ClaimKeySQL,
 			args: func(v *values) []any {
 				return []any{v.ledgerID, v.batch.idempotencyID, []byte{1, 2, 3}, "168 hours"}
 			},
@@ -475,7 +453,7 @@ func queries() []query {
 			name: "Account creation: read a stored outcome", where: "postgres/idempotency.go (*DB).claimKey",
 			route: "`POST /v1/ledgers/{ledger}/accounts` retried with its Idempotency-Key",
 			note:  "`idempotency_keys_pkey`.",
-			sql:   `SELECT request_hash, status, transaction_id, account_id, problem FROM idempotency_keys WHERE ledger_id = $1 AND key = $2`,
+			sql:   postgres.ReadKeySQL,
 			args:  func(v *values) []any { return []any{v.ledgerID, v.liveKey} },
 		},
 		{
@@ -535,33 +513,31 @@ func queries() []query {
 			route: "`PATCH /v1/ledgers/{ledger}/accounts/{account}`",
 			note: "PATCH takes the ledger's ordering lock like a batch (so batches can read accounts without row locks), then " +
 				"reads and updates the account by `accounts_pkey`.",
-			sql:  `SELECT 1 FROM ledgers WHERE id = $1 FOR UPDATE`,
+			sql:  postgres.PatchLockSQL,
 			args: func(v *values) []any { return []any{v.ledgerID} },
 		},
 		{
 			name: "Readiness: schema version", where: "postgres/migrate.go (*DB).CheckSchema",
 			route: "`GET /readyz`; `serve` at start",
 			note:  "goose's version table holds one row per migration: a sequential scan of a handful of rows is the right plan.",
-			sql:   `SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`,
+			sql:   postgres.SchemaVersionSQL,
 			args:  func(v *values) []any { return nil },
 		},
 		{
 			name: "Maintenance: expire idempotency keys (backlog)", where: "postgres/idempotency.go (*DB).DeleteExpiredKeys",
 			route: "every node, once a minute, in slices of 10,000",
-			note: "Meant to use `idempotency_keys_expiry (expires_at)`, but `clock_timestamp()` is volatile and so never an index " +
-				"condition: the inner SELECT is a sequential scan that stops once it has found 10,000 expired rows. With a backlog " +
-				"of expired rows at the start of the table (as here) that is quick.",
-			sql: `DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(
-		SELECT ctid FROM idempotency_keys WHERE expires_at < clock_timestamp() LIMIT $1))`,
+			note: "`now()` is stable, so `expires_at < now()` is an index condition of the BRIN index `idempotency_keys_expiry`: " +
+				"a bitmap scan of the block ranges that can hold expired rows (rows arrive in expiry order), stopped at 10,000 rows.",
+			sql:  postgres.DeleteExpiredKeysSQL,
 			args: func(v *values) []any { return []any{10_000} },
 		},
 		{
 			name: "Maintenance: expire idempotency keys (steady state)", where: "postgres/idempotency.go (*DB).DeleteExpiredKeys",
 			route: "every node, once a minute, when the previous run left nothing expired",
-			note: "The common case: nothing (or little) has expired since the last run, so the sequential scan reads the whole " +
-				"table to find nothing — every minute, on every node, over seven days of keys. (Setup: the backlog is deleted first.)",
-			sql: `DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(
-		SELECT ctid FROM idempotency_keys WHERE expires_at < clock_timestamp() LIMIT $1))`,
+			note: "The common case: nothing (or little) has expired since the last run. The BRIN index narrows the scan to the " +
+				"block ranges around the expiry boundary, so the cost does not grow with the seven days of keys kept. " +
+				"(Setup: the backlog is deleted first.)",
+			sql:   postgres.DeleteExpiredKeysSQL,
 			args:  func(v *values) []any { return []any{10_000} },
 			setup: []string{"DELETE FROM idempotency_keys WHERE expires_at < now()"},
 		},
