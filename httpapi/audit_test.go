@@ -264,7 +264,7 @@ func TestVerifyTamper(t *testing.T) {
 		t.Fatalf("only %d audit entries after the load", len(entries))
 	}
 
-	conn, err := pgx.Connect(t.Context(), c.e.DatabaseURL)
+	conn, err := pgx.Connect(t.Context(), ledgertest.DirectURL(t, c.e.DatabaseURL))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -204,7 +204,7 @@ func TestFreezeRace(t *testing.T) {
 // the last sequence committed before the freeze.
 func frozenAt(t *testing.T, c client, ledger string) int64 {
 	t.Helper()
-	conn, err := pgx.Connect(t.Context(), c.e.DatabaseURL)
+	conn, err := pgx.Connect(t.Context(), ledgertest.DirectURL(t, c.e.DatabaseURL))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func BenchmarkDrain(b *testing.B) {
 	b.Cleanup(srv.Close)
 	epID, _ := endpoint(b, e, l, srv.URL+"/hook")
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, e.DatabaseURL)
+	conn, err := pgx.Connect(ctx, ledgertest.DirectURL(b, e.DatabaseURL))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func BenchmarkIdle(b *testing.B) {
 	l := newLedger(b, e, "idle")
 	endpoint(b, e, l, "http://127.0.0.1:9/hook")
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, e.DatabaseURL)
+	conn, err := pgx.Connect(ctx, ledgertest.DirectURL(b, e.DatabaseURL))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func TestVerifyCommand(t *testing.T) {
 	if out, err := verify(); err != nil || out != "ok: 2 ledger(s); audit chains and account balances match\n" {
 		t.Fatalf("verify: %q %v", out, err)
 	}
-	conn, err := pgx.Connect(ctx, url)
+	conn, err := pgx.Connect(ctx, ledgertest.DirectURL(t, url)) // a raw connection: never through PgBouncer
 	if err != nil {
 		t.Fatal(err)
 	}
