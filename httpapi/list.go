@@ -10,14 +10,26 @@ import (
 // keyset: the query asks for one row more than the page, and that extra
 // row says whether a next page exists.
 
-// page trims rows fetched with limit+1 to limit and returns the cursor of
-// the page's last row, or "" when this is the last page.
-func page[T any](rows []T, limit int, cursor func(T) string) ([]T, string) {
+// page trims rows fetched with limit+1 to limit and returns the opaque
+// cursor (the cursor parameter) of the page's last row, or "" when this is
+// the last page.
+func page[T any](rows []T, limit int, key func(T) string) ([]T, string) {
+	rows, last := pageAfter(rows, limit, key)
+	if last == "" {
+		return rows, ""
+	}
+	return rows, encodeCursorValue(last)
+}
+
+// pageAfter is page for the lists that resume after an id the client
+// already holds (audit entries, webhook deliveries): next_cursor is that
+// id as it is, to pass back as the after parameter.
+func pageAfter[T any](rows []T, limit int, id func(T) string) ([]T, string) {
 	if len(rows) <= limit {
 		return rows, ""
 	}
 	rows = rows[:limit]
-	return rows, encodeCursorValue(cursor(rows[limit-1]))
+	return rows, id(rows[limit-1])
 }
 
 // writeList answers 200 with the list envelope. extra, when set, adds

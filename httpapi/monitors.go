@@ -210,22 +210,8 @@ func (s *Server) listMonitors(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		s.fail(w, r, err)
 		return
 	}
-	next := ""
-	if len(ms) > limit {
-		ms = ms[:limit]
-		next = encodeCursorValue(ms[limit-1].ID)
-	}
-	writeJSON(w, http.StatusOK, func(e *jx.Encoder) {
-		e.ObjStart()
-		e.FieldStart("data")
-		e.ArrStart()
-		for _, m := range ms {
-			wire.EncodeMonitor(e, m)
-		}
-		e.ArrEnd()
-		encodeCursor(e, next)
-		e.ObjEnd()
-	})
+	ms, next := page(ms, limit, func(m *ledgerd.Monitor) string { return m.ID })
+	writeList(w, ms, wire.EncodeMonitor, next, nil)
 }
 
 func (s *Server) getMonitor(w http.ResponseWriter, r *http.Request, rc *reqCtx) {

@@ -236,22 +236,8 @@ func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		s.fail(w, r, err)
 		return
 	}
-	next := ""
-	if len(eps) > limit {
-		eps = eps[:limit]
-		next = encodeCursorValue(eps[limit-1].ID)
-	}
-	writeJSON(w, http.StatusOK, func(e *jx.Encoder) {
-		e.ObjStart()
-		e.FieldStart("data")
-		e.ArrStart()
-		for _, ep := range eps {
-			encodeWebhook(e, ep, false)
-		}
-		e.ArrEnd()
-		encodeCursor(e, next)
-		e.ObjEnd()
-	})
+	eps, next := page(eps, limit, func(ep *ledgerd.WebhookEndpoint) string { return ep.ID })
+	writeList(w, eps, func(e *jx.Encoder, ep *ledgerd.WebhookEndpoint) { encodeWebhook(e, ep, false) }, next, nil)
 }
 
 // endpoint loads the endpoint of the path, answering 404 when the
@@ -420,22 +406,8 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, rc *reqC
 		s.fail(w, r, err)
 		return
 	}
-	next := ""
-	if len(ds) > limit {
-		ds = ds[:limit]
-		next = ds[limit-1].EventID
-	}
-	writeJSON(w, http.StatusOK, func(e *jx.Encoder) {
-		e.ObjStart()
-		e.FieldStart("data")
-		e.ArrStart()
-		for _, d := range ds {
-			encodeDelivery(e, d)
-		}
-		e.ArrEnd()
-		encodeCursor(e, next)
-		e.ObjEnd()
-	})
+	ds, next := pageAfter(ds, limit, func(d *ledgerd.WebhookDelivery) string { return d.EventID })
+	writeList(w, ds, encodeDelivery, next, nil)
 }
 
 func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
