@@ -2,13 +2,28 @@ package httpapi
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/go-faster/jx"
+	"github.com/ledgerd/ledgerd"
 )
 
 // Every list answers {"data": [...], "next_cursor": "…" | null}, fetched by
 // keyset: the query asks for one row more than the page, and that extra
 // row says whether a next page exists.
+
+// cursorQuery reads limit and cursor, the parameters of a list paged by
+// the opaque cursor alone; on a bad one it answers 422 and ok is false.
+func cursorQuery(w http.ResponseWriter, q url.Values) (limit int, after string, ok bool) {
+	var v ledgerd.Validation
+	limit = limitParam(q, &v)
+	after, _ = cursorParam(q, &v)
+	if err := v.Err(); err != nil {
+		writeProblem(w, err)
+		return 0, "", false
+	}
+	return limit, after, true
+}
 
 // page trims rows fetched with limit+1 to limit and returns the opaque
 // cursor (the cursor parameter) of the page's last row, or "" when this is
