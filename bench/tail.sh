@@ -33,19 +33,9 @@ RECV_BIN="$BENCH_OUT/bin/receiver"
 
 # receiver_start: bench/receiver on a free loopback port; sets RECV_URL.
 receiver_start() {
-	local rlog="$WORK/receiver.log" addr="" i
-	: >"$rlog"
-	"${SPAWN[@]}" "$RECV_BIN" -addr 127.0.0.1:0 >"$rlog" 2>&1 &
-	RECV_PID=$!
-	track "$RECV_PID" receiver
-	for ((i = 0; i < 100; i++)); do
-		addr="$(awk '/^listening on / {print $3; exit}' "$rlog")"
-		[[ -n "$addr" ]] && break
-		alive "$RECV_PID" || die "receiver exited: $(cat "$rlog")"
-		sleep 0.1
-	done
-	[[ -n "$addr" ]] || die "receiver did not start listening"
-	RECV_URL="http://$addr"
+	serve_start receiver "$RECV_BIN" "$WORK/receiver.log"
+	RECV_PID="$SERVE_PID"
+	RECV_URL="http://$SERVE_ADDR"
 	log "receiver pid $RECV_PID on $RECV_URL"
 }
 
