@@ -26,18 +26,8 @@ ref_pgbench
 ref_hello "$BENCH_CLIENTS"
 
 # The OTLP sink: bench/hello on a free loopback port, kept for the run.
-slog="$WORK/sink.log"
-: >"$slog"
-"${SPAWN[@]}" "$HELLO_BIN" -addr 127.0.0.1:0 >"$slog" 2>&1 &
-SINK_PID=$!
-track "$SINK_PID" otlp-sink
-sink=""
-for ((i = 0; i < 100; i++)); do
-	sink="$(awk '/^listening on / {print $3; exit}' "$slog")"
-	[[ -n "$sink" ]] && break
-	sleep 0.1
-done
-[[ -n "$sink" ]] || die "OTLP sink did not start listening"
+serve_start otlp-sink "$HELLO_BIN" "$WORK/sink.log"
+sink="$SERVE_ADDR"
 
 if [[ -z "$plain" ]]; then
 	ledgerd_start
