@@ -1,6 +1,7 @@
 package ledgerd
 
 import (
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -271,4 +272,13 @@ func median(ds []PastDebit) int64 {
 	}
 	slices.Sort(xs)
 	return xs[(len(xs)-1)/2]
+}
+
+// SaturatingAdd is x + y, or the largest int64 when that overflows
+// (amounts are positive).
+func SaturatingAdd(x, y int64) int64 {
+	if x > math.MaxInt64-y {
+		return math.MaxInt64
+	}
+	return x + y
 }

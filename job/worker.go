@@ -155,6 +155,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.mon != nil {
 		wg.Go(func() { w.mon.run(ctx) })
 	}
+	wg.Go(func() { w.runFraud(ctx) })
 	w.deliverLoop(ctx)
 	wg.Wait()
 	return nil
