@@ -354,3 +354,26 @@ func TestFraudNormalWorkloadFlagsNothing(t *testing.T) {
 		t.Error("no listed transaction shows a risk")
 	}
 }
+
+// TestFraudRiskNotHiddenByCache: a transaction that can no longer change
+// (here: reversed) read before it is scored is not kept in the read cache
+// without its risk: once scored, reads show the risk.
+func TestFraudRiskNotHiddenByCache(t *testing.T) {
+	t.Parallel()
+	e := ledgertest.Start(t, ledgertest.Options{})
+	l := newLedger(t, e, "fraud-cache")
+	e.Do("PUT", fraudPath(l), admin, map[string]any{"new_account": map[string]any{"max_age_seconds": 3600, "amount_over": 10}}).Expect(t, 200)
+	id := move(t, e, l, "a", "world", 50) // a is new: 50 > 10
+	e.Do("POST", "/v1/ledgers/"+l+"/transactions/"+id+"/reverse", admin, nil).Expect(t, 200)
+	for range 2 {
+		if k := txRisk(t, e, l, id); k != nil {
+			t.Fatalf("risk %v with no worker running", k)
+		}
+	}
+	runWorker(t, e, job.Config{})
+	waitFor(t, 10*time.Second, "the reversed transaction's risk", func() bool { return txRisk(t, e, l, id) != nil })
+	k := txRisk(t, e, l, id)
+	if fmt.Sprint(k["score"]) != "50" || k["reasons"].([]any)[0].(map[string]any)["rule"] != "new_account" {
+		t.Fatalf("risk %v, want 50 for new_account", k)
+	}
+}
