@@ -331,6 +331,7 @@ func TestFraudNormalWorkloadFlagsNothing(t *testing.T) {
 	waitFor(t, 30*time.Second, "every transfer scored", func() bool {
 		return labelled(t, reg, "ledgerd_fraud_scored_total", l) >= transfers
 	})
+	t.Logf("every transfer scored %v after the first was posted", time.Since(start).Round(time.Millisecond))
 	if n := labelled(t, reg, "ledgerd_fraud_flags_total", l); n != 0 {
 		t.Errorf("ledgerd_fraud_flags_total = %v, want 0", n)
 	}
