@@ -12,15 +12,17 @@ import (
 // FraudStore scores transactions from the log; *postgres.DB is one. A
 // Store that is not one scores nothing.
 type FraudStore interface {
-	FraudStep(ctx context.Context, limit int) (postgres.FraudStepResult, error)
+	FraudStep(ctx context.Context, limit int, memo *postgres.FraudMemo) (postgres.FraudStepResult, error)
 }
 
 // fraudTail scores every ledger with fraud rules (docs/fraud.md). Workers
 // share the ledgers: each step takes one ledger's cursor with SKIP
-// LOCKED. It keeps nothing between steps, so a restarted worker goes on
-// exactly where the cursor stands.
+// LOCKED. What it keeps between steps (memo) is a cache the store checks
+// against the cursor, so a restarted worker, or another one, goes on from
+// the cursor and the log alone and judges the same.
 type fraudTail struct {
 	store FraudStore
+	memo  *postgres.FraudMemo
 	poll  time.Duration
 	batch int
 	m     *fraudMetrics
@@ -33,14 +35,18 @@ func (w *Worker) runFraud(ctx context.Context) {
 	if !ok {
 		return
 	}
-	t := &fraudTail{store: fs, poll: w.cfg.Poll, batch: w.cfg.RelayBatch, m: newFraudMetrics(w.cfg.Registerer),
+	t := &fraudTail{store: fs, memo: postgres.NewFraudMemo(fraudMemoDebits), poll: w.cfg.Poll, batch: w.cfg.RelayBatch, m: newFraudMetrics(w.cfg.Registerer),
 		log: w.log.With("component", "fraud")}
 	t.run(ctx)
 }
 
+// fraudMemoDebits bounds a worker's memory of accounts' debits: about
+// 40 MB.
+const fraudMemoDebits = 1 << 20
+
 func (t *fraudTail) run(ctx context.Context) {
 	for ctx.Err() == nil {
-		r, err := t.store.FraudStep(ctx, t.batch)
+		r, err := t.store.FraudStep(ctx, t.batch, t.memo)
 		if err != nil {
 			if ctx.Err() == nil {
 				t.log.Error("score transactions", "err", err)

@@ -378,3 +378,31 @@ func TestFraudRiskNotHiddenByCache(t *testing.T) {
 		t.Fatalf("risk %v, want 50 for new_account", k)
 	}
 }
+
+// TestFraudTwoWorkersShareLedger: two workers take a ledger's steps in
+// turn; each step judges from the log and the cursor (a worker's memory
+// of its own last step is not used after the other moved on), so every
+// score is the one the whole log implies.
+func TestFraudTwoWorkersShareLedger(t *testing.T) {
+	t.Parallel()
+	e := ledgertest.Start(t, ledgertest.Options{})
+	l := newLedger(t, e, "fraud-shared")
+	e.Do("PUT", fraudPath(l), admin, map[string]any{"velocity": map[string]any{"max_debits": 10, "window_seconds": 600}}).Expect(t, 200)
+	runWorker(t, e, job.Config{Poll: 5 * time.Millisecond, RelayBatch: 3})
+	runWorker(t, e, job.Config{Poll: 5 * time.Millisecond, RelayBatch: 3})
+	var ids []string
+	for range 30 {
+		ids = append(ids, move(t, e, l, "world", "a", 1)) // world is unbounded: never frozen
+		time.Sleep(2 * time.Millisecond)
+	}
+	waitFor(t, 20*time.Second, "every debit scored", func() bool { return txRisk(t, e, l, ids[len(ids)-1]) != nil })
+	for i, id := range ids {
+		want := "0"
+		if i+1 > 10 {
+			want = "80"
+		}
+		if k := txRisk(t, e, l, id); k == nil || fmt.Sprint(k["score"]) != want {
+			t.Errorf("debit %d: risk %v, want score %s", i+1, k, want)
+		}
+	}
+}

@@ -120,10 +120,14 @@ CROSS JOIN LATERAL (
 // risks, the flags (transaction.flagged events), the freezes (with
 // account.frozen events) and the cursor commit together: a step that
 // fails or is cut short leaves none of it, and is done again.
-func (db *DB) FraudStep(ctx context.Context, limit int) (FraudStepResult, error) {
+//
+// memo (nil: none) spares reading the history of accounts this worker
+// scored in its previous step of the ledger (FraudMemo).
+func (db *DB) FraudStep(ctx context.Context, limit int, memo *FraudMemo) (FraudStepResult, error) {
 	var res FraudStepResult
+	var keep func()
 	err := db.beginFunc(ctx, func(tx pgx.Tx) error {
-		res = FraudStepResult{}
+		res, keep = FraudStepResult{}, nil
 		var ledgerID, cur, hi int64
 		var name string
 		err := tx.QueryRow(ctx, `SELECT c.ledger_id, l.name, c.seq, least(l.last_sequence, c.seq + $2) FROM event_cursors c
@@ -145,7 +149,9 @@ func (db *DB) FraudStep(ctx context.Context, limit int) (FraudStepResult, error)
 		if err != nil {
 			return err
 		}
-		accounts, err := fraudAccounts(ctx, tx, ledgerID, cur, rules, txs)
+		need := historyNeed(rules)
+		known := memo.take(ledgerID, cur, need)
+		accounts, err := fraudAccounts(ctx, tx, ledgerID, cur, need, known, txs)
 		if err != nil {
 			return err
 		}
@@ -191,9 +197,35 @@ func (db *DB) FraudStep(ctx context.Context, limit int) (FraudStepResult, error)
 				return err
 			}
 		}
+		keep = func() {
+			if known == nil {
+				known = make(map[string][]ledgerd.PastDebit, len(accounts))
+			}
+			for id, a := range accounts {
+				known[id] = a.Recent
+			}
+			memo.put(ledgerID, hi, need, known)
+		}
 		return nil
 	})
+	if err == nil && keep != nil {
+		keep()
+	}
 	return res, err
+}
+
+// historyNeed is how many of an account's latest debits the rules look
+// at: the median's, and one more than a velocity window allows (more
+// cannot change a verdict).
+func historyNeed(rules *ledgerd.FraudRules) int64 {
+	need := int64(0)
+	if rules.LargeAmount != nil {
+		need = ledgerd.FraudMedianDebits
+	}
+	if rules.Velocity != nil {
+		need = max(need, rules.Velocity.MaxDebits+1)
+	}
+	return need
 }
 
 // flag is a transaction scored at or above freeze_score.
@@ -241,9 +273,9 @@ func postedDebits(ctx context.Context, tx pgx.Tx, ledgerID, from, to int64) ([]l
 }
 
 // fraudAccounts loads the debited accounts of txs as they were after
-// sequence cur: their rows, and, when a rule needs them, their latest
-// debits from the log.
-func fraudAccounts(ctx context.Context, tx pgx.Tx, ledgerID, cur int64, rules *ledgerd.FraudRules,
+// sequence cur: their rows, and their latest need debits — from known
+// when it has them, else from the log.
+func fraudAccounts(ctx context.Context, tx pgx.Tx, ledgerID, cur, need int64, known map[string][]ledgerd.PastDebit,
 	txs []ledgerd.FraudTx) (map[string]*ledgerd.FraudAccount, error) {
 	accounts := map[string]*ledgerd.FraudAccount{}
 	var ids []string
@@ -276,24 +308,21 @@ func fraudAccounts(ctx context.Context, tx pgx.Tx, ledgerID, cur int64, rules *l
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	var unknown []string
 	for id, a := range accounts {
 		if a == nil { // cannot happen: a transaction's accounts exist
 			return nil, fmt.Errorf("account %q of a transaction does not exist", id)
 		}
+		if r, ok := known[id]; ok {
+			a.Recent = r
+		} else {
+			unknown = append(unknown, id)
+		}
 	}
-	// How many earlier debits the rules look at: the median's, and one
-	// more than a velocity window allows (more cannot change a verdict).
-	need := int64(0)
-	if rules.LargeAmount != nil {
-		need = ledgerd.FraudMedianDebits
-	}
-	if rules.Velocity != nil {
-		need = max(need, rules.Velocity.MaxDebits+1)
-	}
-	if need == 0 {
+	if need == 0 || len(unknown) == 0 {
 		return accounts, nil
 	}
-	hrows, err := tx.Query(ctx, fraudHistorySQL, ledgerID, ids, cur, need, fraudScanFactor*need)
+	hrows, err := tx.Query(ctx, fraudHistorySQL, ledgerID, unknown, cur, need, fraudScanFactor*need)
 	if err != nil {
 		return nil, fmt.Errorf("read debit history: %w", err)
 	}
@@ -311,8 +340,8 @@ func fraudAccounts(ctx context.Context, tx pgx.Tx, ledgerID, cur int64, rules *l
 	if err := hrows.Err(); err != nil {
 		return nil, err
 	}
-	for _, a := range accounts {
-		slices.Reverse(a.Recent) // oldest first
+	for _, id := range unknown {
+		slices.Reverse(accounts[id].Recent) // oldest first
 	}
 	return accounts, nil
 }
