@@ -3,6 +3,7 @@ package job
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ledgerd/ledgerd/postgres"
@@ -13,6 +14,7 @@ import (
 // Store that is not one scores nothing.
 type FraudStore interface {
 	FraudStep(ctx context.Context, limit int, memo *postgres.FraudMemo) (postgres.FraudStepResult, error)
+	FraudLag(ctx context.Context) (transactions int64, seconds float64, err error)
 }
 
 // fraudTail scores every ledger with fraud rules (docs/fraud.md). Workers
@@ -37,6 +39,21 @@ func (w *Worker) runFraud(ctx context.Context) {
 	}
 	t := &fraudTail{store: fs, memo: postgres.NewFraudMemo(fraudMemoDebits), poll: w.cfg.Poll, batch: w.cfg.RelayBatch, m: newFraudMetrics(w.cfg.Registerer),
 		log: w.log.With("component", "fraud")}
+	// The backlog, as the relay's: ledgerd_tail_*{consumer="fraud"}, so
+	// that LedgerdQueueAge covers scoring too.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			if n, s, err := fs.FraudLag(ctx); err == nil {
+				w.m.lagEvents.WithLabelValues(postgres.FraudConsumer).Set(float64(n))
+				w.m.lagSeconds.WithLabelValues(postgres.FraudConsumer).Set(s)
+			} else if ctx.Err() == nil {
+				t.log.Warn("sample scoring lag", "err", err)
+			}
+			sleep(ctx, 5*time.Second)
+		}
+	})
 	t.run(ctx)
 }
 

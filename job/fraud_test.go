@@ -221,6 +221,19 @@ func TestFraudVelocityBurstFreezes(t *testing.T) {
 	if n := len(eventsOf(t, e, l, "account.frozen")); n != 1 {
 		t.Errorf("%d account.frozen events, want still 1", n)
 	}
+	waitFor(t, 10*time.Second, "the scoring backlog sampled", func() bool {
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				for _, lp := range m.GetLabel() {
+					if mf.GetName() == "ledgerd_tail_lag_seconds" && lp.GetName() == "consumer" && lp.GetValue() == "fraud" {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	})
 	if n := labelled(t, reg, "ledgerd_fraud_flags_total", l); n != 2 {
 		t.Errorf("ledgerd_fraud_flags_total{ledger=%q} = %v, want 2", l, n)
 	}

@@ -414,3 +414,14 @@ func freezeReason(txID string, k *ledgerd.Risk, account string) string {
 	}
 	return s + ")"
 }
+
+// FraudLag is how far scoring is behind, over all ledgers: transactions
+// committed past the cursors, and the age of the oldest of them in seconds.
+func (db *DB) FraudLag(ctx context.Context) (transactions int64, seconds float64, err error) {
+	err = db.queryRow(ctx, `SELECT coalesce(sum(l.last_sequence - c.seq), 0)::bigint,
+		coalesce(max(extract(epoch FROM clock_timestamp() - t.created_at)), 0)::float8
+		FROM event_cursors c JOIN ledgers l ON l.id = c.ledger_id AND l.last_sequence > c.seq
+		LEFT JOIN transactions t ON t.ledger_id = c.ledger_id AND t.sequence = c.seq + 1
+		WHERE c.consumer = $1`, FraudConsumer).Scan(&transactions, &seconds)
+	return transactions, seconds, err
+}
