@@ -377,7 +377,9 @@ func TestFraudRiskNotHiddenByCache(t *testing.T) {
 	e := ledgertest.Start(t, ledgertest.Options{})
 	l := newLedger(t, e, "fraud-cache")
 	e.Do("PUT", fraudPath(l), admin, map[string]any{"new_account": map[string]any{"max_age_seconds": 3600, "amount_over": 10}}).Expect(t, 200)
-	id := move(t, e, l, "a", "world", 50) // a is new: 50 > 10
+	body := map[string]any{"postings": []map[string]any{{"source": "a", "destination": "world", "amount": 50, "asset": "USD"}},
+		"reference": "ref-1"}
+	id := e.Do("POST", "/v1/ledgers/"+l+"/transactions", admin, body).Expect(t, 201).JSON()["id"].(string) // a is new: 50 > 10
 	e.Do("POST", "/v1/ledgers/"+l+"/transactions/"+id+"/reverse", admin, nil).Expect(t, 200)
 	for range 2 {
 		if k := txRisk(t, e, l, id); k != nil {
@@ -389,6 +391,14 @@ func TestFraudRiskNotHiddenByCache(t *testing.T) {
 	k := txRisk(t, e, l, id)
 	if fmt.Sprint(k["score"]) != "50" || k["reasons"].([]any)[0].(map[string]any)["rule"] != "new_account" {
 		t.Fatalf("risk %v, want 50 for new_account", k)
+	}
+	// Every list query shows it: by reference, by account, the whole log.
+	for _, q := range []string{"reference=ref-1", "account=a", "limit=10"} {
+		m := e.Do("GET", "/v1/ledgers/"+l+"/transactions?"+q, admin, nil).Expect(t, 200).JSON()
+		first := m["data"].([]any)[0].(map[string]any)
+		if first["id"] != id || fmt.Sprint(first["risk"]) != fmt.Sprint(k) {
+			t.Errorf("list ?%s: first %v, want %s with risk %v", q, first, id, k)
+		}
 	}
 }
 

@@ -59,7 +59,7 @@ func (s *txScan) tx() *ledgerd.Transaction {
 // (holds, voids and expiries are not scored; a capture is) or when it
 // committed before its ledger's rules were first set (docs/fraud.md).
 const txReadCols = txCols + `,
-	(SELECT r.risk FROM transaction_risk r WHERE r.ledger_id = t.ledger_id AND r.sequence = t.sequence),
+	(SELECT k.risk FROM transaction_risk k WHERE k.ledger_id = t.ledger_id AND k.sequence = t.sequence),
 	t.status <> 'posted' OR NOT EXISTS (SELECT 1 FROM fraud_rules f WHERE f.ledger_id = t.ledger_id AND f.start_seq < t.sequence)`
 
 // txReadScan holds the scan targets of txReadCols.
