@@ -115,8 +115,8 @@ CROSS JOIN LATERAL (
 // ledgers), up to limit transactions after it. What the rules need of
 // each debited account — its age, whether it is bounded, its latest
 // debits — is read from the accounts and the log (entries) in a few
-// set-based queries per step, never kept from one step to the next, so a
-// worker that restarts, or another worker, judges exactly the same. The
+// set-based queries per step, so a worker that restarts, or another
+// worker, judges exactly the same. The
 // risks, the flags (transaction.flagged events), the freezes (with
 // account.frozen events) and the cursor commit together: a step that
 // fails or is cut short leaves none of it, and is done again.
