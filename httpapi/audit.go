@@ -37,6 +37,7 @@ var auditSpecs = map[string]auditSpec{
 	"DELETE /v1/ledgers/{ledger}/webhooks/{id}":                           {action: "webhook.delete", status: 204},
 	"POST /v1/ledgers/{ledger}/webhooks/{id}/rotate-secret":               {action: "webhook.rotate_secret", status: 200, parent: true},
 	"POST /v1/ledgers/{ledger}/webhooks/{id}/deliveries/{event_id}/retry": {action: "webhook.retry", status: 202, parent: true},
+	"PUT /v1/ledgers/{ledger}/fraud-rules":                                {action: "fraud_rules.update", status: 200},
 }
 
 // actor is who the audit log names for a request.

@@ -45,6 +45,8 @@ func everyRoute(l string) map[string]struct{ path, body string } {
 		"GET /v1/ledgers/{ledger}/monitors":                                   {monitorsPath(l), ""},
 		"GET /v1/ledgers/{ledger}/monitors/{id}":                              {monitorsPath(l) + "/nope", ""},
 		"DELETE /v1/ledgers/{ledger}/monitors/{id}":                           {monitorsPath(l) + "/nope", ""},
+		"GET /v1/ledgers/{ledger}/fraud-rules":                                {"/v1/ledgers/" + l + "/fraud-rules", ""},
+		"PUT /v1/ledgers/{ledger}/fraud-rules":                                {"/v1/ledgers/" + l + "/fraud-rules", `{}`},
 		"POST /v1/ledgers/{ledger}/webhooks":                                  {hooks(l), `{"url":"https://8.8.8.8/x"}`},
 		"GET /v1/ledgers/{ledger}/webhooks":                                   {hooks(l), ""},
 		"GET /v1/ledgers/{ledger}/webhooks/{id}":                              {hooks(l) + "/nope", ""},

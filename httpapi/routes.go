@@ -51,6 +51,7 @@ func (s *Server) routes() {
 	s.handle("GET /v1/ledgers/{ledger}/audit", route{auth: true, role: RoleAdmin, ledger: true, query: []string{"after", "limit"}}, s.listAudit)
 	s.webhookRoutes()
 	s.monitorRoutes()
+	s.fraudRoutes()
 
 	s.mux.Handle("/", http.HandlerFunc(s.unmatched))
 }

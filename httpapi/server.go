@@ -70,6 +70,8 @@ type Config struct {
 	Webhooks WebhookStore
 	// Monitors serves the balance monitors API (nil: 404).
 	Monitors MonitorStore
+	// Fraud serves the fraud rules API (nil: 404).
+	Fraud FraudStore
 	// WebhookAllowPrivate accepts endpoint URLs on non-public addresses
 	// (LEDGERD_WEBHOOK_ALLOW_PRIVATE).
 	WebhookAllowPrivate bool
