@@ -2,11 +2,9 @@ package httpapi
 
 import (
 	"context"
-	"math"
 	"net"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ledgerd/ledgerd"
@@ -30,13 +28,14 @@ type limiter struct {
 	keys sync.Map          // key id → *bucket
 }
 
-// bucket is one key's token bucket with the limit it was last set to,
-// kept beside it so that the hot path compares without taking the
-// bucket's lock (rate.Limiter's Limit and Burst each take it).
+// bucket is one key's token bucket with the limit it was made for.
 type bucket struct {
-	lim       *rate.Limiter
-	perSecond atomic.Uint64 // math.Float64bits
-	burst     atomic.Int64
+	lim   *rate.Limiter
+	limit ledgerd.RateLimit
+}
+
+func newBucket(l ledgerd.RateLimit) *bucket {
+	return &bucket{lim: rate.NewLimiter(rate.Limit(l.PerSecond), l.Burst), limit: l}
 }
 
 func newLimiter(perSecond float64, burst int) *limiter {
@@ -64,9 +63,9 @@ func (l *limiter) effective(own ledgerd.RateLimit) (ledgerd.RateLimit, bool) {
 }
 
 // Allow takes a token for key; when none is left it returns how long until
-// one will be. A key whose limit changed since its last request has its
-// bucket retuned in place: the tokens it holds carry over, capped at the
-// new burst.
+// one will be. A key whose limit changed since its last request starts a
+// fresh bucket of the new limit, full, as the shared limiter does (see
+// redisKey): a key whose limit was just raised is served at once.
 func (l *limiter) Allow(_ context.Context, key string, own ledgerd.RateLimit) (bool, time.Duration) {
 	lim, ok := l.effective(own)
 	if !ok {
@@ -74,19 +73,19 @@ func (l *limiter) Allow(_ context.Context, key string, own ledgerd.RateLimit) (b
 	}
 	v, found := l.keys.Load(key)
 	if !found {
-		b := &bucket{lim: rate.NewLimiter(rate.Limit(lim.PerSecond), lim.Burst)}
-		b.perSecond.Store(math.Float64bits(lim.PerSecond))
-		b.burst.Store(int64(lim.Burst))
-		v, _ = l.keys.LoadOrStore(key, b)
+		v, _ = l.keys.LoadOrStore(key, newBucket(lim))
+	}
+	if v.(*bucket).limit != lim {
+		// Whoever swaps first wins; a loser uses the winner's bucket,
+		// which has the new limit too unless the limit changed again.
+		if nb := newBucket(lim); l.keys.CompareAndSwap(key, v, nb) {
+			v = nb
+		} else {
+			v, _ = l.keys.Load(key)
+		}
 	}
 	b := v.(*bucket)
 	now := time.Now()
-	if bits := math.Float64bits(lim.PerSecond); b.perSecond.Load() != bits || b.burst.Load() != int64(lim.Burst) {
-		b.lim.SetLimitAt(now, rate.Limit(lim.PerSecond))
-		b.lim.SetBurstAt(now, lim.Burst)
-		b.perSecond.Store(bits)
-		b.burst.Store(int64(lim.Burst))
-	}
 	r := b.lim.ReserveN(now, 1)
 	if !r.OK() {
 		return false, time.Second
