@@ -26,8 +26,7 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *ledgerd.APIKey) error {
 	})
 }
 
-const apiKeyCols = `k.id, k.ledger_id, l.name, k.role, k.secret_hash, k.created_at, k.revoked_at,
-	k.rate_limit_per_second, k.rate_limit_burst`
+const apiKeyCols = `k.id, k.ledger_id, l.name, k.role, k.secret_hash, k.created_at, k.revoked_at, k.rate_limit_per_second, k.rate_limit_burst`
 
 func scanAPIKey(row pgx.Row) (*ledgerd.APIKey, error) {
 	k := &ledgerd.APIKey{}
