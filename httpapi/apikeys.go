@@ -115,6 +115,7 @@ func number(d *jx.Decoder, v *ledgerd.Validation, field string) (float64, bool) 
 	}
 	return x, true
 }
+
 func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	var ledgerName, role string
 	var limit *ledgerd.RateLimit
