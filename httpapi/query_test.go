@@ -23,6 +23,7 @@ func everyRoute(l string) map[string]struct{ path, body string } {
 		"GET /v1/ledgers/{ledger}":                            {"/v1/ledgers/" + l, ""},
 		"GET /v1/api-keys":                                    {"/v1/api-keys", ""},
 		"DELETE /v1/api-keys/{id}":                            {"/v1/api-keys/nope", ""},
+		"PATCH /v1/api-keys/{id}":                             {"/v1/api-keys/nope", `{"rate_limit":null}`},
 		"POST /v1/api-keys":                                   {"/v1/api-keys", `{"ledger":"` + l + `","role":"read"}`},
 		"POST /v1/ledgers/{ledger}/accounts":                  {accountsPath(l), `{"id":"new","asset":"USD"}`},
 		"POST /v1/ledgers/{ledger}/accounts/batch":            {accountsPath(l) + "/batch", `{"accounts":[{"id":"new","asset":"USD"}]}`},

@@ -110,7 +110,9 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, tel *telemetry.T
 		batch.NewMetrics(reg), encodeForDeadLetter)
 	metrics := httpapi.NewMetrics(reg)
 	var rl httpapi.RateLimiter
-	if c.RedisURL != "" && c.RateLimit > 0 {
+	// Redis even with the default limit off: keys may have limits of
+	// their own, and those are shared too.
+	if c.RedisURL != "" {
 		opts, err := redis.ParseURL(c.RedisURL)
 		if err != nil {
 			writer.Close()
