@@ -263,13 +263,13 @@ up() {
 	wait_http "http://127.0.0.1:$hport/readyz" 10 || die "HAProxy does not answer"
 
 	cat >"$DIR/env" <<-EOF
-		LEDGERD_URL=http://127.0.0.1:$hport
-		LEDGERD_ADMIN_KEY=$ADMIN_KEY
-		DATABASE_URL=$url
-		DATABASE_PRIMARY_URL=$primary
-		DATABASE_PGBOUNCER_URL=$bouncer
-		DATABASE_REPLICA_URL=$REPLICA_URL
-		REDIS_URL=$REDIS_URL
+		LEDGERD_URL='http://127.0.0.1:$hport'
+		LEDGERD_ADMIN_KEY='$ADMIN_KEY'
+		DATABASE_URL='$url'
+		DATABASE_PRIMARY_URL='$primary'
+		DATABASE_PGBOUNCER_URL='$bouncer'
+		DATABASE_REPLICA_URL='$REPLICA_URL'
+		REDIS_URL='$REDIS_URL'
 		NODE_URLS="$(for p in "${ports[@]}"; do printf "http://127.0.0.1:%s " "$p"; done)"
 	EOF
 	trap - EXIT
