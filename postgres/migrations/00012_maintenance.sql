@@ -1,0 +1,47 @@
+-- +goose Up
+-- A balance read takes the account row (a checkpoint) or its newest entry
+-- when that is newer (00003). Finding the newest entry cost one backward
+-- index probe per monthly partition of entries, so every read grew with
+-- the months kept online. Two bounds on the entry's partition key (the
+-- transaction id, a UUIDv7 whose first 48 bits are its commit time) let
+-- the executor prune the probe to the months that can hold it:
+--
+--  * below: accounts.entries_from. Every entry newer than the row's
+--    version has a transaction id >= it. A checkpoint sets it to the
+--    floor of its commit's time (the states it writes are the newest
+--    there are, so newer entries come from later commits, and commit
+--    times never decrease along a ledger's sequence); an account's
+--    creation to the floor of its own time (a batch that can see the
+--    account reads its clock after the account committed, and the fast
+--    path continues from such a batch's time). NULL: no bound (rows of
+--    older binaries until their next checkpoint).
+--  * above: the ledger row's last_created_at, moved by the same commit
+--    that writes entries: no visible entry is newer.
+--
+-- With checkpoints every few seconds both bounds fall in the current
+-- month: one partition is probed, however many are online.
+--
+-- Expand only: a nullable column without a default (no rewrite); older
+-- binaries leave it as it is, which stays a valid (lower) bound.
+ALTER TABLE accounts ADD COLUMN entries_from uuid;
+
+-- txid_floor is the smallest transaction id of time t's millisecond
+-- (the layout of postgres/txid.go): what the bounds compare with.
+-- +goose StatementBegin
+CREATE FUNCTION txid_floor(t timestamptz) RETURNS uuid
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT (lpad(to_hex(floor(extract(epoch FROM t) * 1000)::bigint), 12, '0') || '00000000000000000000')::uuid $$;
+-- +goose StatementEnd
+
+-- Rows that are current (no newer entry) get the floor of their ledger's
+-- last commit: every later commit is at or after it. Rows behind their
+-- entries keep NULL and get a bound at their next checkpoint. One pass
+-- over the accounts, probing each one's newest entry.
+UPDATE accounts a SET entries_from = txid_floor(l.last_created_at)
+FROM ledgers l
+WHERE l.id = a.ledger_id AND coalesce((SELECT e.version FROM entries e WHERE e.ledger_id = a.ledger_id AND e.account_id = a.id
+    ORDER BY e.sequence DESC, e.posting_index DESC LIMIT 1), 0) <= a.version;
+
+-- +goose Down
+DROP FUNCTION txid_floor(timestamptz);
+ALTER TABLE accounts DROP COLUMN entries_from;
