@@ -50,6 +50,8 @@ type Config struct {
 	Registerer    prometheus.Registerer
 	// Email is the SMTP side of balance monitors (job/email.go).
 	Email EmailConfig
+	// Maintenance is index maintenance (job/maintenance.go).
+	Maintenance MaintenanceConfig
 }
 
 func (c *Config) defaults() {
@@ -155,6 +157,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.mon != nil {
 		wg.Go(func() { w.mon.run(ctx) })
 	}
+	wg.Go(func() { w.maintainLoop(ctx) })
 	w.deliverLoop(ctx)
 	wg.Wait()
 	return nil

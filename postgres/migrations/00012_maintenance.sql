@@ -42,6 +42,19 @@ FROM ledgers l
 WHERE l.id = a.ledger_id AND coalesce((SELECT e.version FROM entries e WHERE e.ledger_id = a.ledger_id AND e.account_id = a.id
     ORDER BY e.sequence DESC, e.posting_index DESC LIMIT 1), 0) <= a.version;
 
+-- Index maintenance (postgres/maintenance.go): the lease that lets one
+-- worker at a time rebuild an index. A row, not an advisory lock:
+-- REINDEX CONCURRENTLY runs outside any transaction, so no transaction
+-- lock can span it, and through PgBouncer in transaction mode a session
+-- advisory lock would stay on whatever server connection took it.
+CREATE TABLE maintenance_leases (
+    name   text COLLATE "C" PRIMARY KEY,
+    holder text,
+    until  timestamptz NOT NULL DEFAULT '-infinity'
+);
+INSERT INTO maintenance_leases (name) VALUES ('reindex');
+
 -- +goose Down
+DROP TABLE maintenance_leases;
 DROP FUNCTION txid_floor(timestamptz);
 ALTER TABLE accounts DROP COLUMN entries_from;

@@ -1,0 +1,228 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Index maintenance. B-tree indexes of tables whose rows are updated or
+// deleted (idempotency keys past expiry, deliveries done, holds resolved)
+// keep their emptied pages: vacuum makes the space reusable but rarely
+// gives it back, and a scan still walks the sparse pages. The periodic
+// job (job/maintenance.go) estimates each index's bloat from the
+// catalog and rebuilds the worst one past a threshold with REINDEX INDEX
+// CONCURRENTLY, which takes no lock that blocks reads or writes.
+//
+// The estimate needs no extension (pgstattuple reads every page): the
+// index's expected size is its tuple count (pg_class.reltuples, kept by
+// vacuum and analyze) times the width of a tuple (the key columns'
+// average widths from pg_stats, or their fixed lengths, plus the tuple
+// header and line pointer), over the page space its fillfactor leaves;
+// bloat is what the index takes on disk beyond that. B-tree
+// deduplication makes some indexes smaller than expected: their bloat
+// reads as zero, so the estimate errs on the side of not rebuilding.
+
+// IndexEstimate is one index's size on disk and its estimated bloat.
+type IndexEstimate struct {
+	// Schema, Index and Table name the index and its table; Root is the
+	// table's partition root (the table itself when not a partition).
+	Schema, Index, Table, Root string
+	Bytes                      int64
+	BloatBytes                 int64
+}
+
+// Ratio is the share of the index that is bloat.
+func (e IndexEstimate) Ratio() float64 {
+	if e.Bytes <= 0 {
+		return 0
+	}
+	return float64(e.BloatBytes) / float64(e.Bytes)
+}
+
+// IndexEstimatesSQL estimates the bloat of every valid B-tree index of the
+// database's user tables (partitions included, partitioned parents have
+// no storage). Indexes never vacuumed or analyzed (reltuples -1), or
+// with a variable-width column that has no statistics, are left out:
+// nothing can be said about them.
+const IndexEstimatesSQL = `WITH idx AS (
+	SELECT s.schemaname, s.relname, s.indexrelname, s.indexrelid, s.relid, ic.reltuples,
+		(SELECT r.relname FROM pg_class r WHERE r.oid = pg_partition_root(s.relid)) AS root,
+		coalesce((SELECT substring(o FROM 'fillfactor=([0-9]+)')::int FROM unnest(ic.reloptions) o WHERE o LIKE 'fillfactor=%'), 90) AS fillfactor
+	FROM pg_stat_user_indexes s
+	JOIN pg_class ic ON ic.oid = s.indexrelid
+	JOIN pg_index i ON i.indexrelid = s.indexrelid
+	JOIN pg_am am ON am.oid = ic.relam
+	WHERE am.amname = 'btree' AND i.indisvalid AND i.indisready AND ic.reltuples >= 0
+), width AS (
+	SELECT idx.indexrelid,
+		sum(CASE WHEN ia.attlen > 0 THEN ia.attlen ELSE coalesce(st.avg_width, se.avg_width) END) AS width,
+		bool_or(ia.attlen < 0 AND coalesce(st.avg_width, se.avg_width) IS NULL) AS unknown
+	FROM idx
+	JOIN pg_index i ON i.indexrelid = idx.indexrelid
+	JOIN pg_attribute ia ON ia.attrelid = idx.indexrelid AND ia.attnum > 0
+	LEFT JOIN pg_attribute ta ON ta.attrelid = i.indrelid AND ta.attnum = i.indkey[ia.attnum - 1] AND ta.attnum > 0
+	LEFT JOIN pg_stats st ON st.schemaname = idx.schemaname AND st.tablename = idx.relname AND st.attname = ta.attname AND NOT st.inherited
+	LEFT JOIN pg_stats se ON se.schemaname = idx.schemaname AND se.tablename = idx.indexrelname AND se.attname = ia.attname
+	GROUP BY idx.indexrelid
+), sized AS (
+	SELECT idx.*, pg_relation_size(idx.indexrelid) AS bytes, current_setting('block_size')::int AS bs,
+		-- meta page, then leaf pages: MAXALIGN(8-byte header + key) + 4-byte line pointer
+		-- per tuple, in the page less its header (24) and B-tree special space (16)
+		1 + ceil(idx.reltuples * ((8 + w.width + 7) / 8 * 8 + 4)
+			/ ((current_setting('block_size')::int - 40) * idx.fillfactor / 100.0)) AS expected_pages
+	FROM idx JOIN width w ON w.indexrelid = idx.indexrelid
+	WHERE NOT w.unknown
+)
+SELECT schemaname, indexrelname, relname, coalesce(root, relname), bytes, greatest(bytes - (expected_pages * bs)::bigint, 0)
+FROM sized ORDER BY schemaname, indexrelname`
+
+// IndexEstimates returns every index's estimate (see IndexEstimatesSQL).
+func (db *DB) IndexEstimates(ctx context.Context) ([]IndexEstimate, error) {
+	rows, err := db.query(ctx, IndexEstimatesSQL)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (IndexEstimate, error) {
+		var e IndexEstimate
+		err := r.Scan(&e.Schema, &e.Index, &e.Table, &e.Root, &e.Bytes, &e.BloatBytes)
+		return e, err
+	})
+}
+
+// ReindexPolicy says which indexes a ReindexStep may rebuild, and who runs it.
+type ReindexPolicy struct {
+	// MinRatio and MinBytes: an index is rebuilt when its estimated bloat
+	// is at least both (a share of the index, and bytes).
+	MinRatio float64
+	MinBytes int64
+	// Holder names this worker in the lease (unique per process).
+	Holder string
+	// Lease is how long the lease lasts unless renewed; it is renewed
+	// every third of it while a rebuild runs, so it bounds how long a
+	// dead worker keeps the others from rebuilding. Default 10 minutes.
+	Lease time.Duration
+}
+
+// ReindexResult is what a ReindexStep did.
+type ReindexResult struct {
+	// Busy: another worker holds the lease; nothing was done.
+	Busy bool
+	// Estimates measured in this step (before any rebuild).
+	Estimates []IndexEstimate
+	// Dropped is the leftovers of interrupted rebuilds that were dropped.
+	Dropped []string
+	// Rebuilt is the index rebuilt, if any, with its estimate before.
+	Rebuilt *IndexEstimate
+	// Took is how long the rebuild ran.
+	Took time.Duration
+}
+
+const (
+	claimLeaseSQL = `UPDATE maintenance_leases SET holder = $2, until = now() + $3::interval
+		WHERE name = $1 AND (until < now() OR holder = $2) RETURNING true`
+	renewLeaseSQL   = `UPDATE maintenance_leases SET until = now() + $3::interval WHERE name = $1 AND holder = $2`
+	releaseLeaseSQL = `UPDATE maintenance_leases SET holder = NULL, until = '-infinity' WHERE name = $1 AND holder = $2`
+	// leftoverIndexesSQL finds what an interrupted REINDEX CONCURRENTLY
+	// leaves behind: the new copy (_ccnew) or the old one (_ccold), both
+	// invalid, and both still maintained by every write to the table.
+	leftoverIndexesSQL = `SELECT n.nspname, c.relname FROM pg_index i
+		JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE NOT i.indisvalid AND c.relname ~ '_cc(new|old)[0-9]*$' AND n.nspname = current_schema()`
+)
+
+// ReindexStep rebuilds at most one index: the one with the most estimated
+// bloat past the policy's thresholds. Only one worker at a time runs a
+// step (a lease row, taken and given back by single statements, so that
+// it works through PgBouncer in transaction mode, where neither a
+// transaction nor a session can span the rebuild). Leftovers of an
+// interrupted rebuild are dropped first.
+//
+// REINDEX CONCURRENTLY refuses to run in a transaction block, and a
+// pipeline or a multi-statement query is one: it is sent alone, with the
+// simple protocol, on a connection of its own (a rebuild can take
+// minutes, which a pool's connection must not). Through PgBouncer in
+// transaction mode a lone statement is its own transaction, so it passes.
+// Cancelling ctx interrupts the rebuild; the next step drops what it left.
+func (db *DB) ReindexStep(ctx context.Context, p ReindexPolicy) (ReindexResult, error) {
+	var res ReindexResult
+	if p.Lease <= 0 {
+		p.Lease = 10 * time.Minute
+	}
+	lease := fmt.Sprintf("%d milliseconds", p.Lease.Milliseconds())
+	var claimed bool
+	if err := db.queryRow(ctx, claimLeaseSQL, "reindex", p.Holder, lease).Scan(&claimed); errors.Is(err, pgx.ErrNoRows) {
+		res.Busy = true
+		return res, nil
+	} else if err != nil {
+		return res, fmt.Errorf("claim the maintenance lease: %w", err)
+	}
+	defer func() { _, _ = db.exec(context.WithoutCancel(ctx), releaseLeaseSQL, "reindex", p.Holder) }()
+
+	conn, err := pgx.ConnectConfig(ctx, db.Pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return res, fmt.Errorf("connect for maintenance: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	leftovers, err := db.query(ctx, leftoverIndexesSQL)
+	if err != nil {
+		return res, err
+	}
+	names, err := pgx.CollectRows(leftovers, func(r pgx.CollectableRow) (pgx.Identifier, error) {
+		var schema, name string
+		err := r.Scan(&schema, &name)
+		return pgx.Identifier{schema, name}, err
+	})
+	if err != nil {
+		return res, err
+	}
+	for _, n := range names {
+		if _, err := conn.Exec(ctx, `DROP INDEX CONCURRENTLY IF EXISTS `+n.Sanitize(), pgx.QueryExecModeSimpleProtocol); err != nil {
+			return res, fmt.Errorf("drop the leftover %s: %w", n.Sanitize(), err)
+		}
+		res.Dropped = append(res.Dropped, n.Sanitize())
+	}
+
+	if res.Estimates, err = db.IndexEstimates(ctx); err != nil {
+		return res, err
+	}
+	var worst *IndexEstimate
+	for i, e := range res.Estimates {
+		if e.BloatBytes >= p.MinBytes && e.Ratio() >= p.MinRatio && e.BloatBytes > 0 &&
+			(worst == nil || e.BloatBytes > worst.BloatBytes) {
+			worst = &res.Estimates[i]
+		}
+	}
+	if worst == nil {
+		return res, nil
+	}
+
+	// Keep the lease while the rebuild runs.
+	stop := make(chan struct{})
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(p.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				_, _ = db.exec(ctx, renewLeaseSQL, "reindex", p.Holder, lease)
+			}
+		}
+	}()
+	start := time.Now()
+	_, err = conn.Exec(ctx, `REINDEX INDEX CONCURRENTLY `+pgx.Identifier{worst.Schema, worst.Index}.Sanitize(), pgx.QueryExecModeSimpleProtocol)
+	close(stop)
+	<-renewed
+	if err != nil {
+		return res, fmt.Errorf("reindex %s: %w", worst.Index, err)
+	}
+	res.Rebuilt, res.Took = worst, time.Since(start)
+	return res, nil
+}
