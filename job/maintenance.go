@@ -163,10 +163,17 @@ func (m *maintenanceMetrics) observe(es []postgres.IndexEstimate) {
 	}
 }
 
+// traceTrimmer deletes stored trace contexts (job/trace.go) past the
+// delivery log's retention; *postgres.DB is one.
+type traceTrimmer interface {
+	DeleteTracesBefore(ctx context.Context, t time.Time, limit int) (int64, error)
+}
+
 // maintainLoop measures index bloat every Interval and, while the window
 // is open, rebuilds the worst index past the thresholds, one after the
 // other (each step at most one, and one worker at a time across workers).
-// A rebuild started in the window may run past its end.
+// A rebuild started in the window may run past its end. Every Interval it
+// also deletes the trace contexts older than the delivery log's retention.
 func (w *Worker) maintainLoop(ctx context.Context) {
 	store, ok := w.store.(MaintenanceStore)
 	if !ok {
@@ -178,6 +185,14 @@ func (w *Worker) maintainLoop(ctx context.Context) {
 	log := w.log.With("component", "maintenance")
 	policy := postgres.ReindexPolicy{MinRatio: cfg.MinRatio, MinBytes: cfg.MinBytes, Holder: holderName()}
 	for ctx.Err() == nil {
+		if tt, ok := w.store.(traceTrimmer); ok {
+			for range 100 {
+				n, err := tt.DeleteTracesBefore(ctx, time.Now().Add(-w.cfg.Retention), 10_000)
+				if err != nil || n < 10_000 {
+					break
+				}
+			}
+		}
 		if !cfg.Window.Contains(time.Now()) {
 			es, err := store.IndexEstimates(ctx)
 			if err != nil && ctx.Err() == nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/ledgerd/ledgerd/postgres"
 	"github.com/ledgerd/ledgerd/webhook"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config tunes a worker. Zero values take the defaults.
@@ -52,6 +53,9 @@ type Config struct {
 	Email EmailConfig
 	// Maintenance is index maintenance (job/maintenance.go).
 	Maintenance MaintenanceConfig
+	// Tracer, when set, records delivery spans in the traces of the
+	// sampled requests that caused them (job/trace.go).
+	Tracer trace.Tracer
 }
 
 func (c *Config) defaults() {
@@ -263,7 +267,7 @@ func (w *Worker) deliverLoop(ctx context.Context) {
 				w.m.inFlight.Inc()
 				go func() {
 					start := time.Now()
-					r := w.attempt(actx, &t)
+					r := w.tracedAttempt(actx, &t)
 					results <- r
 					mu.Lock()
 					if now := time.Now(); r.Status == ledgerd.DeliveryDelivered && now.Sub(start) < fastAttempt {

@@ -11,9 +11,10 @@ import (
 
 	"github.com/ledgerd/ledgerd/job"
 	"github.com/ledgerd/ledgerd/postgres"
+	"github.com/ledgerd/ledgerd/telemetry"
 	"github.com/ledgerd/ledgerd/webhook"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // tailConfig is the asynchronous tail's settings: `ledgerd worker` takes
@@ -36,6 +37,8 @@ type tailConfig struct {
 	ReindexMinRatio   float64
 	ReindexMinMB      int
 	window            job.Window
+	// tracer records delivery spans (nil: tracing off).
+	tracer trace.Tracer
 }
 
 // bind registers the tail's flags; withSwitch adds LEDGERD_WORKERS (serve
@@ -104,7 +107,8 @@ func startTail(ctx context.Context, dbURL string, t *tailConfig, log *slog.Logge
 		Concurrency: t.Concurrency, PerEndpoint: t.PerEndpoint, Timeout: t.Timeout, Schedule: t.schedule,
 		AllowPrivate: t.AllowPrivate, Poll: t.Poll, Retention: t.Retention, Logger: log, Registerer: reg,
 		Email:       job.EmailConfig{URL: t.SMTPURL, From: t.SMTPFrom},
-		Maintenance: job.MaintenanceConfig{Window: t.window, MinRatio: t.ReindexMinRatio, MinBytes: int64(t.ReindexMinMB) << 20}})
+		Maintenance: job.MaintenanceConfig{Window: t.window, MinRatio: t.ReindexMinRatio, MinBytes: int64(t.ReindexMinMB) << 20},
+		Tracer:      t.tracer})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -136,7 +140,20 @@ func runWorker(ctx context.Context, args []string, lookupEnv func(string) (strin
 	if err := t.validate(); err != nil {
 		return err
 	}
-	log := newLogger(stdout)
+	// Tracing only continues the traces of sampled requests (delivery
+	// spans); OTEL_EXPORTER_OTLP_* turn it on, as for serve.
+	tel, err := telemetry.New(ctx, telemetry.Options{Out: stdout, SampleRatio: telemetry.DefaultSampleRatio,
+		LookupEnv: lookupEnv, Version: version})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	}()
+	t.tracer = tel.Tracer("ledgerd/job")
+	log := tel.Log
 	check, err := postgres.Open(ctx, postgres.Config{URL: dbURL, MaxConns: 1})
 	if err != nil {
 		return err
@@ -146,8 +163,7 @@ func runWorker(ctx context.Context, args []string, lookupEnv func(string) (strin
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := tel.Registry
 	if debugAddr != "" {
 		ln, err := net.Listen("tcp", debugAddr)
 		if err != nil {

@@ -54,7 +54,21 @@ CREATE TABLE maintenance_leases (
 );
 INSERT INTO maintenance_leases (name) VALUES ('reindex');
 
+-- The trace context (W3C traceparent) of the sampled requests that
+-- created transactions, so that the workers' delivery spans continue the
+-- request's trace. A side table rather than a column of transactions:
+-- only sampled requests (1 % by default) write a row, so the set-based
+-- insert of every transaction stays as it is. The workers delete rows
+-- past the delivery log's retention.
+CREATE TABLE transaction_traces (
+    transaction_id uuid PRIMARY KEY,
+    traceparent    text NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX transaction_traces_created ON transaction_traces USING brin (created_at);
+
 -- +goose Down
+DROP TABLE transaction_traces;
 DROP TABLE maintenance_leases;
 DROP FUNCTION txid_floor(timestamptz);
 ALTER TABLE accounts DROP COLUMN entries_from;
