@@ -93,7 +93,7 @@ func TestDeliverySpansContinueRequestTrace(t *testing.T) {
 			t.Errorf("delivery span's parent %x, want the POST's server span %x", d.GetParentSpanId(), server.GetSpanId())
 		}
 		if d.GetKind() != tracepb.Span_SPAN_KIND_CLIENT || attr(d, "ledgerd.event.type") != "transaction.posted" ||
-			attr(d, "ledgerd.webhook.status") != "delivered" || attr(d, "http.response.status_code") != "204" {
+			attr(d, "ledgerd.webhook.result") != "delivered" || attr(d, "http.response.status_code") != "204" {
 			t.Errorf("delivery span: kind %v, attributes %v", d.GetKind(), d.GetAttributes())
 		}
 	}
