@@ -28,7 +28,7 @@ const InsertAccountsSQL = `WITH u AS (
 	ORDER BY id, ord
 ), a AS (
 	INSERT INTO accounts (ledger_id, id, asset, min_balance, metadata, entries_from)
-	SELECT $1, u.id, u.asset, u.min_balance, u.metadata::jsonb, txid_floor(clock_timestamp())
+	SELECT $1, u.id, u.asset, u.min_balance, u.metadata::jsonb, txid_month(clock_timestamp(), 0)
 	FROM u ORDER BY u.ord
 	ON CONFLICT (ledger_id, id) DO NOTHING RETURNING ` + newAccountCols + `
 ), e AS (

@@ -58,14 +58,16 @@ func (db *DB) balanceCheckpoint() time.Duration {
 // The transaction id (the partition key) is bounded on both sides, so
 // that the executor prunes the probe to the months that can hold a newer
 // entry than the row's (migration 00012): below by the row's
-// entries_from, above by the ledger's last commit (hl). With checkpoints
-// every few seconds that is the current month alone, whatever the months
-// kept online.
+// entries_from, above by the month after the ledger's last commit (hl).
+// With checkpoints every few seconds that is the current month alone,
+// whatever the months kept online. Both bounds are month starts: within
+// the partitions left every entry passes them, so the probe stops at the
+// first one.
 const newestEntrySQL = `SELECT e.posted_after, coalesce(e.pending_debits_after, 0) AS pending_debits_after,
 	coalesce(e.pending_credits_after, 0) AS pending_credits_after, e.version FROM entries e
 	WHERE e.ledger_id = a.ledger_id AND e.account_id = a.id
 		AND e.transaction_id >= coalesce(a.entries_from, '00000000-0000-0000-0000-000000000000')
-		AND e.transaction_id < txid_floor(hl.last_created_at + interval '1 millisecond')
+		AND e.transaction_id < txid_month(hl.last_created_at, 1)
 	ORDER BY e.sequence DESC, e.posting_index DESC LIMIT 1`
 
 // accountHead is the FROM clause of every read of account balances: rows
@@ -154,6 +156,13 @@ func (batch *batchState) planCheckpoint(cache *AccountCache, every time.Duration
 	}
 }
 
+// monthOf is the smallest transaction id of t's month (UTC): a
+// checkpoint's entries_from.
+func monthOf(t time.Time) pgtype.UUID {
+	t = t.UTC()
+	return pgtype.UUID{Bytes: monthBound(time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)), Valid: true}
+}
+
 // queueAccountUpdate writes the planned checkpoint rows, in id order, each
 // only over an older state.
 func (batch *batchState) queueAccountUpdate(w *pgx.Batch) {
@@ -162,5 +171,5 @@ func (batch *batchState) queueAccountUpdate(w *pgx.Batch) {
 		return
 	}
 	w.Queue(CheckpointAccountsSQL,
-		repeat(batch.ledgerID, len(r.id)), r.id, r.posted, r.pd, r.pc, r.versions, pgtype.UUID{Bytes: monthBound(batch.state.At), Valid: true})
+		repeat(batch.ledgerID, len(r.id)), r.id, r.posted, r.pd, r.pc, r.versions, monthOf(batch.state.At))
 }

@@ -43,6 +43,12 @@ var probeRE = regexp.MustCompile(`Index (?:Only )?Scan(?: Backward)? using \S+ o
 // partition it may prune at run time): ANALYZE shows which ran, with
 // TIMING and COSTS off so that the plan text is stable.
 func (e *fastEnv) probedMonths(sql string, args ...any) []string {
+	probed, _ := e.probe(sql, args...)
+	return probed
+}
+
+// probe is probedMonths with the plan's text.
+func (e *fastEnv) probe(sql string, args ...any) ([]string, string) {
 	e.t.Helper()
 	rows, err := e.db.Pool.Query(e.ctx, `EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) `+sql, args...)
 	if err != nil {
@@ -71,7 +77,25 @@ func (e *fastEnv) probedMonths(sql string, args ...any) []string {
 	if n := strings.Count(plan.String(), " on entries_"); n < 29 && len(probed) > 0 {
 		e.t.Fatalf("the plan names %d partitions of entries:\n%s", n, plan.String())
 	}
-	return probed
+	return probed, plan.String()
+}
+
+// filteredScan reports whether a scan of a partition of entries dropped
+// rows by its filter: the probe then walked entries instead of taking the
+// newest.
+func filteredScan(plan string) bool {
+	in := false
+	for _, l := range strings.Split(plan, "\n") {
+		switch {
+		case probeRE.MatchString(l):
+			in = true
+		case strings.Contains(l, "->"):
+			in = false
+		case in && strings.Contains(l, "Rows Removed by Filter"):
+			return true
+		}
+	}
+	return false
 }
 
 func thisMonth() string {
@@ -108,9 +132,49 @@ func TestBalanceReadProbesOnePartition(t *testing.T) {
 			}
 		}
 	}
+	// A current row with many entries this month: the probe takes the
+	// newest entry and stops (the bounds prune, they never filter an
+	// entry of a partition left).
+	e.db.BalanceCheckpoint = -1 // every commit writes its rows
+	for i := range 30 {
+		e.write(cache, item("world", "a", 1, fmt.Sprintf("cur-%d", i), ""))
+	}
+	if b, v := e.row("a"); b.Posted != 100 || v != 32 {
+		t.Fatalf("a's row %+v v%d, want current (100 v32)", b, v)
+	}
+	got, plan := e.probe(postgres.AccountByIDSQL, e.lid, "a")
+	if len(got) != 1 || got[0] != thisMonth() || filteredScan(plan) {
+		t.Fatalf("a current: probed %v, plan:\n%s", got, plan)
+	}
+	if a := e.account("a"); a.Balance.Posted != 100 || a.Version != 32 {
+		t.Fatalf("a reads %+v v%d", a.Balance, a.Version)
+	}
 	// c never moved: it still has its bound from creation.
 	if got := e.probedMonths(postgres.AccountByIDSQL, e.lid, "c"); len(got) != 1 || got[0] != thisMonth() {
 		t.Fatalf("read of an account without entries probed %v", got)
+	}
+
+	// A row brought up to date by a commit that does not move it (another
+	// node read it behind its entries for an item it rejected) is current
+	// with a bound later than its last entry: still one probe that stops
+	// at the newest entry.
+	e.db.BalanceCheckpoint = time.Hour
+	fresh := postgres.NewAccountCache()
+	e.write(fresh, item("world", "b", 5, "b-1", ""))
+	e.write(fresh, item("b", "c", 1, "b-2", ""))
+	time.Sleep(5 * time.Millisecond)
+	e.db.BalanceCheckpoint = time.Nanosecond
+	rejected := item("b", "c", 1_000_000, "b-3", "")
+	e.write(postgres.NewAccountCache(), rejected)
+	if rejected.Err == nil {
+		t.Fatal("the overdraft was accepted")
+	}
+	bal, v := e.row("b")
+	if a := e.account("b"); a.Version != v || a.Balance != bal {
+		t.Fatalf("b's row %+v v%d is not its balance %+v v%d", bal, v, a.Balance, a.Version)
+	}
+	if got, plan := e.probe(postgres.AccountByIDSQL, e.lid, "b"); len(got) != 1 || filteredScan(plan) {
+		t.Fatalf("b checkpointed after its last entry: probed %v, plan:\n%s", got, plan)
 	}
 }
 
@@ -180,7 +244,7 @@ func TestBalanceReadBounds(t *testing.T) {
 	}
 }
 
-// Migration 00012 gives the rows that are current the floor of their
+// Migration 00012 gives the rows that are current the month of their
 // ledger's last commit as a bound, and none to the rows behind their
 // entries; every balance reads as before it.
 func TestMigrateEntriesFrom(t *testing.T) {
@@ -227,7 +291,7 @@ func TestMigrateEntriesFrom(t *testing.T) {
 		version int64
 	}{"current": {true, 7, 2}, "behind": {false, -6, 2}, "idle": {true, 0, 0}} {
 		var bound, floor pgtype.UUID
-		if err := db.Pool.QueryRow(ctx, `SELECT entries_from, txid_floor($3) FROM accounts WHERE ledger_id = $1 AND id = $2`, lid, id, at).Scan(&bound, &floor); err != nil {
+		if err := db.Pool.QueryRow(ctx, `SELECT entries_from, txid_month($3, 0) FROM accounts WHERE ledger_id = $1 AND id = $2`, lid, id, at).Scan(&bound, &floor); err != nil {
 			t.Fatal(err)
 		}
 		if bound.Valid != want.bound || (bound.Valid && bound != floor) {

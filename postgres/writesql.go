@@ -59,7 +59,7 @@ const InsertEntriesSQL = `INSERT INTO entries (transaction_id, ledger_id, accoun
 			AS u(tx, account, seq, idx, amount, pending, after, version, pd, pc)`
 
 // CheckpointAccountsSQL writes checkpoint rows, each only over an older state.
-// $7 is the floor of the commit's time as a transaction id: the states it
+// $7 is the smallest transaction id of the commit's month: the states it
 // writes are the newest there are, so any newer entry belongs to a later
 // commit, whose transaction ids are at or above it (entries_from, see
 // newestEntrySQL). One column more in a row the update rewrites anyway.

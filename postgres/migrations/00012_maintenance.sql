@@ -8,16 +8,21 @@
 --
 --  * below: accounts.entries_from. Every entry newer than the row's
 --    version has a transaction id >= it. A checkpoint sets it to the
---    floor of its commit's time (the states it writes are the newest
+--    start of its commit's month (the states it writes are the newest
 --    there are, so newer entries come from later commits, and commit
 --    times never decrease along a ledger's sequence); an account's
---    creation to the floor of its own time (a batch that can see the
+--    creation to the start of its own month (a batch that can see the
 --    account reads its clock after the account committed, and the fast
 --    path continues from such a batch's time). NULL: no bound (rows of
 --    older binaries until their next checkpoint).
---  * above: the ledger row's last_created_at, moved by the same commit
---    that writes entries: no visible entry is newer.
+--  * above: the start of the month after the ledger row's
+--    last_created_at, moved by the same commit that writes entries: no
+--    visible entry is newer.
 --
+-- Whole months, because the bounds must only prune: inside the partitions
+-- left, no entry may fail them, or the backward probe would walk the
+-- account's entries of the month past every one that fails (a bound at
+-- the commit's millisecond did exactly that for a current row).
 -- With checkpoints every few seconds both bounds fall in the current
 -- month: one partition is probed, however many are online.
 --
@@ -26,18 +31,24 @@
 ALTER TABLE accounts ADD COLUMN entries_from uuid;
 
 -- txid_floor is the smallest transaction id of time t's millisecond
--- (the layout of postgres/txid.go): what the bounds compare with.
+-- (the layout of postgres/txid.go); txid_month that of the start of t's
+-- month plus months (UTC, as the partitions are cut).
 -- +goose StatementBegin
 CREATE FUNCTION txid_floor(t timestamptz) RETURNS uuid
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 AS $$ SELECT (lpad(to_hex(floor(extract(epoch FROM t) * 1000)::bigint), 12, '0') || '00000000000000000000')::uuid $$;
 -- +goose StatementEnd
+-- +goose StatementBegin
+CREATE FUNCTION txid_month(t timestamptz, months int) RETURNS uuid
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT txid_floor((date_trunc('month', t AT TIME ZONE 'UTC') + make_interval(months => months)) AT TIME ZONE 'UTC') $$;
+-- +goose StatementEnd
 
--- Rows that are current (no newer entry) get the floor of their ledger's
--- last commit: every later commit is at or after it. Rows behind their
+-- Rows that are current (no newer entry) get the start of the month of
+-- their ledger's last commit: every later commit is at or after it. Rows behind their
 -- entries keep NULL and get a bound at their next checkpoint. One pass
 -- over the accounts, probing each one's newest entry.
-UPDATE accounts a SET entries_from = txid_floor(l.last_created_at)
+UPDATE accounts a SET entries_from = txid_month(l.last_created_at, 0)
 FROM ledgers l
 WHERE l.id = a.ledger_id AND coalesce((SELECT e.version FROM entries e WHERE e.ledger_id = a.ledger_id AND e.account_id = a.id
     ORDER BY e.sequence DESC, e.posting_index DESC LIMIT 1), 0) <= a.version;
@@ -70,5 +81,5 @@ CREATE INDEX transaction_traces_created ON transaction_traces USING brin (create
 -- +goose Down
 DROP TABLE transaction_traces;
 DROP TABLE maintenance_leases;
-DROP FUNCTION txid_floor(timestamptz);
+DROP FUNCTION txid_month(timestamptz, int), txid_floor(timestamptz);
 ALTER TABLE accounts DROP COLUMN entries_from;
