@@ -154,6 +154,16 @@ func TestMaintenanceRebuildsBloatedIndex(t *testing.T) {
 	if b := gauge(t, reg, "ledgerd_maintenance_index_bloat_bytes", "table", "transaction_references"); b >= 1<<20 {
 		t.Fatalf("bloat gauge of transaction_references after the rebuild: %v", b)
 	}
+	// The estimate of the rebuilt index is next to nothing.
+	es, err = db.IndexEstimates(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if e.Index == "transaction_references_pkey" && e.Ratio() > 0.1 {
+			t.Fatalf("rebuilt index estimated at %.2f bloat: %+v", e.Ratio(), e)
+		}
+	}
 	// Lookups still answer from the rebuilt index.
 	var n int
 	if err := db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM transaction_references WHERE ledger_id = 1 AND reference LIKE 'bloat-%'`).Scan(&n); err != nil || n != 20000 {

@@ -58,7 +58,7 @@ func (t *tailConfig) bind(b *binder, withSwitch, workersOn bool) {
 	b.str(&t.SMTPFrom, "smtp-from", "LEDGERD_SMTP_FROM", "", "sender address of monitor e-mails")
 	b.dur(&t.Retention, "webhook-retention", "LEDGERD_WEBHOOK_RETENTION", 7*24*time.Hour, "how long delivered deliveries stay in the delivery log")
 	b.str(&t.MaintenanceWindow, "maintenance-window", "LEDGERD_MAINTENANCE_WINDOW", "02:00-05:00", "when index rebuilds may start, HH:MM-HH:MM in UTC, always or off")
-	b.float(&t.ReindexMinRatio, "reindex-min-ratio", "LEDGERD_REINDEX_MIN_RATIO", 0.3, "estimated share of bloat past which an index is rebuilt")
+	b.float(&t.ReindexMinRatio, "reindex-min-ratio", "LEDGERD_REINDEX_MIN_RATIO", 0.5, "estimated share of bloat past which an index is rebuilt")
 	b.int(&t.ReindexMinMB, "reindex-min-mb", "LEDGERD_REINDEX_MIN_MB", 64, "estimated bloat in MiB below which an index is never rebuilt")
 }
 
