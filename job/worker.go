@@ -178,6 +178,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.mon != nil {
 		wg.Go(func() { w.mon.run(ctx) })
 	}
+	wg.Go(func() { w.runFraud(ctx) })
 	wg.Go(func() { w.maintainLoop(ctx) })
 	w.deliverLoop(ctx)
 	wg.Wait()
