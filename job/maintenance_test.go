@@ -216,16 +216,18 @@ func TestReindexLeaseAndLeftovers(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// An interrupted REINDEX CONCURRENTLY: cancelled once its new copy
-	// exists (invalid, named _ccnew).
-	cctx, cancel := context.WithCancel(ctx)
+	// An interrupted REINDEX CONCURRENTLY (cancelled on the server, as a
+	// statement_timeout or an operator would): once its new copy exists
+	// (invalid, named _ccnew) and it waits for an older snapshot.
 	go func() {
-		waitFor(t, 30*time.Second, "the new copy", func() bool {
+		waitFor(t, 30*time.Second, "the rebuild waiting with its new copy", func() bool {
 			var n int
-			_ = db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_class WHERE relname LIKE 'transaction_references_pkey_ccnew%'`).Scan(&n)
+			_ = db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_class c, pg_stat_activity a
+				WHERE c.relname LIKE 'transaction_references_pkey_ccnew%' AND a.query LIKE 'REINDEX INDEX CONCURRENTLY%'
+				AND a.wait_event_type = 'Lock'`).Scan(&n)
 			return n > 0
 		})
-		cancel()
+		_, _ = db.Pool.Exec(ctx, `SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE 'REINDEX INDEX CONCURRENTLY%'`)
 	}()
 	// Hold a snapshot so that the rebuild waits for it after building its copy.
 	hold, err := db.Pool.Begin(ctx)
@@ -239,7 +241,7 @@ func TestReindexLeaseAndLeftovers(t *testing.T) {
 	if err := hold.QueryRow(ctx, `SELECT count(*) FROM ledgers`).Scan(&x); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.ReindexStep(cctx, policy); err == nil {
+	if _, err := db.ReindexStep(ctx, policy); err == nil {
 		t.Fatal("the cancelled rebuild reported no error")
 	}
 	_ = hold.Rollback(ctx)

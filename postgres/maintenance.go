@@ -182,7 +182,8 @@ const (
 // simple protocol, on a connection of its own (a rebuild can take
 // minutes, which a pool's connection must not). Through PgBouncer in
 // transaction mode a lone statement is its own transaction, so it passes.
-// Cancelling ctx interrupts the rebuild; the next step drops what it left.
+// Cancelling ctx cancels the rebuild; an interrupted one leaves an invalid
+// copy, which the next step drops.
 func (db *DB) ReindexStep(ctx context.Context, p ReindexPolicy) (ReindexResult, error) {
 	var res ReindexResult
 	if p.Lease <= 0 {
@@ -196,7 +197,15 @@ func (db *DB) ReindexStep(ctx context.Context, p ReindexPolicy) (ReindexResult, 
 	} else if err != nil {
 		return res, fmt.Errorf("claim the maintenance lease: %w", err)
 	}
-	defer func() { _, _ = db.exec(context.WithoutCancel(ctx), releaseLeaseSQL, "reindex", p.Holder) }()
+	defer func() {
+		// Cut short (the worker stops), a rebuild may go on in its
+		// server process, which notices a vanished client only when it
+		// answers: the lease is then left to run out rather than handed
+		// to another worker that would rebuild beside it.
+		if ctx.Err() == nil {
+			_, _ = db.exec(ctx, releaseLeaseSQL, "reindex", p.Holder)
+		}
+	}()
 
 	conn, err := pgx.ConnectConfig(ctx, db.Pool.Config().ConnConfig.Copy())
 	if err != nil {
