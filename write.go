@@ -28,4 +28,8 @@ type WriteUnit struct {
 	Audit *Audit
 	// FailedIndex is the index of the item that failed an atomic unit.
 	FailedIndex int
+	// TraceParent is the W3C traceparent of the request when it is
+	// sampled (empty otherwise): stored with the unit's transactions so
+	// that the work they cause later (webhook deliveries) joins its trace.
+	TraceParent string
 }

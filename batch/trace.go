@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"encoding/hex"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -46,4 +47,10 @@ func (w *Writer) startFlush(batch []*submission, n int, path string) (context.Co
 			attribute.Int("ledgerd.batch.submissions", len(batch)),
 			attribute.String("ledgerd.batch.path", path)))
 	return ctx, span
+}
+
+// traceParent renders sc as a W3C traceparent header value.
+func traceParent(sc trace.SpanContext) string {
+	tid, sid := sc.TraceID(), sc.SpanID()
+	return "00-" + hex.EncodeToString(tid[:]) + "-" + hex.EncodeToString(sid[:]) + "-" + sc.TraceFlags().String()
 }

@@ -159,6 +159,9 @@ func (w *Writer) Submit(ctx context.Context, ledgerID int64, unit *ledgerd.Write
 	s := &submission{unit: unit, done: make(chan error, 1), enqueued: time.Now()}
 	if w.cfg.Tracer != nil {
 		s.span = trace.SpanContextFromContext(ctx)
+		if s.span.IsSampled() {
+			unit.TraceParent = traceParent(s.span)
+		}
 	}
 	select {
 	case q.ch <- s:

@@ -13,6 +13,7 @@ import (
 	"github.com/ledgerd/ledgerd/postgres"
 	"github.com/ledgerd/ledgerd/webhook"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config tunes a worker. Zero values take the defaults.
@@ -50,6 +51,11 @@ type Config struct {
 	Registerer    prometheus.Registerer
 	// Email is the SMTP side of balance monitors (job/email.go).
 	Email EmailConfig
+	// Maintenance is index maintenance (job/maintenance.go).
+	Maintenance MaintenanceConfig
+	// Tracer, when set, records delivery spans in the traces of the
+	// sampled requests that caused them (job/trace.go).
+	Tracer trace.Tracer
 }
 
 func (c *Config) defaults() {
@@ -173,6 +179,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		wg.Go(func() { w.mon.run(ctx) })
 	}
 	wg.Go(func() { w.runFraud(ctx) })
+	wg.Go(func() { w.maintainLoop(ctx) })
 	w.deliverLoop(ctx)
 	wg.Wait()
 	// Neither loop starts attempts any more: let those in flight finish,
@@ -374,7 +381,7 @@ func (w *Worker) deliver(ctx context.Context, t *ledgerd.DeliveryTask) webhook.O
 	if err != nil {
 		return webhook.Outcome{Err: "endpoint secret unusable"}
 	}
-	return webhook.Deliver(ctx, w.client, webhook.Endpoint{URL: t.Endpoint.URL, Keys: keys}, &t.Event)
+	return w.tracedDeliver(ctx, t, webhook.Endpoint{URL: t.Endpoint.URL, Keys: keys})
 }
 
 // settle decides what becomes of a delivery after an attempt made under

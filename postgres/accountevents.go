@@ -27,8 +27,9 @@ const InsertAccountsSQL = `WITH u AS (
 		WITH ORDINALITY AS t(id, asset, min_balance, metadata, prefix, event_id, ord)
 	ORDER BY id, ord
 ), a AS (
-	INSERT INTO accounts (ledger_id, id, asset, min_balance, metadata)
-	SELECT $1, u.id, u.asset, u.min_balance, u.metadata::jsonb FROM u ORDER BY u.ord
+	INSERT INTO accounts (ledger_id, id, asset, min_balance, metadata, entries_from)
+	SELECT $1, u.id, u.asset, u.min_balance, u.metadata::jsonb, txid_month(clock_timestamp(), 0)
+	FROM u ORDER BY u.ord
 	ON CONFLICT (ledger_id, id) DO NOTHING RETURNING ` + newAccountCols + `
 ), e AS (
 	INSERT INTO events (id, ledger_id, after_sequence, type, data, created_at)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/ledgerd/ledgerd"
 )
 
@@ -53,15 +54,31 @@ func (db *DB) balanceCheckpoint() time.Duration {
 // with the row's: a version condition inside would walk the account's
 // whole history when the row is current. Pending totals of 0 are stored
 // as NULL (most entries have none; 16 bytes less a row).
+//
+// The transaction id (the partition key) is bounded on both sides, so
+// that the executor prunes the probe to the months that can hold a newer
+// entry than the row's (migration 00012): below by the row's
+// entries_from, above by the month after the ledger's last commit (hl).
+// With checkpoints every few seconds that is the current month alone,
+// whatever the months kept online. Both bounds are month starts: within
+// the partitions left every entry passes them, so the probe stops at the
+// first one.
 const newestEntrySQL = `SELECT e.posted_after, coalesce(e.pending_debits_after, 0) AS pending_debits_after,
 	coalesce(e.pending_credits_after, 0) AS pending_credits_after, e.version FROM entries e
-	WHERE e.ledger_id = a.ledger_id AND e.account_id = a.id ORDER BY e.sequence DESC, e.posting_index DESC LIMIT 1`
+	WHERE e.ledger_id = a.ledger_id AND e.account_id = a.id
+		AND e.transaction_id >= coalesce(a.entries_from, '00000000-0000-0000-0000-000000000000')
+		AND e.transaction_id < txid_month(hl.last_created_at, 1)
+	ORDER BY e.sequence DESC, e.posting_index DESC LIMIT 1`
 
 // accountHead is the FROM clause of every read of account balances: rows
 // of src (accounts, or a subquery of them, as a) with their newest entry
-// (as e) when it is newer than the row's checkpoint.
+// (as e) when it is newer than the row's checkpoint. The ledger row (hl)
+// gives the probe its upper bound; it is read inside the lateral join so
+// that it comes after the account in every plan (joined beside it, the
+// planner put it first and then looked accounts up by ledger_id alone).
 func accountHead(src string) string {
-	return src + ` LEFT JOIN LATERAL (` + newestEntrySQL + `) e ON e.version > a.version`
+	return src + ` LEFT JOIN LATERAL (SELECT x.* FROM ledgers hl CROSS JOIN LATERAL (` + newestEntrySQL + `) x
+	WHERE hl.id = a.ledger_id) e ON e.version > a.version`
 }
 
 // headBalanceCols are the balance columns of accountHead: from the
@@ -139,6 +156,13 @@ func (batch *batchState) planCheckpoint(cache *AccountCache, every time.Duration
 	}
 }
 
+// monthOf is the smallest transaction id of t's month (UTC): a
+// checkpoint's entries_from.
+func monthOf(t time.Time) pgtype.UUID {
+	t = t.UTC()
+	return pgtype.UUID{Bytes: monthBound(time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)), Valid: true}
+}
+
 // queueAccountUpdate writes the planned checkpoint rows, in id order, each
 // only over an older state.
 func (batch *batchState) queueAccountUpdate(w *pgx.Batch) {
@@ -147,5 +171,5 @@ func (batch *batchState) queueAccountUpdate(w *pgx.Batch) {
 		return
 	}
 	w.Queue(CheckpointAccountsSQL,
-		repeat(batch.ledgerID, len(r.id)), r.id, r.posted, r.pd, r.pc, r.versions)
+		repeat(batch.ledgerID, len(r.id)), r.id, r.posted, r.pd, r.pc, r.versions, monthOf(batch.state.At))
 }

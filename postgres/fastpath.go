@@ -245,6 +245,7 @@ func (f *FastBatch) Commit(ctx context.Context, after <-chan struct{}, locked fu
 	batch.queueRefInsert(b)
 	batch.queueKeyInsert(b, db.ttl())
 	batch.queueAuditInsert(b)
+	batch.queueTraceInsert(b)
 	batch.queueAccountUpdate(b)
 	batch.queueLedgerUpdate(b)
 	b.Queue("COMMIT")

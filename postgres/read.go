@@ -30,6 +30,7 @@ type batchState struct {
 	ckpt   checkpointRows
 	behind []string
 	audit  auditRows
+	traces traceRows
 }
 
 func newBatchState(ledgerID int64, book *ledgerd.Book, keys int) *batchState {
@@ -56,6 +57,7 @@ func (batch *batchState) decide(units []*ledgerd.WriteUnit, nItems int, lastAt t
 	// inputs) is built here from d and written in the same transaction.
 	batch.rows.fill(d, problemStatus)
 	batch.audit.fill(units)
+	batch.traces.fill(units)
 	batch.firstID = pgtype.UUID{}
 	if len(batch.rows.txID) > 0 {
 		batch.firstID = batch.rows.txID[0]

@@ -30,6 +30,7 @@ func (batch *batchState) queueWrites(ttl time.Duration, copied bool) *pgx.Batch 
 	}
 	batch.queueKeyInsert(w, ttl)
 	batch.queueAuditInsert(w)
+	batch.queueTraceInsert(w)
 	w.Queue("COMMIT")
 	return w
 }

@@ -59,6 +59,11 @@ const InsertEntriesSQL = `INSERT INTO entries (transaction_id, ledger_id, accoun
 			AS u(tx, account, seq, idx, amount, pending, after, version, pd, pc)`
 
 // CheckpointAccountsSQL writes checkpoint rows, each only over an older state.
-const CheckpointAccountsSQL = `UPDATE accounts a SET posted = u.posted, pending_debits = u.pd, pending_credits = u.pc, version = u.version
+// $7 is the smallest transaction id of the commit's month: the states it
+// writes are the newest there are, so any newer entry belongs to a later
+// commit, whose transaction ids are at or above it (entries_from, see
+// newestEntrySQL). One column more in a row the update rewrites anyway.
+const CheckpointAccountsSQL = `UPDATE accounts a SET posted = u.posted, pending_debits = u.pd, pending_credits = u.pc, version = u.version,
+		entries_from = $7
 		FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u(ledger_id, id, posted, pd, pc, version)
 		WHERE a.ledger_id = u.ledger_id AND a.id = u.id AND a.version < u.version`

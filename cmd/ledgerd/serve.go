@@ -176,6 +176,7 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, tel *telemetry.T
 	go writer.ExpireHolds(mctx, db, c.ExpiryInterval, logger)
 	var tailDone <-chan struct{}
 	if c.Tail.Workers {
+		c.Tail.tracer = tel.Tracer("ledgerd/job")
 		if tailDone, err = startTail(mctx, c.DatabaseURL, &c.Tail, logger.With("component", "tail"), reg); err != nil {
 			logger.Error("tail not started", "err", err)
 		}

@@ -11,9 +11,10 @@ import (
 
 	"github.com/ledgerd/ledgerd/job"
 	"github.com/ledgerd/ledgerd/postgres"
+	"github.com/ledgerd/ledgerd/telemetry"
 	"github.com/ledgerd/ledgerd/webhook"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // tailConfig is the asynchronous tail's settings: `ledgerd worker` takes
@@ -31,6 +32,13 @@ type tailConfig struct {
 	schedule      webhook.Schedule
 	SMTPURL       string // balance monitors' e-mail (job/email.go)
 	SMTPFrom      string
+	// Index maintenance (job/maintenance.go).
+	MaintenanceWindow string
+	ReindexMinRatio   float64
+	ReindexMinMB      int
+	window            job.Window
+	// tracer records delivery spans (nil: tracing off).
+	tracer trace.Tracer
 }
 
 // bind registers the tail's flags; withSwitch adds LEDGERD_WORKERS (serve
@@ -49,6 +57,9 @@ func (t *tailConfig) bind(b *binder, withSwitch, workersOn bool) {
 	b.secret(&t.SMTPURL, "smtp-url", "LEDGERD_SMTP_URL", "SMTP server of monitor e-mails, smtp://user:pass@host:port or smtps://… (empty: e-mails stay queued)", maskSMTPURL)
 	b.str(&t.SMTPFrom, "smtp-from", "LEDGERD_SMTP_FROM", "", "sender address of monitor e-mails")
 	b.dur(&t.Retention, "webhook-retention", "LEDGERD_WEBHOOK_RETENTION", 7*24*time.Hour, "how long delivered deliveries stay in the delivery log")
+	b.str(&t.MaintenanceWindow, "maintenance-window", "LEDGERD_MAINTENANCE_WINDOW", "02:00-05:00", "when index rebuilds may start, HH:MM-HH:MM in UTC, always or off")
+	b.float(&t.ReindexMinRatio, "reindex-min-ratio", "LEDGERD_REINDEX_MIN_RATIO", 0.5, "estimated share of bloat past which an index is rebuilt")
+	b.int(&t.ReindexMinMB, "reindex-min-mb", "LEDGERD_REINDEX_MIN_MB", 64, "estimated bloat in MiB below which an index is never rebuilt")
 }
 
 func (t *tailConfig) validate() error {
@@ -62,7 +73,14 @@ func (t *tailConfig) validate() error {
 	if err := checkSMTP(t.SMTPURL, t.SMTPFrom); err != nil {
 		return err
 	}
+	w, err := job.ParseWindow(t.MaintenanceWindow)
+	if err != nil {
+		return fmt.Errorf("LEDGERD_MAINTENANCE_WINDOW: %w", err)
+	}
+	t.window = w
 	switch {
+	case t.ReindexMinRatio <= 0 || t.ReindexMinRatio >= 1 || t.ReindexMinMB < 1:
+		return errors.New("LEDGERD_REINDEX_MIN_RATIO must be between 0 and 1 (exclusive) and LEDGERD_REINDEX_MIN_MB at least 1")
 	case t.Concurrency < 1 || t.Concurrency > 4096:
 		return errors.New("LEDGERD_WORKER_CONCURRENCY must be between 1 and 4096")
 	case t.PerEndpoint < 1:
@@ -88,7 +106,9 @@ func startTail(ctx context.Context, dbURL string, t *tailConfig, log *slog.Logge
 	w := job.New(db, db, job.Config{
 		Concurrency: t.Concurrency, PerEndpoint: t.PerEndpoint, Timeout: t.Timeout, Schedule: t.schedule,
 		AllowPrivate: t.AllowPrivate, Poll: t.Poll, Retention: t.Retention, Logger: log, Registerer: reg,
-		Email: job.EmailConfig{URL: t.SMTPURL, From: t.SMTPFrom}})
+		Email:       job.EmailConfig{URL: t.SMTPURL, From: t.SMTPFrom},
+		Maintenance: job.MaintenanceConfig{Window: t.window, MinRatio: t.ReindexMinRatio, MinBytes: int64(t.ReindexMinMB) << 20},
+		Tracer:      t.tracer})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -129,7 +149,20 @@ func runWorker(ctx context.Context, args []string, lookupEnv func(string) (strin
 	if nice < 0 || nice > 19 {
 		return errors.New("LEDGERD_WORKER_NICE must be between 0 and 19")
 	}
-	log := newLogger(stdout)
+	// Tracing only continues the traces of sampled requests (delivery
+	// spans); OTEL_EXPORTER_OTLP_* turn it on, as for serve.
+	tel, err := telemetry.New(ctx, telemetry.Options{Out: stdout, SampleRatio: telemetry.DefaultSampleRatio,
+		LookupEnv: lookupEnv, Version: version})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	}()
+	t.tracer = tel.Tracer("ledgerd/job")
+	log := tel.Log
 	if nice > 0 {
 		if err := lowerPriority(nice); err != nil {
 			log.Warn("CPU priority not lowered", "nice", nice, "err", err)
@@ -144,8 +177,7 @@ func runWorker(ctx context.Context, args []string, lookupEnv func(string) (strin
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := tel.Registry
 	if debugAddr != "" {
 		ln, err := net.Listen("tcp", debugAddr)
 		if err != nil {

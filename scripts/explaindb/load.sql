@@ -104,7 +104,10 @@ ORDER BY seq, amount;
 INSERT INTO transaction_references (ledger_id, reference, transaction_id)
 SELECT 1, 'ref-' || seq, id FROM gen WHERE seq % 2 = 0;
 
-UPDATE accounts a SET posted = x.posted, pending_debits = x.pd, pending_credits = x.pc, version = x.n
+-- Every row is current: entries_from is the last commit's month, as a
+-- checkpoint would leave it.
+UPDATE accounts a SET posted = x.posted, pending_debits = x.pd, pending_credits = x.pc, version = x.n,
+    entries_from = txid_month((SELECT max(ts) FROM gen), 0)
 FROM (SELECT account_id,
              coalesce(sum(amount) FILTER (WHERE NOT pending), 0) AS posted,
              coalesce(-sum(amount) FILTER (WHERE pending AND amount < 0), 0) AS pd,

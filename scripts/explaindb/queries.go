@@ -112,9 +112,11 @@ func queries() []query {
 		{
 			name: "Account by id", where: "postgres/accounts.go (*DB).Account",
 			route: "`GET /v1/ledgers/{ledger}/accounts/{account}`",
-			note: "Primary key `accounts_pkey (ledger_id, id)`: one index probe and one heap fetch; then the account's newest entry, " +
-				"one backward probe of `entries_account` per monthly partition (its balance wins when its version is newer than the " +
-				"row's checkpoint).",
+			note: "Primary key `accounts_pkey (ledger_id, id)`: one index probe and one heap fetch; the ledger row by primary key; then " +
+				"the account's newest entry, one backward probe of `entries_account` in the months between the row's `entries_from` and " +
+				"the ledger's last commit — with checkpoints every few seconds, the current month alone (the other partitions show " +
+				"`never executed`: the bounds come from the rows, so the executor prunes per row). Its balance wins when its version " +
+				"is newer than the row's checkpoint.",
 			sql:  postgres.AccountByIDSQL,
 			args: func(v *values) []any { return []any{v.ledgerID, "acct:004242"} },
 		},
@@ -314,7 +316,8 @@ func queries() []query {
 			sql: postgres.CheckpointAccountsSQL,
 			args: func(v *values) []any {
 				b := &v.batch
-				return []any{repeat(v.ledgerID, len(b.uaID)), b.uaID, b.uaPosted, b.uaPD, b.uaPC, b.uaVersion}
+				return []any{repeat(v.ledgerID, len(b.uaID)), b.uaID, b.uaPosted, b.uaPD, b.uaPC, b.uaVersion,
+					postgres.TransactionIDAt(time.Now(), func() uint64 { return 0 })}
 			},
 			batchTx: true,
 		},
