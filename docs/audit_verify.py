@@ -2,8 +2,9 @@
 """Re-verify a ledger's audit hash chain from the API (docs/audit.md).
 
 usage: audit_verify.py URL LEDGER ADMIN_KEY   (or: audit_verify.py - < entries.json)
+AUDIT_FROM=HASH starts from a head you kept, once retention deleted the entries before it.
 """
-import hashlib, json, sys, urllib.request
+import hashlib, json, os, sys, urllib.request
 
 def entries(url, ledger, key):
     after = ""
@@ -17,7 +18,7 @@ def entries(url, ledger, key):
 
 FIELDS = ("action", "actor", "at", "id", "request_id", "status", "target")
 src = json.load(sys.stdin) if sys.argv[1] == "-" else entries(*sys.argv[1:4])
-prev, n = "0" * 64, 0
+prev, n = os.environ.get("AUDIT_FROM") or "0" * 64, 0
 for e in src:
     if e["hash"] is None:
         break  # not chained yet; every later entry is unchained too

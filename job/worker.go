@@ -51,6 +51,8 @@ type Config struct {
 	Registerer    prometheus.Registerer
 	// Email is the SMTP side of balance monitors (job/email.go).
 	Email EmailConfig
+	// Keep is the retention of the side tables (job/retention.go).
+	Keep RetentionConfig
 	// Maintenance is index maintenance (job/maintenance.go).
 	Maintenance MaintenanceConfig
 	// Tracer, when set, records delivery spans in the traces of the
@@ -479,22 +481,5 @@ func (w *Worker) sampleLoop(ctx context.Context) {
 			w.log.Warn("sample tail stats", "err", err)
 		}
 		sleep(ctx, 5*time.Second)
-	}
-}
-
-// retentionLoop deletes delivered rows older than Retention, in batches,
-// every hour.
-func (w *Worker) retentionLoop(ctx context.Context) {
-	for {
-		sleep(ctx, time.Hour)
-		if ctx.Err() != nil {
-			return
-		}
-		for range 1000 {
-			n, err := w.store.DeleteDeliveredBefore(ctx, time.Now().Add(-w.cfg.Retention), 10_000)
-			if err != nil || n < 10_000 {
-				break
-			}
-		}
 	}
 }

@@ -74,6 +74,12 @@ func (m *Mismatch) Error() string { return fmt.Sprintf("ledger %s: %s: %s", m.Le
 // one is too.
 func verifyChain(ctx context.Context, tx pgx.Tx, ledgerID int64, name string) error {
 	prev, after, unchained := audit.ZeroHash, int64(0), ""
+	// Retention deleted the entries up to the checkpoint: the chain
+	// starts from the last one deleted (docs/audit.md §Retention).
+	err := tx.QueryRow(ctx, `SELECT position, hash FROM audit_checkpoints WHERE ledger_id = $1`, ledgerID).Scan(&after, &prev)
+	if err != nil && err != pgx.ErrNoRows {
+		return err
+	}
 	for {
 		rows, err := tx.Query(ctx, `SELECT position, at, status, actor, request_id, action, target, coalesce(prev_hash, ''), coalesce(hash, '')
 			FROM audit_log WHERE ledger_id = $1 AND position > $2 ORDER BY position LIMIT 10000`, ledgerID, after)
@@ -109,7 +115,7 @@ func verifyChain(ctx context.Context, tx pgx.Tx, ledgerID int64, name string) er
 	}
 	var head int64
 	var hash string
-	err := tx.QueryRow(ctx, `SELECT position, hash FROM audit_chains WHERE ledger_id = $1`, ledgerID).Scan(&head, &hash)
+	err = tx.QueryRow(ctx, `SELECT position, hash FROM audit_chains WHERE ledger_id = $1`, ledgerID).Scan(&head, &hash)
 	if err == nil && hash != prev {
 		return &Mismatch{name, "audit chain head", fmt.Sprintf("hash %s at %s, but the chain recomputes to %s", hash, audit.ID(head), prev)}
 	}

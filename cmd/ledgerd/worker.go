@@ -29,9 +29,11 @@ type tailConfig struct {
 	Timeout       time.Duration
 	Poll          time.Duration
 	Retention     time.Duration
-	schedule      webhook.Schedule
-	SMTPURL       string // balance monitors' e-mail (job/email.go)
-	SMTPFrom      string
+	// Retention of the side tables (job/retention.go); 0 keeps forever.
+	Keep     job.RetentionConfig
+	schedule webhook.Schedule
+	SMTPURL  string // balance monitors' e-mail (job/email.go)
+	SMTPFrom string
 	// Index maintenance (job/maintenance.go).
 	MaintenanceWindow string
 	ReindexMinRatio   float64
@@ -57,6 +59,13 @@ func (t *tailConfig) bind(b *binder, withSwitch, workersOn bool) {
 	b.secret(&t.SMTPURL, "smtp-url", "LEDGERD_SMTP_URL", "SMTP server of monitor e-mails, smtp://user:pass@host:port or smtps://… (empty: e-mails stay queued)", maskSMTPURL)
 	b.str(&t.SMTPFrom, "smtp-from", "LEDGERD_SMTP_FROM", "", "sender address of monitor e-mails")
 	b.dur(&t.Retention, "webhook-retention", "LEDGERD_WEBHOOK_RETENTION", 7*24*time.Hour, "how long delivered deliveries stay in the delivery log")
+	b.dur(&t.Keep.Events, "retain-events", "LEDGERD_RETAIN_EVENTS", 90*24*time.Hour, "how long rows of the events table (events that are not transactions) are kept; 0 keeps them forever")
+	b.dur(&t.Keep.Audit, "retain-audit", "LEDGERD_RETAIN_AUDIT", 400*24*time.Hour, "how long chained audit entries are kept; 0 keeps them forever")
+	b.dur(&t.Keep.DeadLetters, "retain-dead-letters", "LEDGERD_RETAIN_DEAD_LETTERS", 30*24*time.Hour, "how long batch dead letters are kept; 0 keeps them forever")
+	b.dur(&t.Keep.FailedDeliveries, "retain-failed-deliveries", "LEDGERD_RETAIN_FAILED_DELIVERIES", 30*24*time.Hour, "how long dead-lettered webhook deliveries are kept, from their event; 0 keeps them forever")
+	b.dur(&t.Keep.Risk, "retain-risk", "LEDGERD_RETAIN_RISK", 180*24*time.Hour, "how long transactions' fraud scores are kept; 0 keeps them forever")
+	b.dur(&t.Keep.Traces, "retain-traces", "LEDGERD_RETAIN_TRACES", 7*24*time.Hour, "how long transactions' trace links are kept; 0 keeps them forever")
+	b.dur(&t.Keep.Emails, "retain-emails", "LEDGERD_RETAIN_EMAILS", 30*24*time.Hour, "how long sent and failed monitor e-mails are kept; 0 keeps them forever")
 	b.str(&t.MaintenanceWindow, "maintenance-window", "LEDGERD_MAINTENANCE_WINDOW", "02:00-05:00", "when index rebuilds may start, HH:MM-HH:MM in UTC, always or off")
 	b.float(&t.ReindexMinRatio, "reindex-min-ratio", "LEDGERD_REINDEX_MIN_RATIO", 0.5, "estimated share of bloat past which an index is rebuilt")
 	b.int(&t.ReindexMinMB, "reindex-min-mb", "LEDGERD_REINDEX_MIN_MB", 64, "estimated bloat in MiB below which an index is never rebuilt")
@@ -78,6 +87,15 @@ func (t *tailConfig) validate() error {
 		return fmt.Errorf("LEDGERD_MAINTENANCE_WINDOW: %w", err)
 	}
 	t.window = w
+	for _, d := range []*time.Duration{&t.Keep.Events, &t.Keep.Audit, &t.Keep.DeadLetters, &t.Keep.FailedDeliveries,
+		&t.Keep.Risk, &t.Keep.Traces, &t.Keep.Emails} {
+		switch {
+		case *d < 0:
+			return errors.New("LEDGERD_RETAIN_* settings must not be negative (0 keeps forever)")
+		case *d == 0:
+			*d = -1 // job.RetentionConfig: negative keeps forever, zero takes the default
+		}
+	}
 	switch {
 	case t.ReindexMinRatio <= 0 || t.ReindexMinRatio >= 1 || t.ReindexMinMB < 1:
 		return errors.New("LEDGERD_REINDEX_MIN_RATIO must be between 0 and 1 (exclusive) and LEDGERD_REINDEX_MIN_MB at least 1")
@@ -106,7 +124,7 @@ func startTail(ctx context.Context, dbURL string, t *tailConfig, log *slog.Logge
 	w := job.New(db, db, job.Config{
 		Concurrency: t.Concurrency, PerEndpoint: t.PerEndpoint, Timeout: t.Timeout, Schedule: t.schedule,
 		AllowPrivate: t.AllowPrivate, Poll: t.Poll, Retention: t.Retention, Logger: log, Registerer: reg,
-		Email:       job.EmailConfig{URL: t.SMTPURL, From: t.SMTPFrom},
+		Email: job.EmailConfig{URL: t.SMTPURL, From: t.SMTPFrom}, Keep: t.Keep,
 		Maintenance: job.MaintenanceConfig{Window: t.window, MinRatio: t.ReindexMinRatio, MinBytes: int64(t.ReindexMinMB) << 20},
 		Tracer:      t.tracer})
 	done := make(chan struct{})
