@@ -5,7 +5,7 @@ export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 GO      ?= go
 FUZZTIME ?= 10s
 
-.PHONY: run test build deps vet unit unit-pgbouncer fuzz bench clean openapi-check topology topology-down
+.PHONY: run test build deps vet unit unit-pgbouncer fuzz bench bench-growth clean openapi-check topology topology-down
 
 # The commit for `ledgerd version` when the go command stamps none (a git
 # worktree, GOFLAGS=-buildvcs=false); empty outside a git checkout.
@@ -55,6 +55,13 @@ test: deps vet unit unit-pgbouncer fuzz
 
 bench: deps build
 	bench/run-all.sh
+
+# The growth benchmark (bench/growth.sh): p99 of the common requests at
+# 1 M and 10 M postings (SIZES="1000000 100000000" for the issue's sizes).
+# Not part of bench or test: it takes tens of minutes and gigabytes of disk.
+SIZES ?= 1000000 10000000
+bench-growth: deps build
+	bench/growth.sh $(SIZES)
 
 # The OpenAPI document against ogen (generates and compiles) and Redocly's
 # recommended lint rules: about 10 s when the document is unchanged since the

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# bench/growth.sh — the growth benchmark (`make bench-growth`; not in
+# `make bench`, not in CI): does the latency of the common reads and of a
+# transfer stay flat as a ledger grows?
+#
+# For each size (transactions of one posting each, two entries each) it
+# creates a fresh database on the scenario's own PostgreSQL, migrates it,
+# loads a ledger "bench" of that size with COPY straight into its monthly
+# partitions (bench/growth load: spread evenly over the last 12 months,
+# 100,000 accounts, a tenth of the transfers crediting one hot account;
+# running balances, versions, commit rows and account checkpoints as the
+# write path leaves them), VACUUM ANALYZEs it, starts `ledgerd serve` on
+# it and measures, one request at a time, BENCH_GROWTH_N (default 2,000)
+# of each after 200 unmeasured (bench/growth probe):
+#   get account, list transactions by account (first page), statement of
+#   one month (entries with from/to), balance?at=, post a transfer
+# on uniformly drawn accounts. One row per size goes into the "Growth"
+# table of bench/RESULTS.md (BENCH_RESULTS), with pg_database_size; the
+# last row also gets each p99 as a multiple of the first size's.
+#
+# Usage: bench/growth.sh [SIZE ...]     default: 1000000 10000000
+#        bench/growth.sh 1000000 100000000   (the issue's sizes: about 60 GB
+#                                             of disk and an hour or more)
+set -euo pipefail
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+SIZES=("$@")
+((${#SIZES[@]})) || SIZES=(1000000 10000000)
+N="${BENCH_GROWTH_N:-2000}"
+bench_init growth
+COMMAND="${BENCH_SET_KNOBS}${BENCH_GROWTH_N:+BENCH_GROWTH_N=$N }bench/growth.sh ${SIZES[*]}"
+GROWTH_BIN="$BENCH_OUT/bin/growth"
+(cd "$ROOT" && go build -o "$GROWTH_BIN" ./bench/growth)
+pg_start
+
+# growth_row SIZE BYTES JSON FIRST_JSON: the row of one size.
+growth_row() {
+	local size="$1" bytes="$2" json="$3" first="$4" cols="" k p99 r
+	for k in get_account list_transactions_by_account statement_one_month balance_at post_transfer; do
+		p99="$(jq -r ".$k.p99_ms * 100 | round / 100" "$json")"
+		r=""
+		if [[ -n "$first" && "$first" != "$json" ]]; then
+			r=" ($(ratio "$p99" "$(jq -r ".$k.p99_ms * 100 | round / 100" "$first")"))"
+		fi
+		cols+=" $p99$r |"
+	done
+	printf '| %s | %s | `%s` | `%s` | %s | %s |%s %s |\n' "$(date -u '+%Y-%m-%d %H:%M')" "$(machine_desc)" "$COMMIT" "$COMMAND" \
+		"$(fmt_int "$size")" "$(awk -v b="$bytes" 'BEGIN { printf "%.2f GB", b / 1e9 }')" "$cols" \
+		"p50 $(jq -r '[.get_account, .list_transactions_by_account, .statement_one_month, .balance_at, .post_transfer] | map(.p50_ms * 100 | round / 100 | tostring) | join(" / ")' "$json") ms; $N of each, one at a time"
+}
+
+# insert_row ROW: after the last line of the Growth table.
+insert_row() {
+	local tmp="$BENCH_RESULTS.tmp"
+	grep -q '^## Growth' "$BENCH_RESULTS" || die "$BENCH_RESULTS has no '## Growth' section"
+	awk -v row="$1" '
+		/^## / { in_g = ($0 ~ /^## Growth/) }
+		in_g && /^\|/ { last = NR }
+		{ lines[NR] = $0 }
+		END {
+			for (i = 1; i <= NR; i++) {
+				print lines[i]
+				if (i == last) print row
+			}
+		}' "$BENCH_RESULTS" >"$tmp"
+	mv "$tmp" "$BENCH_RESULTS"
+}
+
+FIRST=""
+ROWS=()
+for size in "${SIZES[@]}"; do
+	log "size $(fmt_int "$size"): fresh database, load"
+	ledgerd_start
+	"$GROWTH_BIN" load -url "$DATABASE_URL" -postings "$size"
+	log "VACUUM ANALYZE"
+	psql_q ledgerd -c "VACUUM ANALYZE"
+	psql_q ledgerd -c "CHECKPOINT"
+	bytes="$(psql_q ledgerd -c "SELECT pg_database_size('ledgerd')")"
+	if ((size <= 1000000)); then
+		# The generator's data must be what the write path would leave:
+		# checked where it is quick (larger sizes come from the same code).
+		log "ledgerd verify"
+		"$LEDGERD_BIN" verify --ledger bench | sed 's/^/  /'
+	fi
+	log "database size $bytes bytes"
+	json="$OUT_BASE.$size.json"
+	"$GROWTH_BIN" probe -api "$API_URL" -key "$ADMIN_KEY" -n "$N" >"$json"
+	[[ -n "$FIRST" ]] || FIRST="$json"
+	ROWS+=("$(growth_row "$size" "$bytes" "$json" "$FIRST")")
+	ledgerd_stop
+	LEDGERD_PID=""
+	psql_q postgres -c "DROP DATABASE ledgerd"
+done
+for row in "${ROWS[@]}"; do
+	insert_row "$row"
+	echo "$row"
+done
+log "rows inserted into the Growth table of $BENCH_RESULTS"

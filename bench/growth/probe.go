@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"time"
+)
+
+// probe measures each of the benchmark's requests -n times, one at a
+// time (latency, not throughput: nothing queues behind another request),
+// each on an account drawn uniformly, after -warmup unmeasured ones, and
+// prints {"name": {"p50_ms", "p99_ms", "max_ms", "n"}, ...}. Any answer
+// but the expected status fails the probe.
+func probe(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("probe", flag.ExitOnError)
+	api := fs.String("api", "", "API base URL")
+	key := fs.String("key", "", "API key with write access to ledger bench")
+	n := fs.Int("n", 2000, "measured requests of each kind")
+	warmup := fs.Int("warmup", 200, "unmeasured requests of each kind first")
+	accounts := fs.Int("accounts", 100_000, "accounts of the loaded ledger")
+	months := fs.Int("months", 12, "months of history of the loaded ledger")
+	_ = fs.Parse(args)
+	client := &http.Client{Timeout: 30 * time.Second}
+	rng := rand.New(rand.NewPCG(7, 7))
+	now := time.Now().UTC()
+	start := now.AddDate(0, -*months, 0)
+	acct := func() string { return accountID(int32(rng.IntN(*accounts))) }
+	base := *api + "/v1/ledgers/bench"
+	type request struct {
+		method, path string
+		body         any
+		status       int
+	}
+	kinds := []struct {
+		name string
+		next func() request
+	}{
+		{"get_account", func() request { return request{"GET", "/accounts/" + acct(), nil, 200} }},
+		{"list_transactions_by_account", func() request {
+			return request{"GET", "/transactions?account=" + url.QueryEscape(acct()), nil, 200}
+		}},
+		{"statement_one_month", func() request {
+			// A whole month that the history covers.
+			m := monthOf(start).AddDate(0, 1+rng.IntN(*months-1), 0)
+			q := url.Values{"from": {m.Format(time.RFC3339)}, "to": {m.AddDate(0, 1, 0).Format(time.RFC3339)}}
+			return request{"GET", "/accounts/" + acct() + "/entries?" + q.Encode(), nil, 200}
+		}},
+		{"balance_at", func() request {
+			at := start.Add(time.Duration(rng.Int64N(int64(now.Sub(start)))))
+			return request{"GET", "/accounts/" + acct() + "/balance?at=" + url.QueryEscape(at.Format(time.RFC3339Nano)), nil, 200}
+		}},
+		{"post_transfer", func() request {
+			src := rng.IntN(*accounts)
+			dst := (src + 1 + rng.IntN(*accounts-1)) % *accounts
+			return request{"POST", "/transactions", map[string]any{"postings": []map[string]any{{
+				"source": accountID(int32(src)), "destination": accountID(int32(dst)), "amount": 1, "asset": "USD"}}}, 201}
+		}},
+	}
+	type stats struct {
+		P50 float64 `json:"p50_ms"`
+		P99 float64 `json:"p99_ms"`
+		Max float64 `json:"max_ms"`
+		N   int     `json:"n"`
+	}
+	out := map[string]stats{}
+	for _, k := range kinds {
+		lat := make([]float64, 0, *n)
+		for i := range *warmup + *n {
+			r := k.next()
+			var body io.Reader
+			if r.body != nil {
+				b, _ := json.Marshal(r.body)
+				body = bytes.NewReader(b)
+			}
+			req, err := http.NewRequestWithContext(ctx, r.method, base+r.path, body)
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Authorization", "Bearer "+*key)
+			if body != nil {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			t0 := time.Now()
+			resp, err := client.Do(req)
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", r.method, r.path, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			d := time.Since(t0)
+			if resp.StatusCode != r.status {
+				return fmt.Errorf("%s %s: %s: %s", r.method, r.path, resp.Status, b)
+			}
+			if i >= *warmup {
+				lat = append(lat, float64(d.Microseconds())/1000)
+			}
+		}
+		slices.Sort(lat)
+		out[k.name] = stats{P50: lat[len(lat)/2], P99: lat[len(lat)*99/100], Max: lat[len(lat)-1], N: len(lat)}
+		fmt.Fprintf(os.Stderr, "%s: p50 %.2f ms, p99 %.2f ms\n", k.name, out[k.name].P50, out[k.name].P99)
+	}
+	return json.NewEncoder(os.Stdout).Encode(out)
+}
