@@ -47,7 +47,7 @@ growth_row() {
 	done
 	printf '| %s | %s | `%s` | `%s` | %s | %s |%s %s |\n' "$(date -u '+%Y-%m-%d %H:%M')" "$(machine_desc)" "$COMMIT" "$COMMAND" \
 		"$(fmt_int "$size")" "$(awk -v b="$bytes" 'BEGIN { printf "%.2f GB", b / 1e9 }')" "$cols" \
-		"p50 $(jq -r '[.get_account, .list_transactions_by_account, .statement_one_month, .balance_at, .post_transfer] | map(.p50_ms * 100 | round / 100 | tostring) | join(" / ")' "$json") ms; $N of each, one at a time"
+		"p50 $(jq -r '[.get_account, .list_transactions_by_account, .statement_one_month, .balance_at, .post_transfer] | map(.p50_ms * 100 | round / 100 | tostring) | join(" / ")' "$json") ms; rows per answer: list $(jq -r '.list_transactions_by_account.rows_per_answer * 10 | round / 10' "$json"), statement $(jq -r '.statement_one_month.rows_per_answer * 10 | round / 10' "$json"); list with limit=10: p99 $(jq -r '.list_transactions_by_account_limit10.p99_ms * 100 | round / 100' "$json")$([[ -n "$first" && "$first" != "$json" ]] && echo " ($(ratio "$(jq -r '.list_transactions_by_account_limit10.p99_ms * 100 | round / 100' "$json")" "$(jq -r '.list_transactions_by_account_limit10.p99_ms * 100 | round / 100' "$first")"))"), p50 $(jq -r '.list_transactions_by_account_limit10.p50_ms * 100 | round / 100' "$json"); $N of each, one at a time"
 }
 
 # insert_row ROW: after the last line of the Growth table.
