@@ -4,13 +4,15 @@
 # transfer stay flat as a ledger grows?
 #
 # For each size (transactions of one posting each, two entries each) it
-# creates a fresh database on the scenario's own PostgreSQL, migrates it,
-# loads a ledger "bench" of that size with COPY straight into its monthly
+# creates a database on the scenario's own PostgreSQL, migrates it, loads
+# a ledger "bench" of that size with COPY straight into its monthly
 # partitions (bench/growth load: spread evenly over the last 12 months,
 # 100,000 accounts, a tenth of the transfers crediting one hot account;
 # running balances, versions, commit rows and account checkpoints as the
-# write path leaves them), VACUUM ANALYZEs it, starts `ledgerd serve` on
-# it and measures, one request at a time, BENCH_GROWTH_N (default 2,000)
+# write path leaves them) and VACUUM ANALYZEs it. Then it starts one
+# `ledgerd serve` per database and measures, one request at a time and
+# alternating between the sizes request by request (so that other load on
+# the machine falls on every size alike), BENCH_GROWTH_N (default 2,000)
 # of each after 200 unmeasured (bench/growth probe):
 #   get account, list transactions by account (first page), statement of
 #   one month (entries with from/to), balance?at=, post a transfer
@@ -19,8 +21,9 @@
 # last row also gets each p99 as a multiple of the first size's.
 #
 # Usage: bench/growth.sh [SIZE ...]     default: 1000000 10000000
-#        bench/growth.sh 1000000 100000000   (the issue's sizes: about 60 GB
-#                                             of disk and an hour or more)
+#        bench/growth.sh 1000000 100000000   (the issue's sizes: every size
+#                                             stays loaded until the probe,
+#                                             about 75 GB of disk, an hour)
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -67,30 +70,74 @@ insert_row() {
 	mv "$tmp" "$BENCH_RESULTS"
 }
 
-FIRST=""
-ROWS=()
+# serve_db DB: `ledgerd serve` on database DB on free loopback ports;
+# appends its URL to APIS and its PID to SERVE_PIDS.
+serve_db() {
+	local db="$1" slog="$WORK/ledgerd-$1.log" i addr="" pid
+	: >"$slog"
+	DATABASE_URL="$PG_URL_BASE/$db?sslmode=disable" LEDGERD_ADDR=127.0.0.1:0 LEDGERD_DEBUG_ADDR= \
+		LEDGERD_ADMIN_KEY="$ADMIN_KEY" LEDGERD_ACCESS_LOG=false LEDGERD_RATE_LIMIT=0 \
+		"${SPAWN[@]}" "$LEDGERD_BIN" serve >"$slog" 2>&1 &
+	pid=$!
+	track "$pid" "ledgerd-$db"
+	for ((i = 0; i < 300; i++)); do
+		alive "$pid" || die "ledgerd serve on $db exited: $(tail -n 5 "$slog")"
+		addr="$(jq -Rrn '[inputs | fromjson? | select(.msg == "serving") | .addr] | first // empty' "$slog")"
+		[[ -n "$addr" ]] && break
+		sleep 0.1
+	done
+	[[ -n "$addr" ]] || die "ledgerd serve on $db did not report its address: $(tail -n 5 "$slog")"
+	for ((i = 0; i < 100; i++)); do
+		curl -fsS -o /dev/null --max-time 2 "http://$addr/readyz" && break
+		sleep 0.1
+	done
+	APIS+=("http://$addr")
+	SERVE_PIDS+=("$pid")
+	log "ledgerd pid $pid on $db: http://$addr"
+}
+
+# Every size is loaded into a database of its own first; then one server
+# per database, and the probe alternates between them request by request:
+# on a machine shared with other work, load from elsewhere falls on every
+# size alike instead of on whichever size happened to run during it.
+ADMIN_KEY="bench_$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
+BYTES=()
 for size in "${SIZES[@]}"; do
-	log "size $(fmt_int "$size"): fresh database, load"
-	ledgerd_start
-	"$GROWTH_BIN" load -url "$DATABASE_URL" -postings "$size"
+	db="growth_$size"
+	log "size $(fmt_int "$size"): database $db, migrate, load"
+	psql_q postgres -c "CREATE DATABASE $db"
+	export DATABASE_URL="$PG_URL_BASE/$db?sslmode=disable"
+	"$LEDGERD_BIN" migrate | sed 's/^/  /'
+	"$GROWTH_BIN" load -url "$DATABASE_URL" -postings "$size" | tail -n 1
 	log "VACUUM ANALYZE"
-	psql_q ledgerd -c "VACUUM ANALYZE"
-	psql_q ledgerd -c "CHECKPOINT"
-	bytes="$(psql_q ledgerd -c "SELECT pg_database_size('ledgerd')")"
+	psql_q "$db" -c "VACUUM ANALYZE"
+	psql_q "$db" -c "CHECKPOINT"
 	if ((size <= 1000000)); then
 		# The generator's data must be what the write path would leave:
 		# checked where it is quick (larger sizes come from the same code).
 		log "ledgerd verify"
 		"$LEDGERD_BIN" verify --ledger bench | sed 's/^/  /'
 	fi
-	log "database size $bytes bytes"
-	json="$OUT_BASE.$size.json"
-	"$GROWTH_BIN" probe -api "$API_URL" -key "$ADMIN_KEY" -n "$N" >"$json"
-	[[ -n "$FIRST" ]] || FIRST="$json"
-	ROWS+=("$(growth_row "$size" "$bytes" "$json" "$FIRST")")
-	ledgerd_stop
-	LEDGERD_PID=""
-	psql_q postgres -c "DROP DATABASE ledgerd"
+	BYTES+=("$(psql_q "$db" -c "SELECT pg_database_size('$db')")")
+	log "database size ${BYTES[-1]} bytes"
+done
+APIS=()
+SERVE_PIDS=()
+for size in "${SIZES[@]}"; do
+	serve_db "growth_$size"
+done
+json="$OUT_BASE.json"
+"$GROWTH_BIN" probe -api "$(IFS=,; echo "${APIS[*]}")" -key "$ADMIN_KEY" -n "$N" >"$json"
+for pid in "${SERVE_PIDS[@]}"; do
+	stop_pid "$pid" ledgerd TERM 35
+done
+ROWS=()
+for i in "${!SIZES[@]}"; do
+	jq ".[$i]" "$json" >"$OUT_BASE.$i.json"
+	ROWS+=("$(growth_row "${SIZES[$i]}" "${BYTES[$i]}" "$OUT_BASE.$i.json" "$OUT_BASE.0.json")")
+done
+for size in "${SIZES[@]}"; do
+	psql_q postgres -c "DROP DATABASE growth_$size"
 done
 for row in "${ROWS[@]}"; do
 	insert_row "$row"

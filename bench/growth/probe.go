@@ -12,17 +12,21 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"time"
 )
 
 // probe measures each of the benchmark's requests -n times, one at a
 // time (latency, not throughput: nothing queues behind another request),
-// each on an account drawn uniformly, after -warmup unmeasured ones, and
-// prints {"name": {"p50_ms", "p99_ms", "max_ms", "n"}, ...}. Any answer
-// but the expected status fails the probe.
+// each on an account drawn uniformly, after -warmup unmeasured ones. With
+// several APIs (-api A,B: one per loaded size) it sends each request to
+// every one in turn, so that whatever else the machine is doing falls on
+// all sizes alike. It prints one {"name": {"p50_ms", "p99_ms", ...}}
+// object per API, in a JSON array. Any answer but the expected status
+// fails the probe.
 func probe(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("probe", flag.ExitOnError)
-	api := fs.String("api", "", "API base URL")
+	api := fs.String("api", "", "API base URLs, comma-separated (one per size, each serving ledger bench)")
 	key := fs.String("key", "", "API key with write access to ledger bench")
 	n := fs.Int("n", 2000, "measured requests of each kind")
 	warmup := fs.Int("warmup", 200, "unmeasured requests of each kind first")
@@ -34,7 +38,7 @@ func probe(ctx context.Context, args []string) error {
 	now := time.Now().UTC()
 	start := now.AddDate(0, -*months, 0)
 	acct := func() string { return accountID(int32(rng.IntN(*accounts))) }
-	base := *api + "/v1/ledgers/bench"
+	apis := strings.Split(*api, ",")
 	type request struct {
 		method, path string
 		body         any
@@ -79,48 +83,56 @@ func probe(ctx context.Context, args []string) error {
 		// Rows is the mean number of items a list answer held.
 		Rows float64 `json:"rows_per_answer"`
 	}
-	out := map[string]stats{}
+	out := make([]map[string]stats, len(apis))
+	for a := range apis {
+		out[a] = map[string]stats{}
+	}
 	for _, k := range kinds {
-		lat := make([]float64, 0, *n)
-		rows := 0
+		lat := make([][]float64, len(apis))
+		rows := make([]int, len(apis))
 		for i := range *warmup + *n {
 			r := k.next()
-			var body io.Reader
-			if r.body != nil {
-				b, _ := json.Marshal(r.body)
-				body = bytes.NewReader(b)
-			}
-			req, err := http.NewRequestWithContext(ctx, r.method, base+r.path, body)
-			if err != nil {
-				return err
-			}
-			req.Header.Set("Authorization", "Bearer "+*key)
-			if body != nil {
-				req.Header.Set("Content-Type", "application/json")
-			}
-			t0 := time.Now()
-			resp, err := client.Do(req)
-			if err != nil {
-				return fmt.Errorf("%s %s: %w", r.method, r.path, err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			d := time.Since(t0)
-			if resp.StatusCode != r.status {
-				return fmt.Errorf("%s %s: %s: %s", r.method, r.path, resp.Status, b)
-			}
-			if i >= *warmup {
-				lat = append(lat, float64(d.Microseconds())/1000)
-				var list struct{ Data []json.RawMessage }
-				if json.Unmarshal(b, &list) == nil {
-					rows += len(list.Data)
+			for a, base := range apis {
+				var body io.Reader
+				if r.body != nil {
+					b, _ := json.Marshal(r.body)
+					body = bytes.NewReader(b)
+				}
+				req, err := http.NewRequestWithContext(ctx, r.method, base+"/v1/ledgers/bench"+r.path, body)
+				if err != nil {
+					return err
+				}
+				req.Header.Set("Authorization", "Bearer "+*key)
+				if body != nil {
+					req.Header.Set("Content-Type", "application/json")
+				}
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					return fmt.Errorf("%s %s: %w", r.method, r.path, err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				d := time.Since(t0)
+				if resp.StatusCode != r.status {
+					return fmt.Errorf("%s %s: %s: %s", r.method, r.path, resp.Status, b)
+				}
+				if i >= *warmup {
+					lat[a] = append(lat[a], float64(d.Microseconds())/1000)
+					var list struct{ Data []json.RawMessage }
+					if json.Unmarshal(b, &list) == nil {
+						rows[a] += len(list.Data)
+					}
 				}
 			}
 		}
-		slices.Sort(lat)
-		out[k.name] = stats{P50: lat[len(lat)/2], P99: lat[len(lat)*99/100], Max: lat[len(lat)-1], N: len(lat),
-			Rows: float64(rows) / float64(len(lat))}
-		fmt.Fprintf(os.Stderr, "%s: p50 %.2f ms, p99 %.2f ms\n", k.name, out[k.name].P50, out[k.name].P99)
+		for a := range apis {
+			l := lat[a]
+			slices.Sort(l)
+			out[a][k.name] = stats{P50: l[len(l)/2], P99: l[len(l)*99/100], Max: l[len(l)-1], N: len(l),
+				Rows: float64(rows[a]) / float64(len(l))}
+			fmt.Fprintf(os.Stderr, "%s %s: p50 %.2f ms, p99 %.2f ms\n", apis[a], k.name, out[a][k.name].P50, out[a][k.name].P99)
+		}
 	}
 	return json.NewEncoder(os.Stdout).Encode(out)
 }
