@@ -14,7 +14,7 @@ const catchUpChunk = 500
 
 // catchUpSQL writes the checkpoint of the next chunk of a ledger's
 // accounts (ids after $2) whose newest entry is newer than their row,
-// and returns the chunk's last id (” past the end) and the rows written.
+// and returns the chunk's last id (empty past the end) and the rows written.
 // The version guard is the batch writer's (CheckpointAccountsSQL): a row
 // only ever moves forward.
 const catchUpSQL = `WITH ids AS (
