@@ -289,6 +289,9 @@ func TestArchiveRestoreRoundTrip(t *testing.T) {
 			t.Fatalf("ledger %d balances after archival %v, before %v", lid, after.Balances, before[lid].Balances)
 		}
 	}
+	if _, err := e.db.Verify(e.ctx, ""); err != nil {
+		t.Fatalf("verify after archival: %v", err)
+	}
 	// One file set per ledger per month, each file as its manifest says.
 	if keys := e.keys(); len(keys) != 2*2*4 {
 		t.Fatalf("bucket holds %d keys, want 16: %v", len(keys), keys)
@@ -326,6 +329,9 @@ func TestArchiveRestoreRoundTrip(t *testing.T) {
 	after := e.view(e.shop)
 	if !reflect.DeepEqual(after, before[e.shop]) {
 		t.Fatalf("shop after restore:\n%+v\nbefore:\n%+v", after, before[e.shop])
+	}
+	if _, err := e.db.Verify(e.ctx, ""); err != nil {
+		t.Fatalf("verify after restore: %v", err)
 	}
 	if tx, err := e.db.Transaction(e.ctx, e.shop, e.juneTxID); err != nil || tx == nil || tx.ID != e.juneTxID {
 		t.Fatalf("restored transaction: %+v, %v", tx, err)
@@ -369,6 +375,19 @@ func TestRestoreTamperedArchive(t *testing.T) {
 	}
 	if s := e.state(e.other, e.june); s != postgres.ArchiveDropped {
 		t.Fatalf("state after a failed restore: %s", s)
+	}
+	// Verification still catches a balance changed behind the ledger's
+	// back where the account's history is all archived (eur:c of other
+	// moved in June only).
+	if _, err := e.db.Verify(e.ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.Pool.Exec(e.ctx, `UPDATE accounts SET posted = posted + 1 WHERE ledger_id = $1 AND id = 'eur:c'`, e.other); err != nil {
+		t.Fatal(err)
+	}
+	var mm *postgres.Mismatch
+	if _, err := e.db.Verify(e.ctx, "other"); !errors.As(err, &mm) || mm.What != "account eur:c" {
+		t.Fatalf("verify after changing an archived account's balance: %v", err)
 	}
 	tx, _ := postgres.MonthTables(e.june)
 	if st := e.partition(tx); st != postgres.PartitionAbsent {

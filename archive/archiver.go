@@ -300,6 +300,11 @@ func (a *Archiver) archiveMonth(ctx context.Context, month time.Time, forced boo
 		if err := verifySet(ctx, a.Bucket, a.DB, txTable, enTable, m); err != nil {
 			return "", fmt.Errorf("verify ledger %s %s: %w", l.Name, month.Format("2006-01"), err)
 		}
+		// Where `ledgerd verify` starts for these accounts once the
+		// month is gone (before verified: a verified month may drop).
+		if err := a.DB.RecordArchivedBalances(ctx, enTable, l.ID); err != nil {
+			return "", err
+		}
 		if err := a.DB.SetArchive(ctx, postgres.Archive{LedgerID: l.ID, Month: month, State: postgres.ArchiveVerified}); err != nil {
 			return "", err
 		}

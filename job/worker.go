@@ -50,6 +50,8 @@ type Config struct {
 	Registerer    prometheus.Registerer
 	// Email is the SMTP side of balance monitors (job/email.go).
 	Email EmailConfig
+	// Archive is the periodic archival of old months (job/archive.go).
+	Archive ArchiveConfig
 }
 
 func (c *Config) defaults() {
@@ -152,6 +154,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); w.relayLoop(ctx) }()
 	go func() { defer wg.Done(); w.sampleLoop(ctx) }()
 	go func() { defer wg.Done(); w.retentionLoop(ctx) }()
+	wg.Go(func() { w.archiveLoop(ctx) })
 	if w.mon != nil {
 		wg.Go(func() { w.mon.run(ctx) })
 	}

@@ -311,3 +311,17 @@ func (db *DB) SetHotMonths(ctx context.Context, ledgerID int64, months int) erro
 	_, err := db.exec(ctx, `UPDATE ledgers SET hot_months = $2 WHERE id = $1`, ledgerID, months)
 	return err
 }
+
+// RecordArchivedBalances keeps, for every account with entries in a
+// month's table, its balance after its last entry there, unless a later
+// one is kept already (months may leave out of order).
+func (db *DB) RecordArchivedBalances(ctx context.Context, entriesTable string, ledgerID int64) error {
+	_, err := db.exec(ctx, `INSERT INTO archived_balances (ledger_id, account_id, through_sequence, posted_after, version)
+		SELECT DISTINCT ON (account_id) ledger_id, account_id, sequence, posted_after, version
+		FROM `+pgx.Identifier{entriesTable}.Sanitize()+` WHERE ledger_id = $1
+		ORDER BY account_id, sequence DESC, posting_index DESC
+		ON CONFLICT (ledger_id, account_id) DO UPDATE SET through_sequence = EXCLUDED.through_sequence,
+			posted_after = EXCLUDED.posted_after, version = EXCLUDED.version
+		WHERE archived_balances.through_sequence < EXCLUDED.through_sequence`, ledgerID)
+	return err
+}

@@ -25,6 +25,19 @@ CREATE TABLE archives (
     PRIMARY KEY (ledger_id, month)
 );
 
+-- Each account's balance after its last archived entry: where `ledgerd
+-- verify` starts recomputing from once earlier entries have left (only
+-- the entries after through_sequence are online, or were restored and
+-- checked against their files then). Moves only forward.
+CREATE TABLE archived_balances (
+    ledger_id        bigint NOT NULL,
+    account_id       text COLLATE "C" NOT NULL,
+    through_sequence bigint NOT NULL,
+    posted_after     bigint NOT NULL,
+    version          bigint NOT NULL,
+    PRIMARY KEY (ledger_id, account_id)
+);
+
 -- At most one archiver at a time across all workers: a lease rather than
 -- an advisory lock, so that it holds through PgBouncer's transaction
 -- pooling and expires by itself when its holder dies.
@@ -35,5 +48,5 @@ CREATE TABLE archive_lease (
 );
 
 -- +goose Down
-DROP TABLE archive_lease, archives;
+DROP TABLE archive_lease, archived_balances, archives;
 ALTER TABLE ledgers DROP COLUMN hot_months;
