@@ -90,6 +90,7 @@ func newEnv(t *testing.T, bucketURL string) *env {
 	}
 	t.Cleanup(func() { e.bucket.Close() })
 	e.arc = &archive.Archiver{DB: db, Bucket: e.bucket, IdempotencyTTL: 24 * time.Hour}
+	db.Archive = archive.Reader{Bucket: e.bucket}
 	return e
 }
 
@@ -181,6 +182,9 @@ func (e *env) view(lid int64) view {
 		st, err := e.db.Statement(e.ctx, lid, id, ledgerd.StatementFilter{From: &from, To: &to, Limit: 100})
 		if err != nil {
 			e.t.Fatal(err)
+		}
+		for i := range st.Lines {
+			st.Lines[i].CreatedAt = st.Lines[i].CreatedAt.UTC() // the same instant, whatever the zone it is read in
 		}
 		v.Statements[id] = st
 	}
@@ -284,14 +288,34 @@ func TestArchiveRestoreRoundTrip(t *testing.T) {
 				t.Fatalf("ledger %d %s: state %s", lid, m.Format("2006-01"), s)
 			}
 		}
+		// Balances, balance history and statements read as before: the
+		// archived months' part from their files.
 		after := e.view(lid)
-		if !reflect.DeepEqual(after.Balances, before[lid].Balances) {
-			t.Fatalf("ledger %d balances after archival %v, before %v", lid, after.Balances, before[lid].Balances)
+		for id, st := range after.Statements {
+			if !reflect.DeepEqual(st, before[lid].Statements[id]) {
+				t.Fatalf("ledger %d statement of %s after archival:\n%+v\nbefore:\n%+v", lid, id, st, before[lid].Statements[id])
+			}
+		}
+		if !reflect.DeepEqual(after, before[lid]) {
+			t.Fatalf("ledger %d after archival:\n%+v\nbefore:\n%+v", lid, after, before[lid])
 		}
 	}
 	if _, err := e.db.Verify(e.ctx, ""); err != nil {
 		t.Fatalf("verify after archival: %v", err)
 	}
+	// A transaction of an archived month: 410 archived, naming the files.
+	var le *ledgerd.Error
+	if _, err := e.db.Transaction(e.ctx, e.shop, e.juneTxID); !errors.As(err, &le) || le.Code != ledgerd.CodeArchived ||
+		!strings.Contains(le.Detail, "ledgers/shop/"+e.june.Format("2006-01")+"/transactions.parquet") {
+		t.Fatalf("archived transaction: %v", err)
+	}
+	// Without the bucket, history of an archived month is unavailable
+	// rather than wrong.
+	e.db.Archive = nil
+	if _, _, err := e.db.BalanceAt(e.ctx, e.shop, "a", e.june.AddDate(0, 0, 15)); !errors.Is(err, postgres.ErrUnavailable) {
+		t.Fatalf("balance at an archived moment without the bucket: %v", err)
+	}
+	e.db.Archive = archive.Reader{Bucket: e.bucket}
 	// One file set per ledger per month, each file as its manifest says.
 	if keys := e.keys(); len(keys) != 2*2*4 {
 		t.Fatalf("bucket holds %d keys, want 16: %v", len(keys), keys)

@@ -245,7 +245,10 @@ func (a *Archiver) archiveMonth(ctx context.Context, month time.Time, forced boo
 	}
 	for _, l := range ledgers {
 		if s, ok := states[l.ID]; !ok || s == postgres.ArchiveRestored {
-			if err := a.DB.SetArchive(ctx, postgres.Archive{LedgerID: l.ID, Month: month, State: postgres.ArchiveDetaching}); err != nil {
+			// The sequence range goes in first: reads of the ledger's
+			// history know which of their answers the month can change.
+			if err := a.DB.SetArchive(ctx, postgres.Archive{LedgerID: l.ID, Month: month, State: postgres.ArchiveDetaching,
+				FirstSeq: l.FirstSeq, LastSeq: l.LastSeq}); err != nil {
 				return "", err
 			}
 			states[l.ID] = postgres.ArchiveDetaching

@@ -189,12 +189,14 @@ type MonthLedger struct {
 	// still pending: a capture or void would update them, so the month
 	// cannot leave while there are any.
 	Pending int64
+	// FirstSeq and LastSeq are its sequence range in the month.
+	FirstSeq, LastSeq int64
 }
 
 // MonthLedgers lists the ledgers with transactions in a month's table.
 func (db *DB) MonthLedgers(ctx context.Context, txTable string) ([]MonthLedger, error) {
-	rows, err := db.query(ctx, `SELECT l.id, l.name, l.hot_months, t.pending FROM (
-			SELECT ledger_id, count(*) FILTER (WHERE status = 'pending') AS pending
+	rows, err := db.query(ctx, `SELECT l.id, l.name, l.hot_months, t.pending, t.first, t.last FROM (
+			SELECT ledger_id, count(*) FILTER (WHERE status = 'pending') AS pending, min(sequence) AS first, max(sequence) AS last
 			FROM `+pgx.Identifier{txTable}.Sanitize()+` GROUP BY ledger_id) t
 		JOIN ledgers l ON l.id = t.ledger_id ORDER BY l.id`)
 	if err != nil {
@@ -202,7 +204,7 @@ func (db *DB) MonthLedgers(ctx context.Context, txTable string) ([]MonthLedger, 
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (MonthLedger, error) {
 		var m MonthLedger
-		err := r.Scan(&m.ID, &m.Name, &m.HotMonths, &m.Pending)
+		err := r.Scan(&m.ID, &m.Name, &m.HotMonths, &m.Pending, &m.FirstSeq, &m.LastSeq)
 		return m, err
 	})
 }

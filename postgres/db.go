@@ -62,7 +62,11 @@ type DB struct {
 	// so the month their ids fall in) instead of the clock's: for tests
 	// and tools that write history into past months. Never set in a
 	// running server.
-	Clock          func() time.Time
+	Clock func() time.Time
+	// Archive reads archived months for balance history and statements
+	// (archiveread.go); nil on a node without the archive's bucket, which
+	// then answers those reads 503.
+	Archive        ArchiveReader
 	acquireTimeout time.Duration
 	pgBouncer      bool
 	// lastLSN is the newest commit position this node has seen on the

@@ -191,3 +191,18 @@ func (t *tailConfig) archiveJob(ctx context.Context, db *postgres.DB, log *slog.
 		return err
 	}}, nil
 }
+
+// archiveReader is how an API node answers balance history and statements
+// of archived months: from the bucket of LEDGERD_BLOB_URL. Without one
+// (the archive in a local directory, written by `ledgerd archive`), those
+// reads answer 503 until it is set, to file:///…/archive for instance.
+func archiveReader(ctx context.Context, blobURL string) (postgres.ArchiveReader, error) {
+	if blobURL == "" {
+		return nil, nil
+	}
+	bucket, err := archive.OpenBucket(ctx, blobURL, "")
+	if err != nil {
+		return nil, err
+	}
+	return archive.Reader{Bucket: bucket}, nil
+}
