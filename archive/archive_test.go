@@ -237,7 +237,7 @@ func TestArchiveRestoreRoundTrip(t *testing.T) {
 	julyTx, _ := postgres.MonthTables(e.july)
 
 	// other keeps a year hot: neither month may leave.
-	if err := e.db.SetHotMonths(e.ctx, e.other, 12); err != nil {
+	if _, err := e.db.SetHotMonths(e.ctx, e.other, 12); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := e.arc.Run(e.ctx)
@@ -250,7 +250,7 @@ func TestArchiveRestoreRoundTrip(t *testing.T) {
 	if !strings.Contains(strings.Join(rep.Skipped, "\n"), "within the 12 hot months of ledger other") {
 		t.Fatalf("skipped: %q", rep.Skipped)
 	}
-	if err := e.db.SetHotMonths(e.ctx, e.other, 3); err != nil {
+	if _, err := e.db.SetHotMonths(e.ctx, e.other, 3); err != nil {
 		t.Fatal(err)
 	}
 	// June leaves; July holds a pending hold.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/ledgerd/ledgerd"
 )
 
 // The database side of archival (package archive drives it; see
@@ -308,10 +309,26 @@ func (db *DB) ReleaseArchiveLease(ctx context.Context, holder string) error {
 	return err
 }
 
-// SetHotMonths sets a ledger's retention policy (1 to 1200 months).
-func (db *DB) SetHotMonths(ctx context.Context, ledgerID int64, months int) error {
-	_, err := db.exec(ctx, `UPDATE ledgers SET hot_months = $2 WHERE id = $1`, ledgerID, months)
-	return err
+// SetHotMonths sets a ledger's retention policy (1 to
+// ledgerd.MaxHotMonths months) with its audit entry, and returns the
+// ledger.
+func (db *DB) SetHotMonths(ctx context.Context, ledgerID int64, months int) (*ledgerd.Ledger, error) {
+	if months < 1 || months > ledgerd.MaxHotMonths {
+		return nil, ledgerd.Invalid("hot_months", fmt.Sprintf("must be between 1 and %d", ledgerd.MaxHotMonths))
+	}
+	l := &ledgerd.Ledger{}
+	err := db.beginFunc(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `UPDATE ledgers SET hot_months = $2 WHERE id = $1 RETURNING id, name, created_at, last_sequence, hot_months`,
+			ledgerID, months).Scan(&l.ID, &l.Name, &l.CreatedAt, &l.LastSequence, &l.HotMonths)
+		if err != nil {
+			return err
+		}
+		return writeAudit(ctx, tx, ledgerID, "")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // RecordArchivedBalances keeps, for every account with entries in a
