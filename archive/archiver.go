@@ -96,6 +96,30 @@ func (a *Archiver) lease(ctx context.Context) error {
 	return nil
 }
 
+// keepLease renews the lease in the background while a run works (a
+// month's files may take longer to write than the lease lasts); when it is
+// lost, the returned context ends, so that two archivers never work on
+// the same month.
+func (a *Archiver) keepLease(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		t := time.NewTicker(leaseTTL / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := a.lease(ctx); err != nil && ctx.Err() == nil {
+					cancel(fmt.Errorf("archive lease lost: %w", err))
+					return
+				}
+			}
+		}
+	}()
+	return ctx, func() { cancel(nil) }
+}
+
 func (a *Archiver) release() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -125,6 +149,8 @@ func (a *Archiver) Run(ctx context.Context, only ...time.Time) (*Report, error) 
 		return nil, err
 	}
 	defer a.release()
+	ctx, stop := a.keepLease(ctx)
+	defer stop()
 	rep := &Report{}
 	months, err := a.DB.MonthPartitions(ctx)
 	if err != nil {

@@ -50,6 +50,8 @@ func (a *Archiver) Restore(ctx context.Context, ledger string, month time.Time) 
 		return nil, err
 	}
 	defer a.release()
+	ctx, stop := a.keepLease(ctx)
+	defer stop()
 	if err := a.DB.CreateStage(ctx, l.ID, month); err != nil {
 		return nil, err
 	}

@@ -124,6 +124,10 @@ func (db *DB) archivedTransaction(ctx context.Context, ledgerID int64, id pgtype
 	if err != nil || a == nil || a.State == ArchiveRestored {
 		return err
 	}
+	if a.State != ArchiveVerified && a.State != ArchiveDropped {
+		// Detached, its files not yet checked: back in a moment.
+		return fmt.Errorf("%w: %s is being archived", ErrUnavailable, month.Format("2006-01"))
+	}
 	var name string
 	if err := db.queryRow(ctx, `SELECT name FROM ledgers WHERE id = $1`, ledgerID).Scan(&name); err != nil {
 		return err
