@@ -96,6 +96,8 @@ func TestArchivedMonthOverHTTP(t *testing.T) {
 		!strings.Contains(d, "ledgerd restore --ledger shop --month "+june.Format("2006-01")) {
 		t.Fatalf("410 detail: %q", d)
 	}
+	// Actions on an archived transaction find nothing to act on.
+	e.Do("POST", "/v1/ledgers/shop/transactions/"+juneID+"/reverse", ledgertest.AdminKey, map[string]any{}).Expect(t, 404, "not_found")
 	body := map[string]any{"reference": "june-ref", "postings": []map[string]any{{"source": "world", "destination": "a", "amount": 1, "asset": "USD"}}}
 	e.Do("POST", "/v1/ledgers/shop/transactions", ledgertest.AdminKey, body).Expect(t, 409, "duplicate_reference")
 }
