@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,7 +26,12 @@ import (
 	"gocloud.dev/blob"
 )
 
-func TestMain(m *testing.M) { ledgertest.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(killStepEnv) != "" {
+		killedArchiver()
+	}
+	ledgertest.Main(m)
+}
 
 // env is a database holding two ledgers with history in two past months
 // (written through the batch writer with its clock set back) and in the
@@ -44,12 +52,15 @@ type env struct {
 	accountIDs   []string
 	transactions int
 	caches       map[int64]*postgres.AccountCache
+	dbURL        string
+	bucketURL    string
 }
 
 func newEnv(t *testing.T, bucketURL string) *env {
 	t.Helper()
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, postgres.Config{URL: ledgertest.NewDatabase(t), MaxConns: 6})
+	dbURL := ledgertest.NewDatabase(t)
+	db, err := postgres.Open(ctx, postgres.Config{URL: dbURL, MaxConns: 6})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +69,7 @@ func newEnv(t *testing.T, bucketURL string) *env {
 	// between checkpoints and a new cache per batch, most rows lag.
 	db.BalanceCheckpoint = time.Hour
 	now := postgres.Month(time.Now())
-	e := &env{t: t, ctx: ctx, db: db, june: now.AddDate(0, -6, 0), july: now.AddDate(0, -5, 0),
+	e := &env{t: t, ctx: ctx, db: db, dbURL: dbURL, june: now.AddDate(0, -6, 0), july: now.AddDate(0, -5, 0),
 		caches: map[int64]*postgres.AccountCache{}}
 	for _, m := range []time.Time{e.june, e.july} {
 		if err := db.CreateMonthPartitions(ctx, m); err != nil {
@@ -90,6 +101,7 @@ func newEnv(t *testing.T, bucketURL string) *env {
 			t.Fatal(err)
 		}
 	}
+	e.bucketURL = bucketURL
 	if e.bucket, err = blob.OpenBucket(ctx, bucketURL); err != nil {
 		t.Fatal(err)
 	}
@@ -473,78 +485,139 @@ func TestArchiveCrashAtEachStep(t *testing.T) {
 			if _, err := e.arc.Run(e.ctx); !errors.Is(err, errCrash) {
 				t.Fatalf("run with a crash after %s: %v", step, err)
 			}
-			txTable, enTable := postgres.MonthTables(e.june)
-			for _, lid := range []int64{e.shop, e.other} {
-				var inDB int64
-				for _, table := range []string{txTable, enTable} {
-					if e.partition(table) == postgres.PartitionAbsent {
-						continue
-					}
-					var n int64
-					if err := e.db.Pool.QueryRow(e.ctx, `SELECT count(*) FROM `+table+` WHERE ledger_id = $1`, lid).Scan(&n); err != nil {
-						t.Fatal(err)
-					}
-					inDB += n
-				}
-				s := e.state(lid, e.june)
-				if inDB != 15 && s != postgres.ArchiveVerified && s != postgres.ArchiveDropped {
-					t.Fatalf("ledger %d June after a crash at %s: %d rows in the database and archive state %q", lid, step, inDB, s)
-				}
-			}
-			// Meanwhile reads of the month answer from the database, the
-			// verified archive, or (detached, not yet verified) 503: never
-			// a wrong answer.
-			_, txErr := e.db.Transaction(e.ctx, e.shop, e.juneTxID)
-			_, _, atErr := e.db.BalanceAt(e.ctx, e.shop, "a", e.june.AddDate(0, 0, 15))
-			switch s := e.state(e.shop, e.june); s {
-			case postgres.ArchiveDetaching, postgres.ArchiveWritten:
-				if e.partition(txTable) == postgres.PartitionDetached &&
-					(!errors.Is(txErr, postgres.ErrUnavailable) || !errors.Is(atErr, postgres.ErrUnavailable)) {
-					t.Fatalf("reads of a detached month: %v, %v", txErr, atErr)
-				}
-			case postgres.ArchiveVerified, postgres.ArchiveDropped:
-				var le *ledgerd.Error
-				if !errors.As(txErr, &le) || le.Code != ledgerd.CodeArchived || atErr != nil {
-					t.Fatalf("reads of an archived month (%s): %v, %v", s, txErr, atErr)
-				}
-			}
 			e.arc.Hook = nil
-			// A second archiver may not run while the first one's lease
-			// lasts; the crashed one here released it on its way out.
-			rep, err := e.arc.Run(e.ctx)
-			if err != nil {
+			e.afterCrash(step, before)
+		})
+	}
+}
+
+// killStepEnv names the step after which the helper process kills itself.
+const killStepEnv = "LEDGERD_TEST_ARCHIVE_KILL_AFTER"
+
+// killedArchiver is the helper process of TestArchiveKilledAtEachStep: an
+// archiver that sends itself SIGKILL right after the step named in its
+// environment — no deferred cleanup, its lease left behind.
+func killedArchiver() {
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, postgres.Config{URL: os.Getenv("LEDGERD_TEST_DB"), MaxConns: 3})
+	if err != nil {
+		panic(err)
+	}
+	b, err := blob.OpenBucket(ctx, os.Getenv("LEDGERD_TEST_BUCKET"))
+	if err != nil {
+		panic(err)
+	}
+	step := archive.Step(os.Getenv(killStepEnv))
+	arc := &archive.Archiver{DB: db, Bucket: b, IdempotencyTTL: 24 * time.Hour, Hook: func(s archive.Step, _ time.Time) error {
+		if s == step {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+		return nil
+	}}
+	_, err = arc.Run(ctx)
+	fmt.Fprintln(os.Stderr, "the archiver finished without reaching", step, err)
+	os.Exit(3)
+}
+
+// The same with a real process killed (SIGKILL) after each step: the rerun
+// waits out the dead archiver's lease, then finishes.
+func TestArchiveKilledAtEachStep(t *testing.T) {
+	for _, step := range archive.Steps {
+		t.Run(string(step), func(t *testing.T) {
+			e := newEnv(t, "")
+			e.voidHold()
+			before := map[int64]view{e.shop: e.view(e.shop), e.other: e.view(e.other)}
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), killStepEnv+"="+string(step), "LEDGERD_TEST_DB="+e.dbURL, "LEDGERD_TEST_BUCKET="+e.bucketURL)
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ProcessState.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+				t.Fatalf("helper after %s: %v\n%s", step, err, out)
+			}
+			if _, err := e.arc.Run(e.ctx); !errors.Is(err, archive.ErrBusy) {
+				t.Fatalf("run under the dead archiver's lease: %v", err)
+			}
+			// Time passes: the lease runs out.
+			if _, err := e.db.Pool.Exec(e.ctx, `UPDATE archive_lease SET expires_at = clock_timestamp() - interval '1 second'`); err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Contains(rep.Archived, e.july.Format("2006-01")) {
-				t.Fatalf("rerun archived %v", rep.Archived)
-			}
-			for _, table := range []string{txTable, enTable} {
-				if st := e.partition(table); st != postgres.PartitionAbsent {
-					t.Fatalf("%s is %s after the rerun", table, st)
-				}
-			}
-			for _, lid := range []int64{e.shop, e.other} {
-				if s := e.state(lid, e.june); s != postgres.ArchiveDropped {
-					t.Fatalf("ledger %d June: %s after the rerun", lid, s)
-				}
-				if after := e.view(lid); !reflect.DeepEqual(after.Balances, before[lid].Balances) {
-					t.Fatalf("balances after the rerun %v, before %v", after.Balances, before[lid].Balances)
-				}
-			}
-			if keys := e.keys(); len(keys) != 16 {
-				t.Fatalf("bucket holds %d keys: %v", len(keys), keys)
-			}
-			for _, lid := range []int64{e.shop, e.other} {
-				for _, m := range []time.Time{e.june, e.july} {
-					if _, err := e.arc.Restore(e.ctx, map[int64]string{e.shop: "shop", e.other: "other"}[lid], m); err != nil {
-						t.Fatalf("restore after the rerun: %v", err)
-					}
-				}
-				if after := e.view(lid); !reflect.DeepEqual(after, before[lid]) {
-					t.Fatalf("ledger %d restored after a crash at %s:\n%+v\nbefore:\n%+v", lid, step, after, before[lid])
-				}
-			}
+			e.afterCrash(step, before)
 		})
+	}
+}
+
+// afterCrash checks what an archiver stopped after step left, then reruns
+// it and checks the outcome against the views from before.
+func (e *env) afterCrash(step archive.Step, before map[int64]view) {
+	t := e.t
+	txTable, enTable := postgres.MonthTables(e.june)
+	for _, lid := range []int64{e.shop, e.other} {
+		var inDB int64
+		for _, table := range []string{txTable, enTable} {
+			if e.partition(table) == postgres.PartitionAbsent {
+				continue
+			}
+			var n int64
+			if err := e.db.Pool.QueryRow(e.ctx, `SELECT count(*) FROM `+table+` WHERE ledger_id = $1`, lid).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			inDB += n
+		}
+		s := e.state(lid, e.june)
+		if inDB != 15 && s != postgres.ArchiveVerified && s != postgres.ArchiveDropped {
+			t.Fatalf("ledger %d June after a crash at %s: %d rows in the database and archive state %q", lid, step, inDB, s)
+		}
+	}
+	// Meanwhile reads of the month answer from the database, the
+	// verified archive, or (detached, not yet verified) 503: never
+	// a wrong answer.
+	_, txErr := e.db.Transaction(e.ctx, e.shop, e.juneTxID)
+	_, _, atErr := e.db.BalanceAt(e.ctx, e.shop, "a", e.june.AddDate(0, 0, 15))
+	switch s := e.state(e.shop, e.june); s {
+	case postgres.ArchiveDetaching, postgres.ArchiveWritten:
+		if e.partition(txTable) == postgres.PartitionDetached &&
+			(!errors.Is(txErr, postgres.ErrUnavailable) || !errors.Is(atErr, postgres.ErrUnavailable)) {
+			t.Fatalf("reads of a detached month: %v, %v", txErr, atErr)
+		}
+	case postgres.ArchiveVerified, postgres.ArchiveDropped:
+		var le *ledgerd.Error
+		if !errors.As(txErr, &le) || le.Code != ledgerd.CodeArchived || atErr != nil {
+			t.Fatalf("reads of an archived month (%s): %v, %v", s, txErr, atErr)
+		}
+	}
+	rep, err := e.arc.Run(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(rep.Archived, e.july.Format("2006-01")) {
+		t.Fatalf("rerun archived %v", rep.Archived)
+	}
+	for _, table := range []string{txTable, enTable} {
+		if st := e.partition(table); st != postgres.PartitionAbsent {
+			t.Fatalf("%s is %s after the rerun", table, st)
+		}
+	}
+	for _, lid := range []int64{e.shop, e.other} {
+		if s := e.state(lid, e.june); s != postgres.ArchiveDropped {
+			t.Fatalf("ledger %d June: %s after the rerun", lid, s)
+		}
+		if after := e.view(lid); !reflect.DeepEqual(after.Balances, before[lid].Balances) {
+			t.Fatalf("balances after the rerun %v, before %v", after.Balances, before[lid].Balances)
+		}
+	}
+	if keys := e.keys(); len(keys) != 16 {
+		t.Fatalf("bucket holds %d keys: %v", len(keys), keys)
+	}
+	for _, lid := range []int64{e.shop, e.other} {
+		for _, m := range []time.Time{e.june, e.july} {
+			if _, err := e.arc.Restore(e.ctx, map[int64]string{e.shop: "shop", e.other: "other"}[lid], m); err != nil {
+				t.Fatalf("restore after the rerun: %v", err)
+			}
+		}
+		if after := e.view(lid); !reflect.DeepEqual(after, before[lid]) {
+			t.Fatalf("ledger %d restored after a crash at %s:\n%+v\nbefore:\n%+v", lid, step, after, before[lid])
+		}
 	}
 }
 
