@@ -95,3 +95,22 @@ type DeliveryResult struct {
 	// mid-attempt): the attempt does not count.
 	Release bool
 }
+
+// FirstAttempt is what became of a delivery's first attempt when the relay
+// made it while reading the event, before the delivery's row existed: a
+// delivery to a healthy endpoint then costs one row, written once with its
+// outcome, rather than a queued row, a claim and a completion.
+type FirstAttempt struct {
+	// Made is false when no attempt was made (no free slot within the
+	// relay step's bound, or the worker is stopping): the delivery is
+	// queued due now, as one to an endpoint that is not healthy.
+	Made bool
+	// Open is an attempt still running when the step ended (or one that
+	// met a 410, which takes more than a row to settle): the delivery is
+	// queued with the attempt counted and leased to this worker, which
+	// writes the outcome when it has it, as for a claimed delivery.
+	Open bool
+	// Result is the outcome of a made attempt that is not open: delivered,
+	// pending with its next attempt due, or failed.
+	Result DeliveryResult
+}

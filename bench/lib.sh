@@ -97,6 +97,8 @@ WORK=""        # throwaway directory (PostgreSQL data, logs of children)
 PG_PID=""
 PG_PORT=""
 LEDGERD_PID=""
+SERVE_PID=""  # set by serve_start
+SERVE_ADDR=""
 API_URL=""
 DEBUG_URL=""
 ADMIN_KEY=""
@@ -479,23 +481,33 @@ warm_wal() {
 	log "WAL warmed: $(du -sh "$WORK/pgdata/pg_wal" | cut -f1) of segments to recycle"
 }
 
+# serve_start NAME BIN LOG: a server of bench/ (bench/serve: hello,
+# receiver) on a free loopback port, tracked as NAME, its output in LOG;
+# waits for its "listening on ADDR" line and sets SERVE_PID and SERVE_ADDR.
+serve_start() {
+	local name="$1" bin="$2" out="$3" i
+	SERVE_ADDR=""
+	: >"$out" # exists before the child opens it, so that reading it cannot fail
+	"${SPAWN[@]}" "$bin" -addr 127.0.0.1:0 >"$out" 2>&1 &
+	SERVE_PID=$!
+	track "$SERVE_PID" "$name"
+	for ((i = 0; i < 100; i++)); do
+		SERVE_ADDR="$(awk '/^listening on / {print $3; exit}' "$out")"
+		[[ -n "$SERVE_ADDR" ]] && break
+		alive "$SERVE_PID" || die "$name exited: $(cat "$out")"
+		sleep 0.1
+	done
+	[[ -n "$SERVE_ADDR" ]] || die "$name did not start listening"
+}
+
 # ref_hello CLIENTS: the trivial Go handler under the same load generator
 # and the same number of clients; sets HELLO_RPS.
 ref_hello() {
-	local clients="$1" hlog="$WORK/hello.log" addr="" i pid json="$OUT_BASE.hello.json"
+	local clients="$1" pid json="$OUT_BASE.hello.json"
 	log "reference: bench/hello, ledgerd loadtest --workload get, $clients clients, $BENCH_HELLO_DURATION"
-	: >"$hlog" # exists before the child opens it, so that reading it cannot fail
-	"${SPAWN[@]}" "$HELLO_BIN" -addr 127.0.0.1:0 >"$hlog" 2>&1 &
-	pid=$!
-	track "$pid" hello
-	for ((i = 0; i < 100; i++)); do
-		addr="$(awk '/^listening on / {print $3; exit}' "$hlog")"
-		[[ -n "$addr" ]] && break
-		alive "$pid" || die "hello exited: $(cat "$hlog")"
-		sleep 0.1
-	done
-	[[ -n "$addr" ]] || die "hello did not start listening"
-	if ! "$LEDGERD_BIN" loadtest --url "http://$addr" --workload get --path /hello --clients "$clients" \
+	serve_start hello "$HELLO_BIN" "$WORK/hello.log"
+	pid="$SERVE_PID"
+	if ! "$LEDGERD_BIN" loadtest --url "http://$SERVE_ADDR" --workload get --path /hello --clients "$clients" \
 		--warmup 2s --duration "$BENCH_HELLO_DURATION" --json >"$json" 2>"$WORK/hello-loadtest.err"; then
 		die "hello loadtest failed: $(tail -n 5 "$WORK/hello-loadtest.err")"
 	fi

@@ -6,22 +6,22 @@
 # about 10 minutes; a scenario that hangs is stopped after a bounded time,
 # and the run exits non-zero if any scenario failed (a broken invariant
 # included). Run a subset with `bench/run-all.sh single zipf`; shorten with
-# BENCH_DURATION=5s. `bench/run-all.sh tail` runs the loads with the
-# asynchronous tail on (bench/tail.sh); it is not part of the default run,
-# which it would lengthen by several minutes (three loads and the drain of
-# their webhook backlog).
+# BENCH_DURATION=5s. The last two scenarios measure what the
+# features after the commit cost against the bare figures of the same run:
+# traced.sh (single transfers with tracing on) and tail.sh (the loads with
+# the asynchronous tail on: three loads and the drain of their webhook
+# backlog, which lengthen the run by several minutes).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL=(single batch zipf latency rss)
-EXTRA=(tail) # run only when named
+ALL=(single batch zipf latency rss traced tail)
 scenarios=("$@")
 if ((${#scenarios[@]} == 0)); then
 	scenarios=("${ALL[@]}")
 fi
 for s in "${scenarios[@]}"; do
-	[[ -x "$BENCH_DIR/$s.sh" && " ${ALL[*]} ${EXTRA[*]} " == *" $s "* ]] || die "unknown scenario $s (want: ${ALL[*]} ${EXTRA[*]})"
+	[[ -x "$BENCH_DIR/$s.sh" && " ${ALL[*]} " == *" $s "* ]] || die "unknown scenario $s (want: ${ALL[*]})"
 done
 
 if [[ -n "${MAKELEVEL:-}" ]]; then

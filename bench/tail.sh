@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # bench/tail.sh — the standard loads with the asynchronous tail on
-# (bench/README.md#tail): `ledgerd serve` with LEDGERD_WORKERS=true (one
-# process, as a single-node user runs it; the tail has its own small pool),
-# one webhook endpoint per load's ledger subscribed to every event
+# (bench/README.md#tail): `ledgerd serve` and one `ledgerd worker` beside
+# it on the same machine (the worker at its default niceness, 10, so that
+# it yields the CPU to the request path under a burst; with
+# BENCH_TAIL_INPROCESS=1, serve with LEDGERD_WORKERS=true instead, one
+# process), one webhook endpoint per load's ledger subscribed to every event
 # (registered once the loadtest has set its ledger up), pointing at
 # bench/receiver on loopback, which answers 200 at once and records the
 # lag of every delivery (arrival − the event's created_at) in an HDR
@@ -31,19 +33,9 @@ RECV_BIN="$BENCH_OUT/bin/receiver"
 
 # receiver_start: bench/receiver on a free loopback port; sets RECV_URL.
 receiver_start() {
-	local rlog="$WORK/receiver.log" addr="" i
-	: >"$rlog"
-	"${SPAWN[@]}" "$RECV_BIN" -addr 127.0.0.1:0 >"$rlog" 2>&1 &
-	RECV_PID=$!
-	track "$RECV_PID" receiver
-	for ((i = 0; i < 100; i++)); do
-		addr="$(awk '/^listening on / {print $3; exit}' "$rlog")"
-		[[ -n "$addr" ]] && break
-		alive "$RECV_PID" || die "receiver exited: $(cat "$rlog")"
-		sleep 0.1
-	done
-	[[ -n "$addr" ]] || die "receiver did not start listening"
-	RECV_URL="http://$addr"
+	serve_start receiver "$RECV_BIN" "$WORK/receiver.log"
+	RECV_PID="$SERVE_PID"
+	RECV_URL="http://$SERVE_ADDR"
 	log "receiver pid $RECV_PID on $RECV_URL"
 }
 
@@ -51,7 +43,7 @@ receiver_start() {
 # type, at $RECV_URL/hook/bench-NAME.
 register_endpoint() {
 	local ledger="bench-$1"
-	curl -fsS -o /dev/null --max-time 5 -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
+	curl -fsS -o /dev/null --max-time 5 --retry 20 --retry-delay 1 -H "Authorization: Bearer $ADMIN_KEY" -H 'Content-Type: application/json' \
 		-d "{\"url\": \"$RECV_URL/hook/$ledger\"}" "$API_URL/v1/ledgers/$ledger/webhooks" ||
 		die "registering the endpoint of $ledger failed"
 	log "endpoint registered on $ledger"
@@ -70,9 +62,35 @@ tail_load() {
 	register_endpoint "$name"
 	curl -fsS -o /dev/null -X POST "$RECV_URL/window?path=/hook/bench-$name&from=$(($(date +%s) + LOAD_WARMUP_S))" ||
 		die "receiver: window not set"
+	local w0
+	w0="$(worker_cpu)"
 	profile_during_run "$name"
 	loadtest_wait "$name" "${LT_PIDS[0]}"
+	[[ -z "$WORKER_PID" ]] || CPU_NOTE="$CPU_NOTE; worker $(awk -v a="$w0" -v b="$(worker_cpu)" 'BEGIN {printf "%.1f", b - a}') CPU-s over the load"
 	FIGURE_TPS="$(report_field "$name" '.throughput_transfers_per_second | floor')"
+}
+
+# worker_start: `ledgerd worker` against the same database (unless the
+# tail runs inside serve); sets WORKER_PID.
+WORKER_PID=""
+worker_start() {
+	[[ -n "${BENCH_TAIL_INPROCESS:-}" ]] && return
+	local wlog="$WORK/worker.log"
+	LEDGERD_WORKER_DEBUG_ADDR=127.0.0.1:0 "${SPAWN[@]}" "$LEDGERD_BIN" worker >"$wlog" 2>&1 &
+	WORKER_PID=$!
+	track "$WORKER_PID" worker
+	sleep 0.5
+	alive "$WORKER_PID" || die "ledgerd worker exited: $(tail -n 5 "$wlog")"
+	log "worker pid $WORKER_PID (niceness $(ps -o ni= -p "$WORKER_PID" | tr -d ' '))"
+}
+
+# worker_cpu: the worker's CPU seconds so far (0 when the tail runs in serve).
+worker_cpu() {
+	[[ -n "$WORKER_PID" ]] || {
+		echo 0
+		return
+	}
+	awk -v t="$(proc_ticks "$WORKER_PID")" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", t / hz}'
 }
 
 # expected LEDGER: events of the ledger from its endpoint's creation on.
@@ -140,8 +158,10 @@ pg_start
 ref_pgbench
 ref_hello "$BENCH_CLIENTS"
 receiver_start
-export LEDGERD_WORKERS=true LEDGERD_WEBHOOK_ALLOW_PRIVATE=true
+export LEDGERD_WEBHOOK_ALLOW_PRIVATE=true
+[[ -z "${BENCH_TAIL_INPROCESS:-}" ]] || export LEDGERD_WORKERS=true
 ledgerd_start
+worker_start
 
 tail_load tail-single --workload transfer --clients "$BENCH_CLIENTS" --accounts "$BENCH_ACCOUNTS"
 SINGLE_TPS="$FIGURE_TPS" SINGLE_CPU="$CPU_NOTE"
@@ -161,11 +181,26 @@ for l in "${LEDGERS[@]}"; do
 done
 scenario_end
 
-common="tail on (LEDGERD_WORKERS=true, one endpoint per ledger for every event, receiver on loopback); every event delivered ($dups repeated)"
+# bare KIND TPS: "NN % of the bare figure" when the same run measured it
+# (run-all: single.sh, batch.sh before this).
+bare() {
+	local f="${BENCH_RUN_DIR:-}/$1.json" b
+	[[ -n "${BENCH_RUN_DIR:-}" && -f "$f" ]] || return 0
+	b="$(jq -r '.transfers_per_second' "$f")"
+	awk -v t="$2" -v b="$b" -v k="$1" 'BEGIN { p = 100 * t / b
+		printf "%.0f %% of bare %s (%d/s, same run): %s; ", p, k, b, (p >= 80) ? "≥ 80 % met" : "BELOW 80 %" }'
+}
+
+if [[ -n "${BENCH_TAIL_INPROCESS:-}" ]]; then
+	how="LEDGERD_WORKERS=true in serve"
+else
+	how="ledgerd worker beside serve, niceness 10"
+fi
+common="tail on ($how, one endpoint per ledger for every event, receiver on loopback); every event delivered ($dups repeated)"
 row tail-single "$(fmt_int "$SINGLE_TPS") transfers/s" "$(ratio "$SINGLE_TPS" "$PGBENCH_TPS")" "$(spec_verdict single "$SINGLE_TPS")" \
-	"$common; $BENCH_CLIENTS clients, $BENCH_ACCOUNTS accounts; $(latency_note tail-single); $SINGLE_LAG (the tail falls behind a closed loop); $(outcome_note tail-single); $SINGLE_CPU"
+	"$(bare single "$SINGLE_TPS")$common; $BENCH_CLIENTS clients, $BENCH_ACCOUNTS accounts; $(latency_note tail-single); $SINGLE_LAG (the tail falls behind a closed loop); $(outcome_note tail-single); $SINGLE_CPU"
 row tail-batch "$(fmt_int "$BATCH_TPS") transfers/s" "$(ratio "$BATCH_TPS" "$PGBENCH_TPS")" "$(spec_verdict batch "$BATCH_TPS")" \
-	"$common; $BATCH_CLIENTS clients × 1,000 per request; request $(latency_note tail-batch); $BATCH_LAG; after single and batch, $BACKLOG_NOTE; $(outcome_note tail-batch); $BATCH_CPU"
+	"$(bare batch "$BATCH_TPS")$common; $BATCH_CLIENTS clients × 1,000 per request; request $(latency_note tail-batch); $BATCH_LAG; after single and batch, $BACKLOG_NOTE; $(outcome_note tail-batch); $BATCH_CPU"
 lag_verdict="$(awk -v v="$LAG_P99" 'BEGIN { print (v <= 1000) ? "lag target met (p99 ≤ 1 s)" : "LAG TARGET MISSED (p99 > 1 s)" }')"
 p99="$(report_field tail-lag '.latency_ms.p99 * 10 | round / 10')"
 row tail-lag "webhook lag p99 $LAG_P99 ms at $(fmt_int "$RATE")/s offered" "—" "$lag_verdict; API p99 $p99 ms: $(spec_verdict p99 "$p99")" \

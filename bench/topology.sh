@@ -34,7 +34,7 @@ NODE1="${NODE_URLS%% *}"
 NODE1_PORT="${NODE1##*:}"
 DEBUG_URL="http://127.0.0.1:$((NODE1_PORT + 1))"
 LEDGERD_PID="$(awk '$1 == "node1" {print $2}' "$TOPO_DIR/pids")"
-TOPO_NOTE="3 nodes behind HAProxy, nodes' database $(sed -E 's#postgres://[^@]*@##; s#\?.*##' <<<"$DATABASE_URL")$([[ "$DATABASE_URL" == "$DATABASE_PRIMARY_URL" ]] && echo ' (the primary: serve cannot use PgBouncer yet)'), replica streaming, Redis $([[ -n "$REDIS_URL" ]] && echo on || echo off)"
+TOPO_NOTE="3 nodes behind HAProxy, nodes' database $(sed -E 's#postgres://[^@]*@##; s#\?.*##' <<<"$DATABASE_URL")$([[ "$DATABASE_URL" == "$DATABASE_PRIMARY_URL" ]] && echo ' (the primary: TOPOLOGY_DB=primary, or PgBouncer refused the nodes)'), replica streaming, Redis $([[ -n "$REDIS_URL" ]] && echo on || echo off)"
 
 ref_pgbench
 ref_hello "$BENCH_CLIENTS"

@@ -88,11 +88,8 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, rc *reqCtx
 
 func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	q := r.URL.Query()
-	var v ledgerd.Validation
-	limit := limitParam(q, &v)
-	after, _ := cursorParam(q, &v)
-	if err := v.Err(); err != nil {
-		writeProblem(w, err)
+	limit, after, ok := cursorQuery(w, q)
+	if !ok {
 		return
 	}
 	ledgerID := rc.p.LedgerID // a ledger admin sees its own ledger's keys

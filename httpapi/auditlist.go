@@ -41,22 +41,8 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		s.fail(w, r, err)
 		return
 	}
-	next := ""
-	if len(entries) > limit {
-		entries = entries[:limit]
-		next = audit.ID(entries[limit-1].Position)
-	}
-	writeJSON(w, http.StatusOK, func(e *jx.Encoder) {
-		e.ObjStart()
-		e.FieldStart("data")
-		e.ArrStart()
-		for _, en := range entries {
-			encodeAuditEntry(e, en)
-		}
-		e.ArrEnd()
-		encodeCursor(e, next)
-		e.ObjEnd()
-	})
+	entries, next := pageAfter(entries, limit, func(en *ledgerd.AuditEntry) string { return audit.ID(en.Position) })
+	writeList(w, entries, encodeAuditEntry, next, nil)
 }
 
 // encodeAuditEntry writes the entry object; hash and prev_hash are null

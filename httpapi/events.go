@@ -75,15 +75,5 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	if p.More {
 		next = p.NextID
 	}
-	writeJSON(w, http.StatusOK, func(e *jx.Encoder) {
-		e.ObjStart()
-		e.FieldStart("data")
-		e.ArrStart()
-		for i := range p.Events {
-			wire.EncodeEvent(e, &p.Events[i])
-		}
-		e.ArrEnd()
-		encodeCursor(e, next)
-		e.ObjEnd()
-	})
+	writeList(w, p.Events, func(e *jx.Encoder, ev ledgerd.Event) { wire.EncodeEvent(e, &ev) }, next, nil)
 }

@@ -71,12 +71,8 @@ func (s *Server) getLedger(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 // listLedgers lists the ledgers the key can see: every ledger for the
 // bootstrap key, its own for a scoped key.
 func (s *Server) listLedgers(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	q := r.URL.Query()
-	var v ledgerd.Validation
-	limit := limitParam(q, &v)
-	after, _ := cursorParam(q, &v)
-	if err := v.Err(); err != nil {
-		writeProblem(w, err)
+	limit, after, ok := cursorQuery(w, r.URL.Query())
+	if !ok {
 		return
 	}
 	ls, err := s.db.ListLedgers(r.Context(), rc.p.LedgerID, after, limit+1)

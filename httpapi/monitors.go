@@ -23,25 +23,18 @@ type MonitorStore interface {
 }
 
 func (s *Server) monitorRoutes() {
+	// Handlers use s.cfg.Monitors: without it, none runs.
+	h := func(f handlerFunc) handlerFunc { return servedIf(s.cfg.Monitors != nil, "monitors", f) }
 	read := route{auth: true, role: RoleRead, ledger: true}
 	write := route{auth: true, role: RoleWrite, ledger: true}
 	create := write
 	create.maxBody = MaxSingleBody
 	list := read
 	list.query = []string{"limit", "cursor"}
-	s.handle("POST /v1/ledgers/{ledger}/monitors", create, s.createMonitor)
-	s.handle("GET /v1/ledgers/{ledger}/monitors", list, s.listMonitors)
-	s.handle("GET /v1/ledgers/{ledger}/monitors/{id}", read, s.getMonitor)
-	s.handle("DELETE /v1/ledgers/{ledger}/monitors/{id}", write, s.deleteMonitor)
-}
-
-// monitorStore returns the store, or answers 404 when this node serves no
-// monitors API (a server built without one, in tests).
-func (s *Server) monitorStore(w http.ResponseWriter) MonitorStore {
-	if s.cfg.Monitors == nil {
-		writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "monitors are not served by this node"))
-	}
-	return s.cfg.Monitors
+	s.handle("POST /v1/ledgers/{ledger}/monitors", create, h(s.createMonitor))
+	s.handle("GET /v1/ledgers/{ledger}/monitors", list, h(s.listMonitors))
+	s.handle("GET /v1/ledgers/{ledger}/monitors/{id}", read, h(s.getMonitor))
+	s.handle("DELETE /v1/ledgers/{ledger}/monitors/{id}", write, h(s.deleteMonitor))
 }
 
 func decodeMonitor(d *jx.Decoder, v *ledgerd.Validation, m *ledgerd.Monitor) {
@@ -176,10 +169,7 @@ func decodeRecipients(d *jx.Decoder, v *ledgerd.Validation, field string) []stri
 func monitorPath(ledger, id string) string { return "/v1/ledgers/" + ledger + "/monitors/" + id }
 
 func (s *Server) createMonitor(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	st := s.monitorStore(w)
-	if st == nil {
-		return
-	}
+	st := s.cfg.Monitors
 	m := &ledgerd.Monitor{LedgerID: rc.ledger.ID}
 	if !decodeBody(w, rc, func(d *jx.Decoder, v *ledgerd.Validation) { decodeMonitor(d, v, m) }) {
 		return
@@ -193,16 +183,9 @@ func (s *Server) createMonitor(w http.ResponseWriter, r *http.Request, rc *reqCt
 }
 
 func (s *Server) listMonitors(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	st := s.monitorStore(w)
-	if st == nil {
-		return
-	}
-	q := r.URL.Query()
-	var v ledgerd.Validation
-	limit := limitParam(q, &v)
-	after, _ := cursorParam(q, &v)
-	if err := v.Err(); err != nil {
-		writeProblem(w, err)
+	st := s.cfg.Monitors
+	limit, after, ok := cursorQuery(w, r.URL.Query())
+	if !ok {
 		return
 	}
 	ms, err := st.ListMonitors(r.Context(), rc.ledger.ID, after, limit+1)
@@ -210,53 +193,33 @@ func (s *Server) listMonitors(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		s.fail(w, r, err)
 		return
 	}
-	next := ""
-	if len(ms) > limit {
-		ms = ms[:limit]
-		next = encodeCursorValue(ms[limit-1].ID)
-	}
-	writeJSON(w, http.StatusOK, func(e *jx.Encoder) {
-		e.ObjStart()
-		e.FieldStart("data")
-		e.ArrStart()
-		for _, m := range ms {
-			wire.EncodeMonitor(e, m)
-		}
-		e.ArrEnd()
-		encodeCursor(e, next)
-		e.ObjEnd()
-	})
+	ms, next := page(ms, limit, func(m *ledgerd.Monitor) string { return m.ID })
+	writeList(w, ms, wire.EncodeMonitor, next, nil)
 }
 
 func (s *Server) getMonitor(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	st := s.monitorStore(w)
-	if st == nil {
-		return
-	}
+	st := s.cfg.Monitors
 	m, err := st.Monitor(r.Context(), rc.ledger.ID, r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	if m == nil {
-		writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "no monitor %q in this ledger", r.PathValue("id")))
+		writeProblem(w, notInLedger(r, "monitor"))
 		return
 	}
 	writeJSON(w, http.StatusOK, func(e *jx.Encoder) { wire.EncodeMonitor(e, m) })
 }
 
 func (s *Server) deleteMonitor(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	st := s.monitorStore(w)
-	if st == nil {
-		return
-	}
+	st := s.cfg.Monitors
 	ok, err := st.DeleteMonitor(r.Context(), rc.ledger.ID, r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	if !ok {
-		writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "no monitor %q in this ledger", r.PathValue("id")))
+		writeProblem(w, notInLedger(r, "monitor"))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -153,3 +153,9 @@ func writeProblemIndex(w http.ResponseWriter, err *ledgerd.Error, index int) {
 	w.WriteHeader(st)
 	_, _ = w.Write(e.Bytes())
 }
+
+// notInLedger is the 404 of a path whose {id} names no what of the
+// request's ledger (another ledger's is not found either).
+func notInLedger(r *http.Request, what string) *ledgerd.Error {
+	return ledgerd.Errorf(ledgerd.CodeNotFound, "no %s %q in this ledger", what, r.PathValue("id"))
+}

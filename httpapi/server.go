@@ -156,6 +156,18 @@ type route struct {
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 
+// servedIf is h when on, and otherwise a handler answering 404 that this
+// node does not serve what (an API whose store a server was built
+// without, in tests). Either way the checks of handle come first.
+func servedIf(on bool, what string, h handlerFunc) handlerFunc {
+	if on {
+		return h
+	}
+	return func(w http.ResponseWriter, _ *http.Request, _ *reqCtx) {
+		writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "%s are not served by this node", what))
+	}
+}
+
 // handle registers pattern with the checks of docs/api.md in their order:
 // 401 → unknown or out-of-scope ledger 404 → role 403 → 429 → 413 → 415;
 // the handler then does 400 → 422 → resource 404 → idempotency →

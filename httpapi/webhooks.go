@@ -28,29 +28,22 @@ type WebhookStore interface {
 }
 
 func (s *Server) webhookRoutes() {
+	// Handlers use s.cfg.Webhooks: without it, none runs.
+	h := func(f handlerFunc) handlerFunc { return servedIf(s.cfg.Webhooks != nil, "webhooks", f) }
 	admin := route{auth: true, role: RoleAdmin, ledger: true}
 	withBody := admin
 	withBody.maxBody = MaxSingleBody
-	s.handle("POST /v1/ledgers/{ledger}/webhooks", withBody, s.createWebhook)
+	s.handle("POST /v1/ledgers/{ledger}/webhooks", withBody, h(s.createWebhook))
 	list, log := admin, admin
 	list.query = []string{"limit", "cursor"}
 	log.query = []string{"status", "after", "limit"}
-	s.handle("GET /v1/ledgers/{ledger}/webhooks", list, s.listWebhooks)
-	s.handle("GET /v1/ledgers/{ledger}/webhooks/{id}", admin, s.getWebhook)
-	s.handle("PATCH /v1/ledgers/{ledger}/webhooks/{id}", withBody, s.patchWebhook)
-	s.handle("DELETE /v1/ledgers/{ledger}/webhooks/{id}", admin, s.deleteWebhook)
-	s.handle("POST /v1/ledgers/{ledger}/webhooks/{id}/rotate-secret", admin, s.rotateWebhookSecret)
-	s.handle("GET /v1/ledgers/{ledger}/webhooks/{id}/deliveries", log, s.listDeliveries)
-	s.handle("POST /v1/ledgers/{ledger}/webhooks/{id}/deliveries/{event_id}/retry", admin, s.retryDelivery)
-}
-
-// webhookStore returns the store, or answers 404 when this node serves no
-// webhooks API (a server built without one, in tests).
-func (s *Server) webhookStore(w http.ResponseWriter) WebhookStore {
-	if s.cfg.Webhooks == nil {
-		writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "webhooks are not served by this node"))
-	}
-	return s.cfg.Webhooks
+	s.handle("GET /v1/ledgers/{ledger}/webhooks", list, h(s.listWebhooks))
+	s.handle("GET /v1/ledgers/{ledger}/webhooks/{id}", admin, h(s.getWebhook))
+	s.handle("PATCH /v1/ledgers/{ledger}/webhooks/{id}", withBody, h(s.patchWebhook))
+	s.handle("DELETE /v1/ledgers/{ledger}/webhooks/{id}", admin, h(s.deleteWebhook))
+	s.handle("POST /v1/ledgers/{ledger}/webhooks/{id}/rotate-secret", admin, h(s.rotateWebhookSecret))
+	s.handle("GET /v1/ledgers/{ledger}/webhooks/{id}/deliveries", log, h(s.listDeliveries))
+	s.handle("POST /v1/ledgers/{ledger}/webhooks/{id}/deliveries/{event_id}/retry", admin, h(s.retryDelivery))
 }
 
 // webhookBody is a decoded POST or PATCH body.
@@ -195,10 +188,7 @@ func encodeWebhook(e *jx.Encoder, ep *ledgerd.WebhookEndpoint, secret bool) {
 func webhookPath(ledger, id string) string { return "/v1/ledgers/" + ledger + "/webhooks/" + id }
 
 func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	st := s.webhookStore(w)
-	if st == nil {
-		return
-	}
+	st := s.cfg.Webhooks
 	var b webhookBody
 	if !decodeBody(w, rc, func(d *jx.Decoder, v *ledgerd.Validation) {
 		decodeWebhook(d, v, &b, false)
@@ -219,16 +209,9 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, rc *reqCt
 }
 
 func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	st := s.webhookStore(w)
-	if st == nil {
-		return
-	}
-	q := r.URL.Query()
-	var v ledgerd.Validation
-	limit := limitParam(q, &v)
-	after, _ := cursorParam(q, &v)
-	if err := v.Err(); err != nil {
-		writeProblem(w, err)
+	st := s.cfg.Webhooks
+	limit, after, ok := cursorQuery(w, r.URL.Query())
+	if !ok {
 		return
 	}
 	eps, err := st.ListWebhookEndpoints(r.Context(), rc.ledger.ID, after, limit+1)
@@ -236,22 +219,8 @@ func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		s.fail(w, r, err)
 		return
 	}
-	next := ""
-	if len(eps) > limit {
-		eps = eps[:limit]
-		next = encodeCursorValue(eps[limit-1].ID)
-	}
-	writeJSON(w, http.StatusOK, func(e *jx.Encoder) {
-		e.ObjStart()
-		e.FieldStart("data")
-		e.ArrStart()
-		for _, ep := range eps {
-			encodeWebhook(e, ep, false)
-		}
-		e.ArrEnd()
-		encodeCursor(e, next)
-		e.ObjEnd()
-	})
+	eps, next := page(eps, limit, func(ep *ledgerd.WebhookEndpoint) string { return ep.ID })
+	writeList(w, eps, func(e *jx.Encoder, ep *ledgerd.WebhookEndpoint) { encodeWebhook(e, ep, false) }, next, nil)
 }
 
 // endpoint loads the endpoint of the path, answering 404 when the
@@ -263,26 +232,20 @@ func (s *Server) endpoint(w http.ResponseWriter, r *http.Request, rc *reqCtx, st
 		return nil
 	}
 	if ep == nil {
-		writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "no webhook endpoint %q in this ledger", r.PathValue("id")))
+		writeProblem(w, notInLedger(r, "webhook endpoint"))
 	}
 	return ep
 }
 
 func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	st := s.webhookStore(w)
-	if st == nil {
-		return
-	}
+	st := s.cfg.Webhooks
 	if ep := s.endpoint(w, r, rc, st); ep != nil {
 		writeJSON(w, http.StatusOK, func(e *jx.Encoder) { encodeWebhook(e, ep, false) })
 	}
 }
 
 func (s *Server) patchWebhook(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	st := s.webhookStore(w)
-	if st == nil {
-		return
-	}
+	st := s.cfg.Webhooks
 	var b webhookBody
 	if !decodeBody(w, rc, func(d *jx.Decoder, v *ledgerd.Validation) {
 		decodeWebhook(d, v, &b, true)
@@ -311,34 +274,28 @@ func (s *Server) patchWebhook(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		return
 	}
 	if ep == nil {
-		writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "no webhook endpoint %q in this ledger", r.PathValue("id")))
+		writeProblem(w, notInLedger(r, "webhook endpoint"))
 		return
 	}
 	writeJSON(w, http.StatusOK, func(e *jx.Encoder) { encodeWebhook(e, ep, false) })
 }
 
 func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	st := s.webhookStore(w)
-	if st == nil {
-		return
-	}
+	st := s.cfg.Webhooks
 	ok, err := st.DeleteWebhookEndpoint(r.Context(), rc.ledger.ID, r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	if !ok {
-		writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "no webhook endpoint %q in this ledger", r.PathValue("id")))
+		writeProblem(w, notInLedger(r, "webhook endpoint"))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	st := s.webhookStore(w)
-	if st == nil {
-		return
-	}
+	st := s.cfg.Webhooks
 	secret := webhook.NewSecret()
 	ok, err := st.RotateWebhookSecret(r.Context(), rc.ledger.ID, r.PathValue("id"), secret)
 	if err != nil {
@@ -346,7 +303,7 @@ func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request, rc 
 		return
 	}
 	if !ok {
-		writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "no webhook endpoint %q in this ledger", r.PathValue("id")))
+		writeProblem(w, notInLedger(r, "webhook endpoint"))
 		return
 	}
 	writeJSON(w, http.StatusOK, func(e *jx.Encoder) {
@@ -394,10 +351,7 @@ func encodeDelivery(e *jx.Encoder, d *ledgerd.WebhookDelivery) {
 }
 
 func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	st := s.webhookStore(w)
-	if st == nil {
-		return
-	}
+	st := s.cfg.Webhooks
 	q := r.URL.Query()
 	var v ledgerd.Validation
 	limit := limitParam(q, &v)
@@ -420,29 +374,12 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, rc *reqC
 		s.fail(w, r, err)
 		return
 	}
-	next := ""
-	if len(ds) > limit {
-		ds = ds[:limit]
-		next = ds[limit-1].EventID
-	}
-	writeJSON(w, http.StatusOK, func(e *jx.Encoder) {
-		e.ObjStart()
-		e.FieldStart("data")
-		e.ArrStart()
-		for _, d := range ds {
-			encodeDelivery(e, d)
-		}
-		e.ArrEnd()
-		encodeCursor(e, next)
-		e.ObjEnd()
-	})
+	ds, next := pageAfter(ds, limit, func(d *ledgerd.WebhookDelivery) string { return d.EventID })
+	writeList(w, ds, encodeDelivery, next, nil)
 }
 
 func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	st := s.webhookStore(w)
-	if st == nil {
-		return
-	}
+	st := s.cfg.Webhooks
 	ep := s.endpoint(w, r, rc, st)
 	if ep == nil {
 		return

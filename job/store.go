@@ -9,11 +9,12 @@ import (
 )
 
 // ReadFunc reads a page of a ledger's events.
-type ReadFunc = func(ctx context.Context, ledgerID int64, ledgerName string, q ledgerd.EventQuery) (ledgerd.EventPage, error)
+type ReadFunc = postgres.ReadFunc
 
 // Store is the tail's storage; *postgres.DB is one.
 type Store interface {
-	RelayStep(ctx context.Context, consumer string, limit int, read ReadFunc) (int, error)
+	RelayStep(ctx context.Context, consumer string, limit int, read ReadFunc, first postgres.FirstFunc,
+		lease time.Duration) (int, []ledgerd.DeliveryTask, error)
 	ClaimDeliveries(ctx context.Context, n, perEndpoint int, room map[string]int, lease time.Duration) ([]ledgerd.DeliveryTask, error)
 	CompleteDeliveries(ctx context.Context, rs []ledgerd.DeliveryResult) error
 	DisableGoneEndpoint(ctx context.Context, endpointID string, delivery int64, attempts int) error

@@ -97,6 +97,18 @@ type Worker struct {
 	// the next poll.
 	relayed chan struct{}
 	mon     *monitorTail // nil: the store evaluates no monitors
+
+	// Attempts run under actx: on shutdown they get ShutdownGrace to
+	// finish before being cut short. Their outcomes go to results, which
+	// completeLoop writes in batches; inflight counts the attempts (and
+	// hand-overs) whose outcome has not reached results yet.
+	actx           context.Context
+	cancelAttempts context.CancelFunc
+	results        chan ledgerd.DeliveryResult
+	inflight       sync.WaitGroup
+	// opened holds the relay step's first attempts that outlived it,
+	// until the step commits (relay.go).
+	opened map[openKey]chan webhook.Outcome
 }
 
 // New returns a worker over store reading events through events.
@@ -143,6 +155,11 @@ func (w *Worker) lease() time.Duration { return 2*w.cfg.Timeout + 5*time.Second 
 // in flight finish for up to ShutdownGrace, releases the rest and writes
 // every outcome before returning.
 func (w *Worker) Run(ctx context.Context) error {
+	w.actx, w.cancelAttempts = context.WithCancel(context.Background())
+	defer w.cancelAttempts()
+	w.results = make(chan ledgerd.DeliveryResult, w.cfg.Concurrency)
+	completed := make(chan struct{})
+	go func() { w.completeLoop(w.results); close(completed) }()
 	var wg sync.WaitGroup
 	wg.Add(3)
 	if as, ok := w.store.(audit.Store); ok {
@@ -160,26 +177,19 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.deliverLoop(ctx)
 	wg.Wait()
-	return nil
-}
-
-// relayLoop moves the cursors while there is anything to move, then polls.
-func (w *Worker) relayLoop(ctx context.Context) {
-	for ctx.Err() == nil {
-		n, err := w.store.RelayStep(ctx, postgres.WebhookConsumer, w.cfg.RelayBatch, w.events.ReadEvents)
-		if err != nil && ctx.Err() == nil {
-			w.log.Error("relay", "err", err)
-		}
-		w.m.relayed.WithLabelValues(postgres.WebhookConsumer).Add(float64(n))
-		if n > 0 && err == nil {
-			select {
-			case w.relayed <- struct{}{}:
-			default:
-			}
-			continue
-		}
-		sleep(ctx, w.cfg.Poll)
+	// Neither loop starts attempts any more: let those in flight finish,
+	// for a while.
+	stopped := make(chan struct{})
+	go func() { w.inflight.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(w.cfg.ShutdownGrace):
+		w.cancelAttempts()
+		<-stopped
 	}
+	close(w.results)
+	<-completed
+	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -205,14 +215,7 @@ func sleep(ctx context.Context, d time.Duration) {
 // that waited longer (a fast endpoint turned slow behind a long queue) is
 // handed back unattempted.
 func (w *Worker) deliverLoop(ctx context.Context) {
-	// Attempts run under their own context: on shutdown they get
-	// ShutdownGrace to finish before being cut short.
-	actx, cancelAttempts := context.WithCancel(context.Background())
-	defer cancelAttempts()
-	results := make(chan ledgerd.DeliveryResult, w.cfg.Concurrency)
-	done := make(chan struct{})
-	go func() { w.completeLoop(results); close(done) }()
-	var inflight sync.WaitGroup
+	results, inflight := w.results, &w.inflight
 	wake := make(chan struct{}, 1)
 	var (
 		mu      sync.Mutex
@@ -263,7 +266,7 @@ func (w *Worker) deliverLoop(ctx context.Context) {
 				w.m.inFlight.Inc()
 				go func() {
 					start := time.Now()
-					r := w.attempt(actx, &t)
+					r := w.attempt(w.actx, &t)
 					results <- r
 					mu.Lock()
 					if now := time.Now(); r.Status == ledgerd.DeliveryDelivered && now.Sub(start) < fastAttempt {
@@ -360,28 +363,26 @@ func (w *Worker) deliverLoop(ctx context.Context) {
 	for _, r := range back {
 		results <- r // completeLoop drains results meanwhile
 	}
-	stopped := make(chan struct{})
-	go func() { inflight.Wait(); close(stopped) }()
-	select {
-	case <-stopped:
-	case <-time.After(w.cfg.ShutdownGrace):
-		cancelAttempts()
-		<-stopped
-	}
-	close(results)
-	<-done
 }
 
 // attempt makes one attempt and decides what becomes of the delivery.
 func (w *Worker) attempt(ctx context.Context, t *ledgerd.DeliveryTask) ledgerd.DeliveryResult {
-	r := ledgerd.DeliveryResult{ID: t.ID, Attempts: t.Attempts}
+	return w.settle(ctx, t, w.deliver(ctx, t))
+}
+
+// deliver makes one attempt.
+func (w *Worker) deliver(ctx context.Context, t *ledgerd.DeliveryTask) webhook.Outcome {
 	keys, err := webhook.ParseKeys(t.Endpoint.Secrets(time.Now())...)
-	var out webhook.Outcome
 	if err != nil {
-		out = webhook.Outcome{Err: "endpoint secret unusable"}
-	} else {
-		out = webhook.Deliver(ctx, w.client, webhook.Endpoint{URL: t.Endpoint.URL, Keys: keys}, &t.Event)
+		return webhook.Outcome{Err: "endpoint secret unusable"}
 	}
+	return webhook.Deliver(ctx, w.client, webhook.Endpoint{URL: t.Endpoint.URL, Keys: keys}, &t.Event)
+}
+
+// settle decides what becomes of a delivery after an attempt made under
+// ctx; a 410 disables the endpoint on the spot.
+func (w *Worker) settle(ctx context.Context, t *ledgerd.DeliveryTask, out webhook.Outcome) ledgerd.DeliveryResult {
+	r := ledgerd.DeliveryResult{ID: t.ID, Attempts: t.Attempts}
 	r.StatusCode, r.Err = out.StatusCode, out.Err
 	now := time.Now()
 	outcome := "retry"

@@ -9,22 +9,37 @@ import (
 	"github.com/ledgerd/ledgerd"
 )
 
+// ReadFunc reads a page of a ledger's events in order after a position,
+// never past what is committed in the snapshot it reads.
+type ReadFunc = func(ctx context.Context, ledgerID int64, ledgerName string, q ledgerd.EventQuery) (ledgerd.EventPage, error)
+
+// FirstFunc makes the first attempts of a relay step's deliveries to
+// healthy endpoints, within a bound the worker sets, and reports what
+// became of each (one FirstAttempt per task, in order).
+type FirstFunc = func(ctx context.Context, tasks []ledgerd.DeliveryTask) []ledgerd.FirstAttempt
+
 // RelayStep moves one ledger's cursor of consumer: it takes a cursor that
 // is behind its ledger and that no other worker holds (FOR UPDATE SKIP
-// LOCKED), reads up to limit events after it, inserts one delivery per
+// LOCKED), reads up to limit events after it, and records one delivery per
 // event and matching endpoint (set-based; ON CONFLICT DO NOTHING makes a
-// repeated step harmless), and moves the cursor to where the read stopped,
-// all in one transaction: a worker killed anywhere in it leaves either the
-// whole step or none of it. It returns how many events it read (at least
-// 1 when the cursor moved); 0 when no ledger is behind.
+// repeated step harmless), then moves the cursor to where the read
+// stopped, all in one transaction: a worker killed anywhere in it leaves
+// either the whole step or none of it (and, if it had attempted some
+// deliveries already, they are attempted again: at least once).
 //
-// read reads a page of a ledger's events after a position, in order,
-// never past what is committed in the snapshot it reads.
-func (db *DB) RelayStep(ctx context.Context, consumer string, limit int,
-	read func(ctx context.Context, ledgerID int64, ledgerName string, q ledgerd.EventQuery) (ledgerd.EventPage, error),
-) (int, error) {
-	n := 0
-	err := db.beginFunc(ctx, func(tx pgx.Tx) error {
+// Deliveries to an endpoint that is enabled and has nothing pending (a
+// healthy one) are first handed to first, while the cursor is held, and
+// recorded with their outcome; the rest are queued for the delivery loop.
+// The transaction stays open while first runs, which the worker bounds to
+// a fraction of a second. Open attempts come back, with their rows' ids,
+// for the worker to settle after the commit.
+//
+// It returns how many events it read (at least 1 when the cursor moved);
+// 0 when no ledger is behind.
+func (db *DB) RelayStep(ctx context.Context, consumer string, limit int, read ReadFunc, first FirstFunc,
+	lease time.Duration) (n int, open []ledgerd.DeliveryTask, err error) {
+	err = db.beginFunc(ctx, func(tx pgx.Tx) error {
+		open = nil
 		var ledgerID int64
 		var name string
 		var cur ledgerd.EventPosition
@@ -51,7 +66,15 @@ func (db *DB) RelayStep(ctx context.Context, consumer string, limit int,
 		}
 		var lastAt *time.Time
 		if k := len(page.Events); k > 0 {
-			if err := insertDeliveries(ctx, tx, ledgerID, page.Events); err != nil {
+			// The endpoints are read after the page: an endpoint switched
+			// on or off after the page was read switched at a position
+			// after every event on it, so the page's matches are final.
+			ts, err := relayTargets(ctx, tx, ledgerID, page.Events)
+			if err != nil {
+				return err
+			}
+			firsts := attemptFirst(ctx, ts, first)
+			if open, err = insertDeliveries(ctx, tx, ledgerID, ts, firsts, lease); err != nil {
 				return err
 			}
 			lastAt = &page.Events[k-1].CreatedAt
@@ -62,42 +85,171 @@ func (db *DB) RelayStep(ctx context.Context, consumer string, limit int,
 		n = max(len(page.Events), 1)
 		return err
 	})
-	return n, err
+	if err != nil {
+		open = nil
+	}
+	return n, open, err
 }
 
-// insertDeliveries inserts a delivery for each event and each endpoint of
-// the ledger that was enabled at the event's position and takes its type.
-func insertDeliveries(ctx context.Context, tx pgx.Tx, ledgerID int64, evs []ledgerd.Event) error {
-	ids := make([]string, len(evs))
+// relayTarget is one delivery a relay step records: an event and an
+// endpoint that takes it.
+type relayTarget struct {
+	task ledgerd.DeliveryTask
+	// healthy: the endpoint is enabled, not gone and has nothing pending,
+	// so the relay may attempt the delivery at once.
+	healthy bool
+}
+
+// relayTargets matches a page of events against the ledger's endpoints:
+// one target per event and endpoint that was enabled at the event's
+// position and takes its type.
+func relayTargets(ctx context.Context, tx pgx.Tx, ledgerID int64, evs []ledgerd.Event) ([]relayTarget, error) {
 	types := make([]string, len(evs))
 	seqs := make([]int64, len(evs))
 	ords := make([]int64, len(evs))
-	created := make([]time.Time, len(evs))
-	data := make([]string, len(evs))
 	for i := range evs {
-		p := evs[i].Position
-		ids[i], types[i], seqs[i], ords[i] = evs[i].ID, string(evs[i].Type), p.Sequence, p.Ordinal
-		created[i], data[i] = evs[i].CreatedAt, string(evs[i].Data)
+		types[i], seqs[i], ords[i] = string(evs[i].Type), evs[i].Position.Sequence, evs[i].Position.Ordinal
+	}
+	rows, err := tx.Query(ctx, `WITH e AS (
+			SELECT e.id, e.url, e.secret, coalesce(e.previous_secret, '') AS prev, coalesce(e.previous_until, 'epoch') AS prev_until,
+				e.event_types, e.status = 'enabled' AND e.gone_at IS NULL AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+					WHERE d.endpoint_id = e.id AND d.status = 'pending') AS healthy
+			FROM webhook_endpoints e WHERE e.ledger_id = $1)
+		SELECT ev.i, e.id, e.url, e.secret, e.prev, e.prev_until, e.healthy
+		FROM unnest($2::text[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS ev(typ, seq, ord, i)
+		JOIN e ON e.event_types IS NULL OR ev.typ = ANY (e.event_types)
+		WHERE EXISTS (SELECT 1 FROM webhook_endpoint_periods p WHERE p.endpoint_id = e.id
+			AND (ev.seq, ev.ord) > (p.start_seq, p.start_ord)
+			AND (p.end_seq IS NULL OR (ev.seq, ev.ord) <= (p.end_seq, p.end_ord)))
+		ORDER BY ev.i, e.id`, ledgerID, types, seqs, ords)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []relayTarget
+	for rows.Next() {
+		var t relayTarget
+		var i int64
+		ep := &t.task.Endpoint
+		if err := rows.Scan(&i, &ep.ID, &ep.URL, &ep.Secret, &ep.PreviousSecret, &ep.PreviousUntil, &t.healthy); err != nil {
+			return nil, err
+		}
+		ep.LedgerID = ledgerID
+		t.task.Event = evs[i-1]
+		t.task.Attempts = 1
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// attemptFirst hands the healthy targets to first and returns one
+// FirstAttempt per target (not made for the others).
+func attemptFirst(ctx context.Context, ts []relayTarget, first FirstFunc) []ledgerd.FirstAttempt {
+	out := make([]ledgerd.FirstAttempt, len(ts))
+	if first == nil {
+		return out
+	}
+	var tasks []ledgerd.DeliveryTask
+	var at []int
+	for i := range ts {
+		if ts[i].healthy {
+			tasks, at = append(tasks, ts[i].task), append(at, i)
+		}
+	}
+	if len(tasks) == 0 {
+		return out
+	}
+	for k, f := range first(ctx, tasks) {
+		out[at[k]] = f
+	}
+	return out
+}
+
+// insertDeliveries records the targets' deliveries: with the outcome of
+// their first attempt when one was made (a delivered row keeps no copy of
+// the event, which nothing will send again), queued due now otherwise,
+// and leased to this worker for an open attempt. It returns the open
+// attempts' tasks with their rows' ids.
+func insertDeliveries(ctx context.Context, tx pgx.Tx, ledgerID int64, ts []relayTarget, fs []ledgerd.FirstAttempt,
+	lease time.Duration) ([]ledgerd.DeliveryTask, error) {
+	k := len(ts)
+	eps, ids, types, status, data, errs := make([]string, k), make([]string, k), make([]string, k), make([]string, k), make([]string, k), make([]string, k)
+	seqs, ords := make([]int64, k), make([]int64, k)
+	attempts, codes := make([]int32, k), make([]int32, k)
+	created, next := make([]time.Time, k), make([]time.Time, k)
+	opens := make([]bool, k)
+	now := time.Now()
+	for i := range ts {
+		ev, f := &ts[i].task.Event, fs[i]
+		eps[i], ids[i], types[i] = ts[i].task.Endpoint.ID, ev.ID, string(ev.Type)
+		seqs[i], ords[i], created[i] = ev.Position.Sequence, ev.Position.Ordinal, ev.CreatedAt
+		status[i], next[i], data[i] = ledgerd.DeliveryPending, now, string(ev.Data)
+		switch {
+		case f.Open:
+			attempts[i], opens[i] = 1, true
+		case f.Made:
+			r := f.Result
+			status[i], next[i], attempts[i] = r.Status, r.NextAttemptAt, 1
+			codes[i], errs[i] = int32(r.StatusCode), r.Err
+			if r.Status == ledgerd.DeliveryDelivered {
+				data[i] = ""
+			}
+		}
 	}
 	// An event committed while its endpoint was enabled but relayed after
 	// the endpoint answered 410 is recorded as failed at once, as the 410
 	// did with what was pending then. FOR SHARE orders this against that
 	// (which takes the endpoint FOR NO KEY UPDATE): either it sees these
 	// rows and fails them, or this sees gone_at set.
-	_, err := tx.Exec(ctx, `INSERT INTO webhook_deliveries (endpoint_id, event_id, ledger_id, seq, ord, event_type, event_created_at, data,
-			status, last_error)
-		SELECT e.id, ev.id, $1, ev.seq, ev.ord, ev.typ, ev.created, ev.data::json,
-			CASE WHEN e.gone_at IS NULL THEN 'pending' ELSE 'failed' END,
-			CASE WHEN e.gone_at IS NULL THEN NULL ELSE '410 Gone: endpoint disabled' END
-		FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::timestamptz[], $7::text[])
-			AS ev(id, typ, seq, ord, created, data)
-		JOIN webhook_endpoints e ON e.ledger_id = $1 AND (e.event_types IS NULL OR ev.typ = ANY (e.event_types))
-		WHERE EXISTS (SELECT 1 FROM webhook_endpoint_periods p WHERE p.endpoint_id = e.id
-			AND (ev.seq, ev.ord) > (p.start_seq, p.start_ord)
-			AND (p.end_seq IS NULL OR (ev.seq, ev.ord) <= (p.end_seq, p.end_ord)))
+	rows, err := tx.Query(ctx, `INSERT INTO webhook_deliveries (endpoint_id, event_id, ledger_id, seq, ord, event_type, event_created_at,
+			data, status, attempts, next_attempt_at, locked_until, last_status_code, last_error, delivered_at)
+		SELECT e.id, r.id, $1, r.seq, r.ord, r.typ, r.created, nullif(r.data, '')::json,
+			CASE WHEN e.gone_at IS NOT NULL AND r.status = 'pending' AND NOT r.open THEN 'failed' ELSE r.status END,
+			r.attempts, r.next, CASE WHEN r.open THEN clock_timestamp() + $15 * interval '1 millisecond' END,
+			nullif(r.code, 0),
+			CASE WHEN e.gone_at IS NOT NULL AND r.status = 'pending' AND NOT r.open THEN '410 Gone: endpoint disabled'
+				ELSE nullif(r.err, '') END,
+			CASE WHEN r.status = 'delivered' THEN r.next END
+		FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::timestamptz[], $8::text[],
+				$9::text[], $10::int[], $11::timestamptz[], $12::bool[], $13::int[], $14::text[])
+			AS r(ep, id, seq, ord, typ, created, data, status, attempts, next, open, code, err)
+		JOIN webhook_endpoints e ON e.id = r.ep
 		FOR SHARE OF e
-		ON CONFLICT (endpoint_id, event_id) DO NOTHING`, ledgerID, ids, types, seqs, ords, created, data)
-	return err
+		ON CONFLICT (endpoint_id, event_id) DO NOTHING
+		RETURNING id, endpoint_id, event_id, locked_until IS NOT NULL`,
+		ledgerID, eps, ids, seqs, ords, types, created, data, status, attempts, next, opens, codes, errs, lease.Milliseconds())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	type key struct{ ep, ev string }
+	var leased map[key]int64
+	for rows.Next() {
+		var id int64
+		var ep, ev string
+		var isOpen bool
+		if err := rows.Scan(&id, &ep, &ev, &isOpen); err != nil {
+			return nil, err
+		}
+		if isOpen {
+			if leased == nil {
+				leased = map[key]int64{}
+			}
+			leased[key{ep, ev}] = id
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var open []ledgerd.DeliveryTask
+	for i := range ts {
+		if id, ok := leased[key{eps[i], ids[i]}]; ok && opens[i] {
+			t := ts[i].task
+			t.ID = id
+			open = append(open, t)
+		}
+	}
+	return open, nil
 }
 
 // TailStats is what the tail's metrics sample.

@@ -17,22 +17,15 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/ledgerd/ledgerd/bench/serve"
 )
 
 type stream struct {
@@ -122,39 +115,10 @@ func (r *receiver) window(w http.ResponseWriter, req *http.Request) {
 }
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:0", "listen address (loopback; port 0 picks a free one)")
-	flag.Parse()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, *addr); err != nil {
-		fmt.Fprintln(os.Stderr, "receiver:", err)
-		os.Exit(1)
-	}
-}
-
-func run(ctx context.Context, addr string) error {
 	r := &receiver{streams: map[string]*stream{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /stats", r.stats)
 	mux.HandleFunc("POST /window", r.window)
 	mux.HandleFunc("POST /", r.deliver)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
-	fmt.Printf("listening on %s\n", ln.Addr())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return nil
+	serve.Main("receiver", &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second})
 }

@@ -114,10 +114,16 @@ func runWorker(ctx context.Context, args []string, lookupEnv func(string) (strin
 	fs := newFlagSet("worker", "Run the asynchronous tail (event relay, webhook deliveries) against DATABASE_URL.\n"+
 		"Any number may run; they share the work.", stderr)
 	var dbURL, debugAddr string
+	var nice int
 	var t tailConfig
 	b := &binder{fs: fs, lookupEnv: lookupEnv}
 	b.secret(&dbURL, "database-url", "DATABASE_URL", "PostgreSQL `URL` of the primary", maskURL)
 	b.str(&debugAddr, "debug-addr", "LEDGERD_WORKER_DEBUG_ADDR", "127.0.0.1:9091", "metrics and pprof listen address (empty: off)")
+	// A worker on the API's host yields the CPU to it: under a burst the
+	// tail falls behind and catches up after, rather than taking a share
+	// of the request path's throughput (docs/scaling.md). On a host of
+	// its own the niceness changes nothing.
+	b.int(&nice, "nice", "LEDGERD_WORKER_NICE", 10, "CPU niceness of the worker process, 0 to 19 (0: as started)")
 	t.bind(b, false, true)
 	b.dur(&t.IdempotencyTTL, "idempotency-ttl", "LEDGERD_IDEMPOTENCY_TTL", postgres.DefaultIdempotencyTTL, "the API's idempotency retention: archival waits for it")
 	if err := fs.Parse(args); err != nil {
@@ -132,7 +138,15 @@ func runWorker(ctx context.Context, args []string, lookupEnv func(string) (strin
 	if err := t.validate(); err != nil {
 		return err
 	}
+	if nice < 0 || nice > 19 {
+		return errors.New("LEDGERD_WORKER_NICE must be between 0 and 19")
+	}
 	log := newLogger(stdout)
+	if nice > 0 {
+		if err := lowerPriority(nice); err != nil {
+			log.Warn("CPU priority not lowered", "nice", nice, "err", err)
+		}
+	}
 	check, err := postgres.Open(ctx, postgres.Config{URL: dbURL, MaxConns: 1})
 	if err != nil {
 		return err
