@@ -184,31 +184,37 @@ func (a *Archiver) Run(ctx context.Context, only ...time.Time) (*Report, error) 
 	return rep, nil
 }
 
-// eligible says why a month with these ledgers must stay ("" if it may go).
-func (a *Archiver) eligible(month time.Time, ledgers []postgres.MonthLedger, states map[int64]postgres.ArchiveState, forced bool) string {
+// eligible says why a month with these ledgers must stay ("" if it may
+// go): the cheap checks first, the scan for pending holds last.
+func (a *Archiver) eligible(ctx context.Context, month time.Time, ledgers []postgres.MonthLedger, states map[int64]postgres.ArchiveState, forced bool) (string, error) {
 	now := a.now()
 	end := month.AddDate(0, 1, 0)
 	if len(ledgers) == 0 {
 		// An empty month: EnsurePartitions keeps last month's on hand.
 		if end.After(postgres.Month(now).AddDate(0, -1, 0)) {
-			return "empty, and not older than last month"
+			return "empty, and not older than last month", nil
 		}
-		return ""
+		return "", nil
 	}
 	if end.Add(a.IdempotencyTTL).After(now) {
-		return "idempotency records of its transactions may still be replayed"
+		return "idempotency records of its transactions may still be replayed", nil
 	}
 	for _, l := range ledgers {
 		switch {
-		case l.Pending > 0:
-			return fmt.Sprintf("ledger %s has %d pending holds in it", l.Name, l.Pending)
 		case states[l.ID] == postgres.ArchiveRestored && !forced:
-			return fmt.Sprintf("ledger %s restored it; name the month to archive it again", l.Name)
+			return fmt.Sprintf("ledger %s restored it; name the month to archive it again", l.Name), nil
 		case !forced && end.After(postgres.Month(now).AddDate(0, -l.HotMonths, 0)):
-			return fmt.Sprintf("within the %d hot months of ledger %s", l.HotMonths, l.Name)
+			return fmt.Sprintf("within the %d hot months of ledger %s", l.HotMonths, l.Name), nil
 		}
 	}
-	return ""
+	txTable, _ := postgres.MonthTables(month)
+	for _, l := range ledgers {
+		n, err := a.DB.PendingHolds(ctx, txTable, l.ID)
+		if err != nil || n > 0 {
+			return fmt.Sprintf("ledger %s has %d pending holds in it", l.Name, n), err
+		}
+	}
+	return "", nil
 }
 
 // archiveMonth takes one month through every remaining step; it returns
@@ -244,8 +250,9 @@ func (a *Archiver) archiveMonth(ctx context.Context, month time.Time, forced boo
 	attached := txState == postgres.PartitionAttached && enState == postgres.PartitionAttached
 	if attached {
 		// Nothing has happened to the month yet: the policy decides.
-		if why := a.eligible(month, ledgers, states, forced); why != "" {
-			return why, nil
+		why, err := a.eligible(ctx, month, ledgers, states, forced)
+		if err != nil || why != "" {
+			return why, err
 		}
 	}
 	log := a.log().With("month", month.Format("2006-01"))

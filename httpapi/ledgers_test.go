@@ -191,7 +191,7 @@ func TestListLedgers(t *testing.T) {
 	slices.Sort(want) // bytewise: "l-c" < "l0" < "l_d" < "la" < "lb"
 	var got []string
 	for _, l := range all {
-		requireKeys(t, "ledger", l, "name", "created_at", "last_sequence")
+		requireKeys(t, "ledger", l, "name", "created_at", "last_sequence", "hot_months")
 		requireTime(t, "created_at", l["created_at"])
 		got = append(got, str(l, "name"))
 		wantSeq := int64(0)

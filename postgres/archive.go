@@ -186,28 +186,37 @@ type MonthLedger struct {
 	ID        int64
 	Name      string
 	HotMonths int
-	// Pending is how many of its transactions in the month are holds
-	// still pending: a capture or void would update them, so the month
-	// cannot leave while there are any.
-	Pending int64
 	// FirstSeq and LastSeq are its sequence range in the month.
 	FirstSeq, LastSeq int64
 }
 
-// MonthLedgers lists the ledgers with transactions in a month's table.
+// MonthLedgers lists the ledgers with transactions in a month's table,
+// with index probes only (one per ledger): it runs for every month at
+// every archival run, most of them months that stay.
 func (db *DB) MonthLedgers(ctx context.Context, txTable string) ([]MonthLedger, error) {
-	rows, err := db.query(ctx, `SELECT l.id, l.name, l.hot_months, t.pending, t.first, t.last FROM (
-			SELECT ledger_id, count(*) FILTER (WHERE status = 'pending') AS pending, min(sequence) AS first, max(sequence) AS last
-			FROM `+pgx.Identifier{txTable}.Sanitize()+` GROUP BY ledger_id) t
-		JOIN ledgers l ON l.id = t.ledger_id ORDER BY l.id`)
+	t := pgx.Identifier{txTable}.Sanitize()
+	rows, err := db.query(ctx, `SELECT l.id, l.name, l.hot_months,
+			(SELECT min(sequence) FROM `+t+` WHERE ledger_id = l.id), (SELECT max(sequence) FROM `+t+` WHERE ledger_id = l.id)
+		FROM ledgers l WHERE EXISTS (SELECT 1 FROM `+t+` x WHERE x.ledger_id = l.id) ORDER BY l.id`)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (MonthLedger, error) {
 		var m MonthLedger
-		err := r.Scan(&m.ID, &m.Name, &m.HotMonths, &m.Pending, &m.FirstSeq, &m.LastSeq)
+		err := r.Scan(&m.ID, &m.Name, &m.HotMonths, &m.FirstSeq, &m.LastSeq)
 		return m, err
 	})
+}
+
+// PendingHolds counts a ledger's holds still pending in a month's table:
+// a capture or void would update them, so the month cannot leave while
+// there are any. It reads the ledger's rows of the month: run only for a
+// month the policy lets go.
+func (db *DB) PendingHolds(ctx context.Context, txTable string, ledgerID int64) (int64, error) {
+	var n int64
+	err := db.queryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{txTable}.Sanitize()+` WHERE ledger_id = $1 AND status = 'pending'`,
+		ledgerID).Scan(&n)
+	return n, err
 }
 
 // ArchiveState is where a ledger's month stands in archival.
