@@ -107,7 +107,7 @@ func newEnv(t *testing.T, bucketURL string) *env {
 	}
 	t.Cleanup(func() { e.bucket.Close() })
 	e.arc = &archive.Archiver{DB: db, Bucket: e.bucket, IdempotencyTTL: 24 * time.Hour}
-	db.Archive = archive.Reader{Bucket: e.bucket}
+	db.Archive = archive.NewReader(e.bucket)
 	return e
 }
 
@@ -354,7 +354,7 @@ func roundTrip(t *testing.T, bucketURL string) {
 	if _, _, err := e.db.BalanceAt(e.ctx, e.shop, "a", e.june.AddDate(0, 0, 15)); !errors.Is(err, postgres.ErrUnavailable) {
 		t.Fatalf("balance at an archived moment without the bucket: %v", err)
 	}
-	e.db.Archive = archive.Reader{Bucket: e.bucket}
+	e.db.Archive = archive.NewReader(e.bucket)
 	// One file set per ledger per month, each file as its manifest says.
 	if keys := e.keys(); len(keys) != 2*2*4 {
 		t.Fatalf("bucket holds %d keys, want 16: %v", len(keys), keys)

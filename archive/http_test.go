@@ -58,7 +58,7 @@ func TestArchivedMonthOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bucket.Close()
-	e := ledgertest.Start(t, ledgertest.Options{DatabaseURL: dbURL, Archive: archive.Reader{Bucket: bucket}})
+	e := ledgertest.Start(t, ledgertest.Options{DatabaseURL: dbURL, Archive: archive.NewReader(bucket)})
 
 	base := "/v1/ledgers/shop/accounts/a/"
 	reads := []string{

@@ -204,5 +204,5 @@ func archiveReader(ctx context.Context, blobURL string) (postgres.ArchiveReader,
 	if err != nil {
 		return nil, err
 	}
-	return archive.Reader{Bucket: bucket}, nil
+	return archive.NewReader(bucket), nil
 }
