@@ -29,4 +29,7 @@ type APIKey struct {
 	SecretHash []byte
 	CreatedAt  time.Time
 	RevokedAt  *time.Time
+	// RateLimit is the key's own request rate; nil means the node's
+	// default (LEDGERD_RATE_LIMIT, LEDGERD_RATE_BURST).
+	RateLimit *RateLimit
 }

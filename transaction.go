@@ -86,6 +86,13 @@ type Transaction struct {
 	// written at commit without decoding and re-encoding them.
 	RawPostings []byte
 	RawMetadata []byte
+
+	// RawRisk is the transaction's risk as stored by fraud scoring (the
+	// JSON of its "risk" member), nil until scored or when reads do not
+	// load it. RiskSettled reports that no later read can show a
+	// different risk: it is scored, or will never be (docs/fraud.md).
+	RawRisk     []byte
+	RiskSettled bool
 }
 
 // Validate checks the request's shape and ranges (everything that does not

@@ -47,6 +47,23 @@ register_endpoint() {
 		-d "{\"url\": \"$RECV_URL/hook/$ledger\"}" "$API_URL/v1/ledgers/$ledger/webhooks" ||
 		die "registering the endpoint of $ledger failed"
 	log "endpoint registered on $ledger"
+	# Everything else of the tail on too: fraud rules (every rule on, the
+	# velocity limit above what the load's uniform choice of accounts
+	# reaches, so that nothing is frozen mid-load) and balance monitors on
+	# ten accounts (audit chaining is always on).
+	curl -fsS -o /dev/null --max-time 5 --retry 20 --retry-delay 1 -X PUT -H "Authorization: Bearer $ADMIN_KEY" \
+		-H 'Content-Type: application/json' -d '{"velocity": {"max_debits": 1000, "window_seconds": 60},
+			"large_amount": {"multiple_of_median": 10, "min_history": 5},
+			"new_account": {"max_age_seconds": 86400, "amount_over": 100000}, "freeze_score": 80}' \
+		"$API_URL/v1/ledgers/$ledger/fraud-rules" || die "setting the fraud rules of $ledger failed"
+	local i
+	for i in 0 1 2 3 4 5 6 7 8 9; do
+		curl -fsS -o /dev/null --max-time 5 --retry 20 --retry-delay 1 -H "Authorization: Bearer $ADMIN_KEY" \
+			-H 'Content-Type: application/json' \
+			-d "{\"account\": \"acct:00000$i\", \"condition\": {\"field\": \"available\", \"operator\": \"<\", \"value\": 0}}" \
+			"$API_URL/v1/ledgers/$ledger/monitors" || die "creating a monitor on $ledger failed"
+	done
+	log "fraud rules and 10 monitors on $ledger"
 }
 
 # tail_load NAME LOADTEST-ARGS...: run_load with the endpoint registered
@@ -175,6 +192,10 @@ LAG_TPS="$FIGURE_TPS" LAG_CPU="$CPU_NOTE"
 drain "${LEDGERS[@]}"
 LAG_P99="$(received bench-tail-lag 'lag_ms.p99 | . * 10 | round / 10')"
 LAG_NOTE="$(lag_note bench-tail-lag)"
+FRAUD_NOTE="$(psql_q ledgerd -c "SELECT 'fraud scoring: ' || count(*) || ' transactions scored, ' || count(*) FILTER (WHERE r.flagged)
+	|| ' flagged, backlog at the end ' || coalesce((SELECT sum(l.last_sequence - c.seq) FROM event_cursors c JOIN ledgers l ON l.id = c.ledger_id
+		WHERE c.consumer = 'fraud'), 0) FROM transaction_risk r")"
+log "$FRAUD_NOTE"
 dups=0
 for l in "${LEDGERS[@]}"; do
 	dups=$((dups + $(received "$l" requests) - $(received "$l" distinct)))
@@ -196,7 +217,7 @@ if [[ -n "${BENCH_TAIL_INPROCESS:-}" ]]; then
 else
 	how="ledgerd worker beside serve, niceness 10"
 fi
-common="tail on ($how, one endpoint per ledger for every event, receiver on loopback); every event delivered ($dups repeated)"
+common="tail on ($how, fraud rules and 10 monitors, one endpoint per ledger for every event, receiver on loopback); every event delivered ($dups repeated)"
 row tail-single "$(fmt_int "$SINGLE_TPS") transfers/s" "$(ratio "$SINGLE_TPS" "$PGBENCH_TPS")" "$(spec_verdict single "$SINGLE_TPS")" \
 	"$(bare single "$SINGLE_TPS")$common; $BENCH_CLIENTS clients, $BENCH_ACCOUNTS accounts; $(latency_note tail-single); $SINGLE_LAG (the tail falls behind a closed loop); $(outcome_note tail-single); $SINGLE_CPU"
 row tail-batch "$(fmt_int "$BATCH_TPS") transfers/s" "$(ratio "$BATCH_TPS" "$PGBENCH_TPS")" "$(spec_verdict batch "$BATCH_TPS")" \
@@ -204,7 +225,7 @@ row tail-batch "$(fmt_int "$BATCH_TPS") transfers/s" "$(ratio "$BATCH_TPS" "$PGB
 lag_verdict="$(awk -v v="$LAG_P99" 'BEGIN { print (v <= 1000) ? "lag target met (p99 ≤ 1 s)" : "LAG TARGET MISSED (p99 > 1 s)" }')"
 p99="$(report_field tail-lag '.latency_ms.p99 * 10 | round / 10')"
 row tail-lag "webhook lag p99 $LAG_P99 ms at $(fmt_int "$RATE")/s offered" "—" "$lag_verdict; API p99 $p99 ms: $(spec_verdict p99 "$p99")" \
-	"$common; $LAG_NOTE (events created in the measured part); achieved $(fmt_int "$LAG_TPS") transfers/s; API $(latency_note tail-lag); $(outcome_note tail-lag); $LAG_CPU"
+	"$common; $LAG_NOTE (events created in the measured part); $FRAUD_NOTE; achieved $(fmt_int "$LAG_TPS") transfers/s; API $(latency_note tail-lag); $(outcome_note tail-lag); $LAG_CPU"
 if [[ -n "${BENCH_RUN_DIR:-}" ]]; then
 	cp "$BENCH_RUN_DIR/tail-lag.json" "$BENCH_RUN_DIR/tail.json"
 fi

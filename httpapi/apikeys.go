@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"math"
 	"net/http"
 
 	"github.com/go-faster/jx"
@@ -29,11 +30,95 @@ func encodeAPIKey(e *jx.Encoder, k *ledgerd.APIKey, secret string) {
 			e.Null()
 		}
 	}
+	e.FieldStart("rate_limit")
+	if l := k.RateLimit; l != nil {
+		e.ObjStart()
+		e.FieldStart("per_second")
+		e.Float64(l.PerSecond)
+		e.FieldStart("burst")
+		e.Int(l.Burst)
+		e.ObjEnd()
+	} else {
+		e.Null()
+	}
 	e.ObjEnd()
+}
+
+// decodeRateLimit reads a key's own limit {"per_second", "burst"} at
+// field; null is the node's default (nil). per_second is a JSON number
+// (0.5 is one request every 2 s), burst an integer; ledgerd.RateLimit
+// says which values are allowed.
+func decodeRateLimit(d *jx.Decoder, v *ledgerd.Validation, field string) *ledgerd.RateLimit {
+	if isNull(d) {
+		return nil
+	}
+	if d.Next() != jx.Object {
+		v.Add(field, `must be an object {"per_second", "burst"} or null`)
+		_ = d.Skip()
+		return nil
+	}
+	var l ledgerd.RateLimit
+	var read [2]bool // per_second, burst: present and of the right type
+	var f fields
+	object(d, v, field, func(k string) int {
+		switch k {
+		case "per_second":
+			return 0
+		case "burst":
+			return 1
+		}
+		return -1
+	}, func(d *jx.Decoder, i int, path string) error {
+		f.first(i)
+		if i == 0 {
+			l.PerSecond, read[0] = number(d, v, path)
+			return nil
+		}
+		var n int64
+		if n, read[1] = integer(d, v, path); read[1] {
+			// Beyond int's range is beyond the burst's too.
+			l.Burst = int(max(min(n, ledgerd.MaxRateBurst+1), -1))
+		}
+		return nil
+	})
+	names := [2]string{join(field, "per_second"), join(field, "burst")}
+	for i, name := range names {
+		if !f.has(i) {
+			v.Add(name, "is required")
+		}
+	}
+	// The range checks, for the members that were read: a member of the
+	// wrong type already has its error.
+	var r ledgerd.Validation
+	l.Validate(&r, field)
+	if err := r.Err(); err != nil {
+		for _, fe := range err.Fields {
+			if (fe.Field == names[0] && read[0]) || (fe.Field == names[1] && read[1]) {
+				v.Add(fe.Field, "%s", fe.Message)
+			}
+		}
+	}
+	return &l
+}
+
+// number reads a JSON number as a float64 (not a string, not null).
+func number(d *jx.Decoder, v *ledgerd.Validation, field string) (float64, bool) {
+	if d.Next() != jx.Number {
+		v.Add(field, "must be a number")
+		_ = d.Skip()
+		return 0, false
+	}
+	x, err := d.Float64()
+	if err != nil || math.IsInf(x, 0) {
+		v.Add(field, "must be a finite number")
+		return 0, false
+	}
+	return x, true
 }
 
 func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	var ledgerName, role string
+	var limit *ledgerd.RateLimit
 	if !decodeBody(w, rc, func(d *jx.Decoder, v *ledgerd.Validation) {
 		object(d, v, "", func(k string) int {
 			switch k {
@@ -41,9 +126,15 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, rc *reqCtx
 				return 0
 			case "role":
 				return 1
+			case "rate_limit":
+				return 2
 			}
 			return -1
 		}, func(d *jx.Decoder, i int, field string) error {
+			if i == 2 {
+				limit = decodeRateLimit(d, v, field)
+				return nil
+			}
 			if isNull(d) {
 				return nil
 			}
@@ -76,7 +167,7 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	}
 	id, _, full := newAPIKey()
 	_, secret, _ := splitKey(full)
-	k := &ledgerd.APIKey{ID: id, LedgerID: l.ID, LedgerName: l.Name, Role: role, SecretHash: hashSecret(secret)}
+	k := &ledgerd.APIKey{ID: id, LedgerID: l.ID, LedgerName: l.Name, Role: role, SecretHash: hashSecret(secret), RateLimit: limit}
 	if err := s.db.CreateAPIKey(r.Context(), k); err != nil {
 		s.fail(w, r, err)
 		return
@@ -131,4 +222,50 @@ func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	}
 	s.auth.forget(id)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// patchAPIKey sets or clears a key's own rate limit. Whoever may revoke a
+// key may change its limit: the bootstrap key any key, a ledger admin its
+// ledger's. Every node applies the change when its cache of the key
+// expires (keyCacheTTL), this node at once.
+func (s *Server) patchAPIKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	var limit *ledgerd.RateLimit
+	if !decodeBody(w, rc, func(d *jx.Decoder, v *ledgerd.Validation) {
+		var f fields
+		object(d, v, "", func(k string) int {
+			if k == "rate_limit" {
+				return 0
+			}
+			return -1
+		}, func(d *jx.Decoder, i int, field string) error {
+			f.first(i)
+			limit = decodeRateLimit(d, v, field)
+			return nil
+		})
+		if !f.has(0) {
+			v.Add("rate_limit", `is required (null: the node's default)`)
+		}
+	}) {
+		return
+	}
+	id := r.PathValue("id")
+	k, err := s.db.APIKeyByID(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if k == nil || !rc.p.canSee(k.LedgerID) {
+		writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "no API key %q", id))
+		return
+	}
+	if k, err = s.db.SetAPIKeyRateLimit(r.Context(), id, limit); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if k == nil {
+		writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "no API key %q", id))
+		return
+	}
+	s.auth.forget(id)
+	writeJSON(w, http.StatusOK, func(e *jx.Encoder) { encodeAPIKey(e, k, "") })
 }

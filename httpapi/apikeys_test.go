@@ -15,7 +15,7 @@ func TestCreateAPIKey(t *testing.T) {
 	for _, role := range []string{"read", "write", "admin"} {
 		r := c.expect(201, "", "POST", "/v1/api-keys", admin, map[string]any{"ledger": l, "role": role})
 		m := r.JSON()
-		requireKeys(t, "created key", m, "id", "key", "ledger", "role", "created_at")
+		requireKeys(t, "created key", m, "id", "key", "ledger", "role", "created_at", "rate_limit")
 		if str(m, "ledger") != l || str(m, "role") != role || str(m, "id") == "" || str(m, "key") == "" {
 			t.Fatalf("created key: %s", r.Body)
 		}
@@ -76,7 +76,7 @@ func TestListAndRevokeAPIKeys(t *testing.T) {
 		t.Fatalf("walked keys %q, want %q", got, want)
 	}
 	for _, k := range list {
-		requireKeys(t, "listed key", k, "id", "ledger", "role", "created_at", "revoked_at")
+		requireKeys(t, "listed key", k, "id", "ledger", "role", "created_at", "revoked_at", "rate_limit")
 		if k["revoked_at"] != nil || str(k, "ledger") != l {
 			t.Fatalf("listed key %v", k)
 		}

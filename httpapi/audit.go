@@ -25,6 +25,7 @@ var auditSpecs = map[string]auditSpec{
 	"PATCH /v1/ledgers/{ledger}":                                          {action: "ledger.patch", status: 200},
 	"POST /v1/api-keys":                                                   {action: "api_key.create", status: 201, created: true},
 	"DELETE /v1/api-keys/{id}":                                            {action: "api_key.revoke", status: 204},
+	"PATCH /v1/api-keys/{id}":                                             {action: "api_key.patch", status: 200},
 	"POST /v1/ledgers/{ledger}/accounts":                                  {action: "account.create", status: 201, created: true},
 	"POST /v1/ledgers/{ledger}/accounts/batch":                            {action: "account.batch", status: 200},
 	"PATCH /v1/ledgers/{ledger}/accounts/{account}":                       {action: "account.patch", status: 200},
@@ -38,6 +39,7 @@ var auditSpecs = map[string]auditSpec{
 	"DELETE /v1/ledgers/{ledger}/webhooks/{id}":                           {action: "webhook.delete", status: 204},
 	"POST /v1/ledgers/{ledger}/webhooks/{id}/rotate-secret":               {action: "webhook.rotate_secret", status: 200, parent: true},
 	"POST /v1/ledgers/{ledger}/webhooks/{id}/deliveries/{event_id}/retry": {action: "webhook.retry", status: 202, parent: true},
+	"PUT /v1/ledgers/{ledger}/fraud-rules":                                {action: "fraud_rules.update", status: 200},
 }
 
 // actor is who the audit log names for a request.

@@ -45,6 +45,9 @@ type principal struct {
 	LedgerID   int64  // 0 for the bootstrap key
 	LedgerName string // "" for the bootstrap key
 	Role       Role
+	// Limit is the key's own rate limit; the zero value means the node's
+	// default. It is as fresh as the key cache (keyCacheTTL).
+	Limit ledgerd.RateLimit
 }
 
 func (p *principal) canSee(ledgerID int64) bool {
@@ -77,9 +80,10 @@ func hashSecret(s string) []byte {
 }
 
 // keyCacheTTL bounds how long a node trusts what it read of a key: a
-// revoked key stops working on every node within this time (docs/api.md §Authentication: 5 s).
-// An id found missing is remembered as long, so a key created on another
-// node works here within it too.
+// revoked key stops working, and a key's changed rate limit applies, on
+// every node within this time (docs/api.md §Authentication: 5 s). An id
+// found missing is remembered as long, so a key created on another node
+// works here within it too.
 const keyCacheTTL = 2 * time.Second
 
 // Bounds of the key caches. Only ids the database holds enter the cache of
@@ -144,7 +148,11 @@ func (a *authenticator) authenticate(ctx context.Context, token, addr string) (*
 	if k == nil || k.RevokedAt != nil || subtle.ConstantTimeCompare(hashSecret(secret), k.SecretHash) != 1 {
 		return nil, nil
 	}
-	return &principal{KeyID: k.ID, LedgerID: k.LedgerID, LedgerName: k.LedgerName, Role: parseRole(k.Role)}, nil
+	p := &principal{KeyID: k.ID, LedgerID: k.LedgerID, LedgerName: k.LedgerName, Role: parseRole(k.Role)}
+	if k.RateLimit != nil {
+		p.Limit = *k.RateLimit
+	}
+	return p, nil
 }
 
 // lookup returns the key with id (nil when there is none). An id this node

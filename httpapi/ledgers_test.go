@@ -158,7 +158,7 @@ func TestUnknownRouteAndWrongMethod(t *testing.T) {
 		{"DELETE", "/v1/ledgers", 405, "method_not_allowed", "GET, POST"},
 		{"POST", "/healthz", 405, "method_not_allowed", "GET"},
 		{"PATCH", "/v1/api-keys", 405, "method_not_allowed", "GET, POST"},
-		{"GET", "/v1/api-keys/abc", 405, "method_not_allowed", "DELETE"},
+		{"GET", "/v1/api-keys/abc", 405, "method_not_allowed", "PATCH, DELETE"},
 	} {
 		for _, key := range []string{"", "bogus", admin} {
 			r := c.do(tc.method, tc.path, key, nil)

@@ -7,47 +7,86 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ledgerd/ledgerd"
 	"golang.org/x/time/rate"
 )
 
 // RateLimiter decides whether a key may make one more request; when not,
-// it says how long until it may.
+// it says how long until it may. own is the key's own limit (the zero
+// value: the node's default).
 type RateLimiter interface {
-	Allow(ctx context.Context, key string) (bool, time.Duration)
+	Allow(ctx context.Context, key string, own ledgerd.RateLimit) (bool, time.Duration)
 }
 
 // limiter is the per-key token bucket of docs/api.md, in process. It
 // protects a node from one client; across nodes each node limits on its
-// own unless a shared limiter (Redis) is configured.
+// own unless a shared limiter (Redis) is configured. A key's own limit
+// (from the database, with the key) replaces the default; a key without
+// one is not limited when the default is off.
 type limiter struct {
-	rate  rate.Limit
-	burst int
-	keys  sync.Map // key id → *rate.Limiter
+	def  ledgerd.RateLimit // PerSecond 0: no default limit
+	keys sync.Map          // key id → *bucket
+}
+
+// bucket is one key's token bucket with the limit it was made for.
+type bucket struct {
+	lim   *rate.Limiter
+	limit ledgerd.RateLimit
+}
+
+func newBucket(l ledgerd.RateLimit) *bucket {
+	return &bucket{lim: rate.NewLimiter(rate.Limit(l.PerSecond), l.Burst), limit: l}
 }
 
 func newLimiter(perSecond float64, burst int) *limiter {
-	if perSecond <= 0 {
-		return nil
-	}
-	if burst <= 0 {
-		burst = int(perSecond)
-	}
-	return &limiter{rate: rate.Limit(perSecond), burst: burst}
+	return &limiter{def: nodeLimit(perSecond, burst)}
 }
 
-// allow takes a token for key; when none is left it returns how long until
-// one will be.
-func (l *limiter) Allow(_ context.Context, key string) (bool, time.Duration) {
-	if l == nil {
+// nodeLimit is the node's default as a RateLimit: a burst of 0 means
+// one second's worth (at least 1); a rate of 0 or less turns it off.
+func nodeLimit(perSecond float64, burst int) ledgerd.RateLimit {
+	if perSecond <= 0 {
+		return ledgerd.RateLimit{}
+	}
+	if burst <= 0 {
+		burst = max(1, int(perSecond))
+	}
+	return ledgerd.RateLimit{PerSecond: perSecond, Burst: burst}
+}
+
+// effective is the limit that applies to a key, and false when none does.
+func (l *limiter) effective(own ledgerd.RateLimit) (ledgerd.RateLimit, bool) {
+	if own.PerSecond > 0 {
+		return own, true
+	}
+	return l.def, l.def.PerSecond > 0
+}
+
+// Allow takes a token for key; when none is left it returns how long until
+// one will be. A key whose limit changed since its last request starts a
+// fresh bucket of the new limit, full, as the shared limiter does (see
+// redisKey): a key whose limit was just raised is served at once.
+func (l *limiter) Allow(_ context.Context, key string, own ledgerd.RateLimit) (bool, time.Duration) {
+	lim, ok := l.effective(own)
+	if !ok {
 		return true, 0
 	}
-	v, ok := l.keys.Load(key)
-	if !ok {
-		v, _ = l.keys.LoadOrStore(key, rate.NewLimiter(l.rate, l.burst))
+	v, found := l.keys.Load(key)
+	if !found {
+		v, _ = l.keys.LoadOrStore(key, newBucket(lim))
 	}
-	lim := v.(*rate.Limiter)
+	if v.(*bucket).limit != lim {
+		// Whoever swaps first wins; a loser uses the winner's bucket,
+		// which has the new limit too unless the limit changed again.
+		if nb := newBucket(lim); l.keys.CompareAndSwap(key, v, nb) {
+			v = nb
+		} else {
+			v, _ = l.keys.Load(key)
+		}
+	}
+	b := v.(*bucket)
 	now := time.Now()
-	r := lim.ReserveN(now, 1)
+	r := b.lim.ReserveN(now, 1)
 	if !r.OK() {
 		return false, time.Second
 	}

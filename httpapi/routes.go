@@ -30,6 +30,7 @@ func (s *Server) routes() {
 	s.handle("DELETE /v1/api-keys/{id}", keys, s.revokeAPIKey)
 	keys.maxBody = MaxSingleBody
 	s.handle("POST /v1/api-keys", keys, s.createAPIKey)
+	s.handle("PATCH /v1/api-keys/{id}", keys, s.patchAPIKey)
 
 	s.handle("POST /v1/ledgers/{ledger}/accounts", write, s.createAccount)
 	s.handle("POST /v1/ledgers/{ledger}/accounts/batch", writeBatch, s.createAccounts)
@@ -52,6 +53,7 @@ func (s *Server) routes() {
 	s.handle("GET /v1/ledgers/{ledger}/audit", route{auth: true, role: RoleAdmin, ledger: true, query: []string{"after", "limit"}}, s.listAudit)
 	s.webhookRoutes()
 	s.monitorRoutes()
+	s.fraudRoutes()
 
 	s.mux.Handle("/", http.HandlerFunc(s.unmatched))
 }

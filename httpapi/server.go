@@ -31,7 +31,8 @@ const (
 type Config struct {
 	// AdminKey is the bootstrap key (LEDGERD_ADMIN_KEY); empty disables it.
 	AdminKey string
-	// RateLimit is requests per second per key; 0 turns limiting off.
+	// RateLimit is requests per second per key without a limit of its own
+	// (docs/api.md §API keys); 0 turns the default limit off.
 	RateLimit float64
 	RateBurst int
 	// BatchMaxItems caps a transaction batch (default 1,000, at most 10,000).
@@ -70,6 +71,8 @@ type Config struct {
 	Webhooks WebhookStore
 	// Monitors serves the balance monitors API (nil: 404).
 	Monitors MonitorStore
+	// Fraud serves the fraud rules API (nil: 404).
+	Fraud FraudStore
 	// WebhookAllowPrivate accepts endpoint URLs on non-public addresses
 	// (LEDGERD_WEBHOOK_ALLOW_PRIVATE).
 	WebhookAllowPrivate bool
@@ -227,7 +230,7 @@ func (s *Server) handle(pattern string, rt route, h handlerFunc) {
 			return
 		}
 		if rt.auth {
-			if ok, wait := s.limit.Allow(r.Context(), rc.p.KeyID); !ok {
+			if ok, wait := s.limit.Allow(r.Context(), rc.p.KeyID, rc.p.Limit); !ok {
 				w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
 				writeProblem(w, ledgerd.Errorf(ledgerd.CodeRateLimited, "rate limit exceeded for this key"))
 				return

@@ -26,6 +26,9 @@ type Store interface {
 	CreateAPIKey(ctx context.Context, k *ledgerd.APIKey) error
 	ListAPIKeys(ctx context.Context, ledgerID int64, after string, limit int) ([]*ledgerd.APIKey, error)
 	RevokeAPIKey(ctx context.Context, id string) error
+	// SetAPIKeyRateLimit sets a key's own limit (nil: the node's default)
+	// and returns the key, nil when there is none.
+	SetAPIKeyRateLimit(ctx context.Context, id string, l *ledgerd.RateLimit) (*ledgerd.APIKey, error)
 
 	Account(ctx context.Context, ledgerID int64, id string) (*ledgerd.Account, error)
 	CreateAccount(ctx context.Context, ledgerID int64, na *ledgerd.NewAccount, idem *ledgerd.Idempotency) (a *ledgerd.Account, replayed bool, err error)

@@ -208,7 +208,7 @@ func (s *Server) getTransaction(w http.ResponseWriter, r *http.Request, rc *reqC
 		return
 	}
 	body := encoded(func(e *jx.Encoder) { encodeTransaction(e, t) })
-	if immutable(t) {
+	if immutable(t) && t.RiskSettled {
 		s.txCache.put(rc.ledger.ID, id, body)
 	}
 	writeCacheable(w, r, body)

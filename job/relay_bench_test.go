@@ -22,11 +22,12 @@ import (
 //
 //   - first: the endpoint is healthy, so the relay attempts each delivery
 //     itself and records it once with its outcome;
+//
 //   - queued: the endpoint has a delivery pending (due in a day), so every
 //     new delivery is queued, claimed and completed (the path of a failing
 //     endpoint, and the only path before first attempts).
 //
-//	go test -run '^$' -bench Relay -benchtime 20000x ./job/
+//     go test -run '^$' -bench Relay -benchtime 20000x ./job/
 func BenchmarkRelay(b *testing.B) {
 	for _, mode := range []string{"first", "queued"} {
 		b.Run(mode, func(b *testing.B) { benchRelay(b, mode == "queued") })

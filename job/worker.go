@@ -175,6 +175,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.mon != nil {
 		wg.Go(func() { w.mon.run(ctx) })
 	}
+	wg.Go(func() { w.runFraud(ctx) })
 	w.deliverLoop(ctx)
 	wg.Wait()
 	// Neither loop starts attempts any more: let those in flight finish,

@@ -266,7 +266,7 @@ func Start(t testing.TB, o Options) *Env {
 	db.Archive = o.Archive
 	w := batch.New(db.BatchStore(), o.Commit, log, nil, func(*ledgerd.TransactionRequest) []byte { return []byte("{}") })
 	cfg := httpapi.Config{AdminKey: AdminKey, RateLimit: o.RateLimit, RateBurst: o.RateBurst,
-		BatchMaxItems: o.BatchMaxItems, Logger: log, Webhooks: db, Monitors: db, WebhookAllowPrivate: o.WebhookAllowPrivate}
+		BatchMaxItems: o.BatchMaxItems, Logger: log, Webhooks: db, Monitors: db, Fraud: db, WebhookAllowPrivate: o.WebhookAllowPrivate}
 	if o.API != nil {
 		o.API(&cfg)
 	}

@@ -10,7 +10,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"github.com/ledgerd/ledgerd"
 )
 
 // client talks to one ledgerd deployment over keep-alive HTTP/1.1
@@ -24,6 +27,12 @@ type client struct {
 	key     string
 	timeout time.Duration
 	h       *httpClient
+	// latest is the newest Consistency-Token position the answers have
+	// carried; with consistent set, every request sends it back, so that
+	// the correctness check reads data at least as new as every write the
+	// run made, whichever node and replica serve it.
+	latest     atomic.Uint64
+	consistent atomic.Bool
 }
 
 func newClient(baseURL, key string, timeout time.Duration, concurrency int) (*client, error) {
@@ -113,10 +122,21 @@ func isDialError(err error) bool {
 // (bounded by the per-request timeout) so that their outcome is known.
 func (c *client) do(_ context.Context, method, path string, body []byte, idemKey string, decode func([]byte) error) result {
 	req := httpRequest{method: method, path: path, auth: c.key, idemKey: idemKey, body: body}
+	if c.consistent.Load() {
+		if p := ledgerd.Position(c.latest.Load()); p != 0 {
+			req.token = p.Token()
+		}
+	}
 	resp, err := c.h.roundTrip(&req, time.Now().Add(c.timeout), decode)
 	if err != nil {
 		op := method[:1] + strings.ToLower(method[1:]) // "Post", as net/http names it
 		return result{err: &url.Error{Op: op, URL: c.base + path, Err: err}}
+	}
+	for p := uint64(resp.position); p != 0; {
+		old := c.latest.Load()
+		if p <= old || c.latest.CompareAndSwap(old, p) {
+			break
+		}
 	}
 	r := result{status: resp.status, replayed: resp.replayed, code: resp.code}
 	if is2xx(r.status) && decode != nil {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ledgerd/ledgerd"
 )
 
 // This file is the generator's own HTTP/1.1 client. The generator runs on
@@ -171,6 +173,7 @@ type httpRequest struct {
 	path    string // absolute path with any query, appended to the base URL's path
 	auth    string // bearer token, "" for none
 	idemKey string // Idempotency-Key, "" for none
+	token   string // Consistency-Token, "" for none
 	body    []byte // JSON, nil for none
 }
 
@@ -187,12 +190,13 @@ func (r *httpRequest) replayable() bool {
 // httpResponse is what the generator reads from an answer.
 type httpResponse struct {
 	status   int
-	json     bool   // Content-Type mentions json
-	replayed bool   // Idempotent-Replayed: true
-	code     string // the problem code of a json error body
-	kept     bool   // body holds the answer's body (or its first maxProblemBody bytes)
-	body     []byte // a 2xx body when asked for, or a json error body; valid while the connection is not reused
-	bodyErr  error  // a 2xx body asked for could not be read completely, or decoded
+	json     bool             // Content-Type mentions json
+	replayed bool             // Idempotent-Replayed: true
+	position ledgerd.Position // of a Consistency-Token header, 0 for none
+	code     string           // the problem code of a json error body
+	kept     bool             // body holds the answer's body (or its first maxProblemBody bytes)
+	body     []byte           // a 2xx body when asked for, or a json error body; valid while the connection is not reused
+	bodyErr  error            // a 2xx body asked for could not be read completely, or decoded
 }
 
 // roundTrip sends req and reads its answer before deadline. An error means
@@ -290,6 +294,11 @@ func appendRequest(b []byte, h *httpClient, req *httpRequest, path string) []byt
 		b = append(b, req.idemKey...)
 		b = append(b, "\r\n"...)
 	}
+	if req.token != "" {
+		b = append(b, "Consistency-Token: "...)
+		b = append(b, req.token...)
+		b = append(b, "\r\n"...)
+	}
 	if req.body != nil {
 		b = append(b, "Content-Type: application/json\r\nContent-Length: "...)
 		b = strconv.AppendInt(b, int64(len(req.body)), 10)
@@ -328,7 +337,7 @@ func readResponse(c *hconn, head, keep2xx bool) (resp httpResponse, closeAfter, 
 			}
 			continue // 100 Continue, 103 Early Hints: the answer follows
 		}
-		resp = httpResponse{status: h.status, json: h.json, replayed: h.replayed}
+		resp = httpResponse{status: h.status, json: h.json, replayed: h.replayed, position: h.position}
 		framing := h.framing
 		if head || h.status == 204 || h.status == 304 {
 			framing = framingNone
@@ -371,6 +380,7 @@ type header struct {
 	status   int
 	json     bool
 	replayed bool
+	position ledgerd.Position
 	close    bool
 	framing  int
 	length   int64
@@ -440,6 +450,12 @@ func readHeader(br *bufio.Reader) (h header, err error) {
 			if !seenCT { // the first value, as Header.Get returns it
 				seenCT = true
 				h.json = strings.Contains(string(value), "json")
+			}
+		case asciiEqualFold(name, "consistency-token"):
+			// A token this client cannot read is no position: reads
+			// after it are then as fresh as the deployment serves them.
+			if p, err := ledgerd.ParseToken(string(value)); err == nil {
+				h.position = p
 			}
 		case asciiEqualFold(name, "idempotent-replayed"):
 			if !seenReplayed {

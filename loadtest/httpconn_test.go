@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ledgerd/ledgerd"
 )
 
 // rawServer accepts connections on loopback and hands each to serve with a
@@ -417,4 +419,44 @@ func TestHTTPClientConcurrentDecode(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestHTTPClientConsistencyToken: the client keeps the newest position the
+// answers' Consistency-Token headers carried (a stale one does not move
+// it back, a malformed one is ignored) and, once told to read
+// consistently (the correctness check), sends it with every request.
+func TestHTTPClientConsistencyToken(t *testing.T) {
+	tokens := []string{ledgerd.Position(7).Token(), ledgerd.Position(9).Token(), ledgerd.Position(8).Token(), "v1.garbage"}
+	var got []*rawRequest
+	var mu sync.Mutex
+	s := newRawServer(t, answer(func(i int, r *rawRequest) (string, bool) {
+		mu.Lock()
+		got = append(got, r)
+		mu.Unlock()
+		h := ""
+		if i < len(tokens) {
+			h = "Consistency-Token: " + tokens[i] + "\r\n"
+		}
+		return "HTTP/1.1 201 Created\r\n" + h + "Content-Length: 0\r\n\r\n", false
+	}))
+	c := testClient(t, s.url, time.Second)
+	for range tokens {
+		if r := c.do(t.Context(), http.MethodPost, "/w", []byte(`{}`), "k", nil); !r.ok() {
+			t.Fatalf("write: %+v", r)
+		}
+	}
+	c.consistent.Store(true)
+	if r := c.do(t.Context(), http.MethodGet, "/r", nil, "", nil); !r.ok() {
+		t.Fatalf("read: %+v", r)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, r := range got[:len(tokens)] {
+		if v := r.header.Get("Consistency-Token"); v != "" {
+			t.Errorf("write %d sent Consistency-Token %q before the check", i, v)
+		}
+	}
+	if v, want := got[len(tokens)].header.Get("Consistency-Token"), ledgerd.Position(9).Token(); v != want {
+		t.Errorf("check read sent Consistency-Token %q, want %q (the newest seen)", v, want)
+	}
 }

@@ -15,8 +15,10 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *ledgerd.APIKey) error {
 		if _, err := tx.Exec(ctx, lockLedgerForEventsSQL, k.LedgerID); err != nil {
 			return err
 		}
-		err := tx.QueryRow(ctx, `INSERT INTO api_keys (id, ledger_id, role, secret_hash) VALUES ($1, $2, $3, $4) RETURNING created_at`,
-			k.ID, k.LedgerID, k.Role, k.SecretHash).Scan(&k.CreatedAt)
+		perSecond, burst := rateLimitCols(k.RateLimit)
+		err := tx.QueryRow(ctx, `INSERT INTO api_keys (id, ledger_id, role, secret_hash, rate_limit_per_second, rate_limit_burst)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at`,
+			k.ID, k.LedgerID, k.Role, k.SecretHash, perSecond, burst).Scan(&k.CreatedAt)
 		if err != nil {
 			return err
 		}
@@ -24,12 +26,27 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *ledgerd.APIKey) error {
 	})
 }
 
-const apiKeyCols = `k.id, k.ledger_id, l.name, k.role, k.secret_hash, k.created_at, k.revoked_at`
+const apiKeyCols = `k.id, k.ledger_id, l.name, k.role, k.secret_hash, k.created_at, k.revoked_at, k.rate_limit_per_second, k.rate_limit_burst`
 
 func scanAPIKey(row pgx.Row) (*ledgerd.APIKey, error) {
 	k := &ledgerd.APIKey{}
-	err := row.Scan(&k.ID, &k.LedgerID, &k.LedgerName, &k.Role, &k.SecretHash, &k.CreatedAt, &k.RevokedAt)
+	var perSecond *float64
+	var burst *int32
+	err := row.Scan(&k.ID, &k.LedgerID, &k.LedgerName, &k.Role, &k.SecretHash, &k.CreatedAt, &k.RevokedAt, &perSecond, &burst)
+	if perSecond != nil && burst != nil {
+		k.RateLimit = &ledgerd.RateLimit{PerSecond: *perSecond, Burst: int(*burst)}
+	}
 	return k, err
+}
+
+// rateLimitCols is a key's limit as its two columns, both NULL for the
+// node's default.
+func rateLimitCols(l *ledgerd.RateLimit) (perSecond *float64, burst *int32) {
+	if l == nil {
+		return nil, nil
+	}
+	b := int32(l.Burst)
+	return &l.PerSecond, &b
 }
 
 // APIKeyByIDSQL reads a key with its ledger's name.
@@ -96,4 +113,37 @@ func (db *DB) RevokeAPIKey(ctx context.Context, id string) error {
 		}
 		return writeAudit(ctx, tx, ledgerID, id)
 	})
+}
+
+// SetAPIKeyRateLimit sets a key's own rate limit (nil: back to the node's
+// default) and returns the key as it now is, nil when there is none.
+// Every node reads the change when its cache of the key expires.
+func (db *DB) SetAPIKeyRateLimit(ctx context.Context, id string, l *ledgerd.RateLimit) (*ledgerd.APIKey, error) {
+	if !textOK(id) {
+		return nil, nil
+	}
+	var k *ledgerd.APIKey
+	err := db.beginFunc(ctx, func(tx pgx.Tx) error {
+		// The key's ledger's lock, for the audit entry's position.
+		var ledgerID int64
+		err := tx.QueryRow(ctx, `SELECT l.id FROM ledgers l JOIN api_keys k ON k.ledger_id = l.id WHERE k.id = $1 FOR UPDATE OF l`, id).Scan(&ledgerID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		perSecond, burst := rateLimitCols(l)
+		if _, err := tx.Exec(ctx, `UPDATE api_keys SET rate_limit_per_second = $2, rate_limit_burst = $3 WHERE id = $1`, id, perSecond, burst); err != nil {
+			return err
+		}
+		if k, err = scanAPIKey(tx.QueryRow(ctx, APIKeyByIDSQL, id)); err != nil {
+			return err
+		}
+		return writeAudit(ctx, tx, ledgerID, id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return k, nil
 }

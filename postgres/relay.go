@@ -205,7 +205,11 @@ func insertDeliveries(ctx context.Context, tx pgx.Tx, ledgerID int64, ts []relay
 			data, status, attempts, next_attempt_at, locked_until, last_status_code, last_error, delivered_at)
 		SELECT e.id, r.id, $1, r.seq, r.ord, r.typ, r.created, nullif(r.data, '')::json,
 			CASE WHEN e.gone_at IS NOT NULL AND r.status = 'pending' AND NOT r.open THEN 'failed' ELSE r.status END,
-			r.attempts, r.next, CASE WHEN r.open THEN clock_timestamp() + $15 * interval '1 millisecond' END,
+			r.attempts,
+			-- An open attempt's lease is the claim's: due again (and
+			-- claimable) only when it runs out.
+			CASE WHEN r.open THEN clock_timestamp() + $15 * interval '1 millisecond' ELSE r.next END,
+			CASE WHEN r.open THEN clock_timestamp() + $15 * interval '1 millisecond' END,
 			nullif(r.code, 0),
 			CASE WHEN e.gone_at IS NOT NULL AND r.status = 'pending' AND NOT r.open THEN '410 Gone: endpoint disabled'
 				ELSE nullif(r.err, '') END,

@@ -110,6 +110,13 @@ func (r *Router) RevokeAPIKey(ctx context.Context, id string) error {
 	return err
 }
 
+// SetAPIKeyRateLimit sets a key's own limit and notes the commit's position.
+func (r *Router) SetAPIKeyRateLimit(ctx context.Context, id string, l *ledgerd.RateLimit) (*ledgerd.APIKey, error) {
+	k, err := r.DB.SetAPIKeyRateLimit(ctx, id, l)
+	r.afterWrite(ctx, err)
+	return k, err
+}
+
 // CreateAccount creates an account and notes the commit's position.
 func (r *Router) CreateAccount(ctx context.Context, ledgerID int64, na *ledgerd.NewAccount, idem *ledgerd.Idempotency) (*ledgerd.Account, bool, error) {
 	a, replayed, err := r.DB.CreateAccount(ctx, ledgerID, na, idem)

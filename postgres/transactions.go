@@ -54,6 +54,44 @@ func (s *txScan) tx() *ledgerd.Transaction {
 	return t
 }
 
+// txReadCols are txCols and what reads show besides: the risk, and
+// whether it is settled. A transaction gets no risk when it is not posted
+// (holds, voids and expiries are not scored; a capture is) or when it
+// committed before its ledger's rules were first set (docs/fraud.md).
+const txReadCols = txCols + `,
+	(SELECT k.risk FROM transaction_risk k WHERE k.ledger_id = t.ledger_id AND k.sequence = t.sequence),
+	t.status <> 'posted' OR NOT EXISTS (SELECT 1 FROM fraud_rules f WHERE f.ledger_id = t.ledger_id AND f.start_seq < t.sequence)`
+
+// txReadScan holds the scan targets of txReadCols.
+type txReadScan struct {
+	txScan
+	risk     []byte
+	unscored bool
+}
+
+func (s *txReadScan) dest() []any { return append(s.txScan.dest(), &s.risk, &s.unscored) }
+
+func (s *txReadScan) tx() *ledgerd.Transaction {
+	t := s.txScan.tx()
+	t.RawRisk, t.RiskSettled = s.risk, s.risk != nil || s.unscored
+	return t
+}
+
+func scanTxReadRows(rows pgx.Rows, n int) ([]*ledgerd.Transaction, error) {
+	defer rows.Close()
+	out := make([]*ledgerd.Transaction, 0, n)
+	var s txReadScan
+	d := s.dest()
+	for rows.Next() {
+		s = txReadScan{}
+		if err := rows.Scan(d...); err != nil {
+			return nil, err
+		}
+		out = append(out, s.tx())
+	}
+	return out, rows.Err()
+}
+
 func scanTxRows(rows pgx.Rows, n int) ([]*ledgerd.Transaction, error) {
 	defer rows.Close()
 	out := make([]*ledgerd.Transaction, 0, n)
@@ -70,16 +108,17 @@ func scanTxRows(rows pgx.Rows, n int) ([]*ledgerd.Transaction, error) {
 }
 
 // TransactionByIDSQL reads one transaction by its id.
-const TransactionByIDSQL = `SELECT ` + txCols + ` FROM transactions t WHERE t.id = $1 AND t.ledger_id = $2`
+const TransactionByIDSQL = `SELECT ` + txReadCols + ` FROM transactions t WHERE t.id = $1 AND t.ledger_id = $2`
 
 // Transaction returns a transaction by id, or nil. A malformed id is simply
-// not found; one of an archived month is a ledgerd.CodeArchived error. The id's embedded time lets PostgreSQL prune to one partition.
+// not found; one of an archived month is a ledgerd.CodeArchived error. The
+// id's embedded time lets PostgreSQL prune to one partition.
 func (db *DB) Transaction(ctx context.Context, ledgerID int64, id string) (*ledgerd.Transaction, error) {
 	u, err := uuid.Parse(id)
 	if err != nil || len(id) != 36 {
 		return nil, nil
 	}
-	var s txScan
+	var s txReadScan
 	pid := pgtype.UUID{Bytes: u, Valid: true}
 	err = db.queryRow(ctx, TransactionByIDSQL, pid, ledgerID).Scan(s.dest()...)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -124,7 +163,7 @@ func (db *DB) ListTransactions(ctx context.Context, ledgerID int64, f ledgerd.Tx
 	if err != nil {
 		return nil, fmt.Errorf("list transactions: %w", err)
 	}
-	return scanTxRows(rows, f.Limit)
+	return scanTxReadRows(rows, f.Limit)
 }
 
 // ListTransactionsQuery is ListTransactions' page statement for f and its
@@ -136,7 +175,7 @@ func ListTransactionsQuery(ledgerID, lo, hi int64, f ledgerd.TxFilter) (string, 
 	switch {
 	case f.Reference != "":
 		args = append(args, f.Reference)
-		q = `SELECT ` + txCols + ` FROM transaction_references r JOIN transactions t ON t.id = r.transaction_id
+		q = `SELECT ` + txReadCols + ` FROM transaction_references r JOIN transactions t ON t.id = r.transaction_id
 			WHERE r.ledger_id = $1 AND r.reference = $5 AND t.sequence > $2 AND t.sequence < $3`
 		if f.Account != "" {
 			args = append(args, f.Account)
@@ -145,13 +184,13 @@ func ListTransactionsQuery(ledgerID, lo, hi int64, f ledgerd.TxFilter) (string, 
 		q += ` ORDER BY t.sequence LIMIT $4`
 	case f.Account != "":
 		args = append(args, f.Account)
-		q = `SELECT ` + txCols + ` FROM (
+		q = `SELECT ` + txReadCols + ` FROM (
 				SELECT DISTINCT ON (e.sequence) e.sequence, e.transaction_id FROM entries e
 				WHERE e.ledger_id = $1 AND e.account_id = $5 AND e.sequence > $2 AND e.sequence < $3
 				ORDER BY e.sequence LIMIT $4) s
 			JOIN transactions t ON t.id = s.transaction_id ORDER BY s.sequence`
 	default:
-		q = `SELECT ` + txCols + ` FROM transactions t WHERE t.ledger_id = $1 AND t.sequence > $2 AND t.sequence < $3
+		q = `SELECT ` + txReadCols + ` FROM transactions t WHERE t.ledger_id = $1 AND t.sequence > $2 AND t.sequence < $3
 			ORDER BY t.sequence LIMIT $4`
 	}
 	return q, args

@@ -68,6 +68,10 @@ func EncodeTransaction(e *jx.Encoder, t *ledgerd.Transaction) {
 	optID(e, "resolved_by", t.ResolvedBy)
 	optID(e, "reverses", t.Reverses)
 	optID(e, "reversed_by", t.ReversedBy)
+	if t.RawRisk != nil {
+		e.FieldStart("risk")
+		e.Raw(t.RawRisk)
+	}
 	e.ObjEnd()
 }
 

@@ -114,7 +114,9 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, tel *telemetry.T
 		batch.NewMetrics(reg), encodeForDeadLetter)
 	metrics := httpapi.NewMetrics(reg)
 	var rl httpapi.RateLimiter
-	if c.RedisURL != "" && c.RateLimit > 0 {
+	// Redis even with the default limit off: keys may have limits of
+	// their own, and those are shared too.
+	if c.RedisURL != "" {
 		opts, err := redis.ParseURL(c.RedisURL)
 		if err != nil {
 			writer.Close()
@@ -133,7 +135,7 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, tel *telemetry.T
 		Admission:  httpapi.AdmissionConfig{Target: c.ConcurrencyTarget, Min: c.ConcurrencyMin, Max: c.ConcurrencyMax},
 		BodyBudget: int64(c.BodyBudget), KeyBodyBudget: int64(c.KeyBodyBudget), AuthFailRate: c.AuthFailRate,
 		AuthFailBurst: c.AuthFailBurst, MetricAssets: splitList(c.MetricAssets),
-		Webhooks: db, Monitors: db, WebhookAllowPrivate: c.Tail.AllowPrivate})
+		Webhooks: db, Monitors: db, Fraud: db, WebhookAllowPrivate: c.Tail.AllowPrivate})
 	// The API compares keys with the key's hash; this copy of the
 	// plaintext need not outlive the start.
 	c.AdminKey = ""

@@ -88,7 +88,7 @@ func queries() []query {
 		},
 		{
 			name: "API key by id", where: "postgres/apikeys.go (*DB).APIKeyByID",
-			route: "authentication of every request with a ledger key (cached 2 s per node); `DELETE /v1/api-keys/{id}`",
+			route: "authentication of every request with a ledger key (cached 2 s per node); `DELETE` and `PATCH /v1/api-keys/{id}`",
 			note:  "Primary key `api_keys_pkey`, then the ledger's primary key for its name: two single-row probes.",
 			sql:   postgres.APIKeyByIDSQL,
 			args:  func(v *values) []any { return []any{v.apiKeyID} },
