@@ -647,3 +647,21 @@ func TestArchiveLease(t *testing.T) {
 		t.Fatalf("the run kept its lease after finishing: %v %v", ok, err)
 	}
 }
+
+// A column added to transactions that the archive does not carry stops
+// archival before anything moves (a restore would lose it).
+func TestArchiveRefusesUnknownColumns(t *testing.T) {
+	e := newEnv(t, "")
+	e.voidHold()
+	if _, err := e.db.Pool.Exec(e.ctx, `ALTER TABLE transactions ADD COLUMN note text`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.arc.Run(e.ctx)
+	if err == nil || !strings.Contains(err.Error(), "transactions has columns") {
+		t.Fatalf("run with an unknown column: %v", err)
+	}
+	tx, _ := postgres.MonthTables(e.june)
+	if st := e.partition(tx); st != postgres.PartitionAttached {
+		t.Fatalf("%s is %s", tx, st)
+	}
+}

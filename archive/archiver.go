@@ -151,6 +151,9 @@ func (a *Archiver) Run(ctx context.Context, only ...time.Time) (*Report, error) 
 	defer a.release()
 	ctx, stop := a.keepLease(ctx)
 	defer stop()
+	if err := a.DB.CheckArchiveColumns(ctx); err != nil {
+		return nil, err
+	}
 	rep := &Report{}
 	months, err := a.DB.MonthPartitions(ctx)
 	if err != nil {

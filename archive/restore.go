@@ -52,6 +52,9 @@ func (a *Archiver) Restore(ctx context.Context, ledger string, month time.Time) 
 	defer a.release()
 	ctx, stop := a.keepLease(ctx)
 	defer stop()
+	if err := a.DB.CheckArchiveColumns(ctx); err != nil {
+		return nil, err
+	}
 	if err := a.DB.CreateStage(ctx, l.ID, month); err != nil {
 		return nil, err
 	}

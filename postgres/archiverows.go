@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,6 +57,37 @@ type ArchivedPosting struct {
 	Destination   string `parquet:"destination"`
 	Amount        int64  `parquet:"amount"`
 	Asset         string `parquet:"asset"`
+}
+
+// archivedColumns are the columns of transactions and entries that the
+// archived rows hold, in table order. CheckArchiveColumns compares them
+// with the tables: a column added by a later migration must be archived
+// too, or a restore would bring its rows back without it.
+var archivedColumns = map[string][]string{
+	"transactions": {"id", "ledger_id", "sequence", "status", "postings", "metadata", "reference", "created_at", "expires_at",
+		"pending_id", "resolved_by", "reverses", "reversed_by"},
+	"entries": {"transaction_id", "ledger_id", "account_id", "sequence", "posting_index", "amount", "pending", "posted_after",
+		"version", "created_at", "pending_debits_after", "pending_credits_after"},
+}
+
+// CheckArchiveColumns fails when transactions or entries have columns
+// other than those archived (or not in the same order: a restore moves
+// rows with SELECT *).
+func (db *DB) CheckArchiveColumns(ctx context.Context) error {
+	for table, want := range archivedColumns {
+		rows, err := db.query(ctx, `SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, table)
+		if err != nil {
+			return err
+		}
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(got, want) {
+			return fmt.Errorf("archive: %s has columns %v, this ledgerd archives %v: upgrade ledgerd before archiving", table, got, want)
+		}
+	}
+	return nil
 }
 
 // exportChunk is how many rows an export hands over at a time.
