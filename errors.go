@@ -31,6 +31,9 @@ const (
 	CodeRateLimited           Code = "rate_limited"
 	CodeOverloaded            Code = "overloaded"
 	CodeInternal              Code = "internal"
+	// CodeArchived: the resource is in an archived month (410), named in
+	// the detail (docs/data-lifecycle.md).
+	CodeArchived Code = "archived"
 )
 
 // Stored reports whether a rejection with this code is a business outcome

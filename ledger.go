@@ -8,7 +8,17 @@ type Ledger struct {
 	Name         string
 	CreatedAt    time.Time
 	LastSequence int64
+	// HotMonths is the retention policy: months of transactions that
+	// ended at least this many whole months ago are archived
+	// (docs/data-lifecycle.md).
+	HotMonths int
 }
+
+// DefaultHotMonths and MaxHotMonths bound a ledger's retention policy.
+const (
+	DefaultHotMonths = 3
+	MaxHotMonths     = 1200
+)
 
 // APIKey is a stored API key; the secret itself is never stored.
 type APIKey struct {

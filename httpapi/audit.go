@@ -22,6 +22,7 @@ type auditSpec struct {
 
 var auditSpecs = map[string]auditSpec{
 	"POST /v1/ledgers":                                                    {action: "ledger.create", status: 201, created: true},
+	"PATCH /v1/ledgers/{ledger}":                                          {action: "ledger.patch", status: 200},
 	"POST /v1/api-keys":                                                   {action: "api_key.create", status: 201, created: true},
 	"DELETE /v1/api-keys/{id}":                                            {action: "api_key.revoke", status: 204},
 	"PATCH /v1/api-keys/{id}":                                             {action: "api_key.patch", status: 200},

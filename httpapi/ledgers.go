@@ -15,6 +15,8 @@ func encodeLedger(e *jx.Encoder, l *ledgerd.Ledger) {
 	encodeTime(e, l.CreatedAt)
 	e.FieldStart("last_sequence")
 	e.Int64(l.LastSequence)
+	e.FieldStart("hot_months")
+	e.Int(l.HotMonths)
 	e.ObjEnd()
 }
 
@@ -80,4 +82,42 @@ func (s *Server) listLedgers(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 	}
 	ls, next := page(ls, limit, func(l *ledgerd.Ledger) string { return l.Name })
 	writeList(w, ls, encodeLedger, next, nil)
+}
+
+// patchLedger sets a ledger's retention policy, hot_months
+// (docs/data-lifecycle.md): the only member a ledger lets change.
+func (s *Server) patchLedger(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	months := 0
+	if !decodeBody(w, rc, func(d *jx.Decoder, v *ledgerd.Validation) {
+		seen := false
+		object(d, v, "", func(k string) int {
+			if k == "hot_months" {
+				return 0
+			}
+			return -1
+		}, func(d *jx.Decoder, _ int, field string) error {
+			if isNull(d) {
+				return nil
+			}
+			seen = true
+			if n, ok := integer(d, v, field); ok {
+				if n < 1 || n > ledgerd.MaxHotMonths {
+					v.Add(field, "must be between 1 and %d", ledgerd.MaxHotMonths)
+				}
+				months = int(n)
+			}
+			return nil
+		})
+		if !seen {
+			v.Add("hot_months", "is required")
+		}
+	}) {
+		return
+	}
+	l, err := s.db.SetHotMonths(r.Context(), rc.ledger.ID, months)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, func(e *jx.Encoder) { encodeLedger(e, l) })
 }

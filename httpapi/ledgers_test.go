@@ -15,8 +15,8 @@ func TestCreateLedger(t *testing.T) {
 
 	r := c.expect(201, "", "POST", "/v1/ledgers", admin, map[string]any{"name": "main-1_x"})
 	m := r.JSON()
-	requireKeys(t, "ledger", m, "name", "created_at", "last_sequence")
-	if str(m, "name") != "main-1_x" || num(t, m["last_sequence"]) != 0 {
+	requireKeys(t, "ledger", m, "name", "created_at", "last_sequence", "hot_months")
+	if str(m, "name") != "main-1_x" || num(t, m["last_sequence"]) != 0 || num(t, m["hot_months"]) != 3 {
 		t.Fatalf("created ledger: %s", r.Body)
 	}
 	requireTime(t, "created_at", m["created_at"])
@@ -151,7 +151,7 @@ func TestUnknownRouteAndWrongMethod(t *testing.T) {
 		{"GET", "/v1/ledgers/" + l + "/nothing", 404, "not_found", ""},
 		{"POST", "/v1/ledgers/" + l + "/transactions/x/y/z", 404, "not_found", ""},
 		{"GET", "/v2/ledgers/" + l, 404, "not_found", ""},
-		{"DELETE", "/v1/ledgers/" + l, 405, "method_not_allowed", "GET"},
+		{"DELETE", "/v1/ledgers/" + l, 405, "method_not_allowed", "GET, PATCH"},
 		{"PUT", "/v1/ledgers/" + l + "/accounts/a", 405, "method_not_allowed", "GET, PATCH"},
 		{"DELETE", "/v1/ledgers/" + l + "/transactions", 405, "method_not_allowed", "GET, POST"},
 		{"PATCH", "/v1/ledgers/" + l + "/transactions/batch", 405, "method_not_allowed", "GET, POST"},
@@ -191,7 +191,7 @@ func TestListLedgers(t *testing.T) {
 	slices.Sort(want) // bytewise: "l-c" < "l0" < "l_d" < "la" < "lb"
 	var got []string
 	for _, l := range all {
-		requireKeys(t, "ledger", l, "name", "created_at", "last_sequence")
+		requireKeys(t, "ledger", l, "name", "created_at", "last_sequence", "hot_months")
 		requireTime(t, "created_at", l["created_at"])
 		got = append(got, str(l, "name"))
 		wantSeq := int64(0)
@@ -226,4 +226,46 @@ func TestListLedgers(t *testing.T) {
 	c.expect(200, "", "GET", "/v1/ledgers?limit=1000", admin, nil)
 	c.expect(401, "unauthorized", "GET", "/v1/ledgers", "", nil)
 	c.expect(401, "unauthorized", "GET", "/v1/ledgers", "bogus", nil)
+}
+
+// PATCH of a ledger sets its retention policy (hot_months): admin keys of
+// the ledger only, 1 to 1200, audited; GET shows it.
+func TestPatchLedgerHotMonths(t *testing.T) {
+	t.Parallel()
+	c := setup(t, ledgertest.Options{})
+	l := c.ledger("retained")
+	path := "/v1/ledgers/" + l
+	r := c.expect(200, "", "PATCH", path, c.key(l, "admin"), map[string]any{"hot_months": 12})
+	if num(t, r.JSON()["hot_months"]) != 12 {
+		t.Fatalf("PATCH answered %s", r.Body)
+	}
+	if got := c.expect(200, "", "GET", path, admin, nil).JSON(); num(t, got["hot_months"]) != 12 {
+		t.Fatalf("GET after PATCH: %v", got)
+	}
+	c.expect(403, "forbidden", "PATCH", path, c.key(l, "write"), map[string]any{"hot_months": 1})
+	other := c.ledger("retained-other")
+	c.expect(404, "not_found", "PATCH", path, c.key(other, "admin"), map[string]any{"hot_months": 1})
+	for _, tc := range []struct {
+		name  string
+		body  any
+		field string
+	}{
+		{"zero", map[string]any{"hot_months": 0}, "hot_months"},
+		{"too many", map[string]any{"hot_months": 1201}, "hot_months"},
+		{"fraction", map[string]any{"hot_months": 1.5}, "hot_months"},
+		{"string", map[string]any{"hot_months": "3"}, "hot_months"},
+		{"missing", map[string]any{}, "hot_months"},
+		{"unknown member", map[string]any{"hot_months": 3, "name": "x"}, "name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			requireField(t, c.with(t).do("PATCH", path, admin, tc.body), tc.field)
+		})
+	}
+	if got := c.expect(200, "", "GET", path, admin, nil).JSON(); num(t, got["hot_months"]) != 12 {
+		t.Fatalf("a refused PATCH changed the ledger: %v", got)
+	}
+	audit := c.expect(200, "", "GET", path+"/audit", admin, nil).Body
+	if !strings.Contains(string(audit), `"ledger.patch"`) {
+		t.Fatalf("audit log has no ledger.patch entry: %s", audit)
+	}
 }

@@ -40,6 +40,8 @@ func status(c ledgerd.Code) int {
 		return http.StatusTooManyRequests
 	case ledgerd.CodeOverloaded:
 		return http.StatusServiceUnavailable
+	case ledgerd.CodeArchived:
+		return http.StatusGone
 	}
 	return http.StatusInternalServerError
 }
@@ -84,6 +86,8 @@ func title(c ledgerd.Code) string {
 		return "Account frozen"
 	case ledgerd.CodeRateLimited:
 		return "Rate limited"
+	case ledgerd.CodeArchived:
+		return "Archived"
 	case ledgerd.CodeOverloaded:
 		return "Overloaded"
 	}

@@ -21,6 +21,7 @@ func everyRoute(l string) map[string]struct{ path, body string } {
 		"POST /v1/ledgers":                                    {"/v1/ledgers", `{"name":"fresh"}`},
 		"GET /v1/ledgers":                                     {"/v1/ledgers", ""},
 		"GET /v1/ledgers/{ledger}":                            {"/v1/ledgers/" + l, ""},
+		"PATCH /v1/ledgers/{ledger}":                          {"/v1/ledgers/" + l, `{"hot_months":3}`},
 		"GET /v1/api-keys":                                    {"/v1/api-keys", ""},
 		"DELETE /v1/api-keys/{id}":                            {"/v1/api-keys/nope", ""},
 		"PATCH /v1/api-keys/{id}":                             {"/v1/api-keys/nope", `{"rate_limit":null}`},

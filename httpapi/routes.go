@@ -23,6 +23,7 @@ func (s *Server) routes() {
 	s.handle("POST /v1/ledgers", route{auth: true, role: RoleBootstrap, maxBody: MaxSingleBody}, s.createLedger)
 	s.handle("GET /v1/ledgers", route{auth: true, role: RoleRead, query: []string{"limit", "cursor"}}, s.listLedgers)
 	s.handle("GET /v1/ledgers/{ledger}", read, s.getLedger)
+	s.handle("PATCH /v1/ledgers/{ledger}", route{auth: true, role: RoleAdmin, ledger: true, maxBody: MaxSingleBody}, s.patchLedger)
 
 	keys := route{auth: true, role: RoleAdmin}
 	s.handle("GET /v1/api-keys", with(keys, "ledger", "limit", "cursor"), s.listAPIKeys)

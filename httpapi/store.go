@@ -16,6 +16,8 @@ type Store interface {
 
 	CreateLedger(ctx context.Context, name string) (*ledgerd.Ledger, error)
 	LedgerByName(ctx context.Context, name string) (*ledgerd.Ledger, error)
+	// SetHotMonths sets a ledger's retention policy (with its audit entry).
+	SetHotMonths(ctx context.Context, ledgerID int64, months int) (*ledgerd.Ledger, error)
 	// ListLedgers lists ledgers by name after the cursor; ledgerID 0 means
 	// every ledger, otherwise only that one.
 	ListLedgers(ctx context.Context, ledgerID int64, after string, limit int) ([]*ledgerd.Ledger, error)

@@ -58,6 +58,8 @@ type Config struct {
 	// Tracer, when set, records delivery spans in the traces of the
 	// sampled requests that caused them (job/trace.go).
 	Tracer trace.Tracer
+	// Archive is the periodic archival of old months (job/archive.go).
+	Archive ArchiveConfig
 }
 
 func (c *Config) defaults() {
@@ -177,6 +179,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); w.relayLoop(ctx) }()
 	go func() { defer wg.Done(); w.sampleLoop(ctx) }()
 	go func() { defer wg.Done(); w.retentionLoop(ctx) }()
+	wg.Go(func() { w.archiveLoop(ctx) })
 	if w.mon != nil {
 		wg.Go(func() { w.mon.run(ctx) })
 	}

@@ -231,6 +231,8 @@ type Options struct {
 	Replicas *postgres.ReplicaConfig
 	// WebhookAllowPrivate lets endpoints point at loopback receivers.
 	WebhookAllowPrivate bool
+	// Archive reads archived months (package archive's Reader).
+	Archive postgres.ArchiveReader
 }
 
 // Env is one API node on a loopback port, with its database.
@@ -261,6 +263,7 @@ func Start(t testing.TB, o Options) *Env {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
 	db.ProblemStatus = httpapi.StatusOf
+	db.Archive = o.Archive
 	w := batch.New(db.BatchStore(), o.Commit, log, nil, func(*ledgerd.TransactionRequest) []byte { return []byte("{}") })
 	cfg := httpapi.Config{AdminKey: AdminKey, RateLimit: o.RateLimit, RateBurst: o.RateBurst,
 		BatchMaxItems: o.BatchMaxItems, Logger: log, Webhooks: db, Monitors: db, Fraud: db, WebhookAllowPrivate: o.WebhookAllowPrivate}

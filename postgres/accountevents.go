@@ -28,7 +28,8 @@ const InsertAccountsSQL = `WITH u AS (
 	ORDER BY id, ord
 ), a AS (
 	INSERT INTO accounts (ledger_id, id, asset, min_balance, metadata, entries_from)
-	SELECT $1, u.id, u.asset, u.min_balance, u.metadata::jsonb, txid_month(clock_timestamp(), 0)
+	SELECT $1, u.id, u.asset, u.min_balance, u.metadata::jsonb,
+		(SELECT txid_month(last_created_at, 0) FROM ledgers WHERE id = $1)
 	FROM u ORDER BY u.ord
 	ON CONFLICT (ledger_id, id) DO NOTHING RETURNING ` + newAccountCols + `
 ), e AS (

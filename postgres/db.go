@@ -57,7 +57,16 @@ type DB struct {
 	// replay in idempotency_keys.status (for operators reading the table:
 	// a replay answers from the stored code, not from this column). The
 	// API owns the mapping (httpapi.StatusOf); unset, 0 is stored.
-	ProblemStatus  func(ledgerd.Code) int
+	ProblemStatus func(ledgerd.Code) int
+	// Clock, when set, is the time new transactions are created at (and
+	// so the month their ids fall in) instead of the clock's: for tests
+	// and tools that write history into past months. Never set in a
+	// running server.
+	Clock func() time.Time
+	// Archive reads archived months for balance history and statements
+	// (archiveread.go); nil on a node without the archive's bucket, which
+	// then answers those reads 503.
+	Archive        ArchiveReader
 	acquireTimeout time.Duration
 	pgBouncer      bool
 	// lastLSN is the newest commit position this node has seen on the
@@ -250,4 +259,12 @@ func pgCode(err error) string {
 		return pe.Code
 	}
 	return ""
+}
+
+// now is t, or the Clock's time when one is set.
+func (db *DB) now(t time.Time) time.Time {
+	if db.Clock != nil {
+		return db.Clock()
+	}
+	return t
 }

@@ -132,7 +132,7 @@ func (db *DB) PrepareFast(ledgerID int64, units []*ledgerd.WriteUnit, cache *Acc
 	// The ledger's time is max(previous, clock) as on the slow path; the
 	// clock is this node's rather than the database's, read before the
 	// lock: the guard proves that no commit came in between.
-	batch.state.At = time.Now().UTC().Truncate(time.Microsecond)
+	batch.state.At = db.now(time.Now()).UTC().Truncate(time.Microsecond)
 	if cache.lastAt.After(batch.state.At) {
 		batch.state.At = cache.lastAt
 	}

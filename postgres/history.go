@@ -1,9 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,8 +28,8 @@ const FirstSequenceFromSQL = `SELECT coalesce((SELECT first_sequence FROM ledger
 	ORDER BY created_at, last_sequence LIMIT 1), 9223372036854775807)`
 
 // BalanceBeforeSQL is the account's posted balance and version after the
-// last entry with a sequence below $3.
-const BalanceBeforeSQL = `SELECT posted_after, version FROM entries WHERE ledger_id = $1 AND account_id = $2 AND sequence < $3
+// last entry with a sequence below $3, and that entry's sequence.
+const BalanceBeforeSQL = `SELECT posted_after, version, sequence FROM entries WHERE ledger_id = $1 AND account_id = $2 AND sequence < $3
 	ORDER BY sequence DESC, posting_index DESC LIMIT 1`
 
 // StatementLinesSQL is a page of an account's statement: its posted
@@ -50,12 +52,23 @@ func (db *DB) BalanceAt(ctx context.Context, ledgerID int64, account string, t t
 	return db.balanceBefore(ctx, ledgerID, account, seq+1)
 }
 
+// balanceBefore is the account's posted balance and version after its last
+// entry below seq: online, or in an archived month when that one is newer
+// (archiveread.go).
 func (db *DB) balanceBefore(ctx context.Context, ledgerID int64, account string, seq int64) (posted, version int64, err error) {
-	err = db.queryRow(ctx, BalanceBeforeSQL, ledgerID, account, seq).Scan(&posted, &version)
+	var found int64
+	err = db.queryRow(ctx, BalanceBeforeSQL, ledgerID, account, seq).Scan(&posted, &version, &found)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, 0, nil
+		err = nil
 	}
-	return posted, version, err
+	if err != nil {
+		return 0, 0, err
+	}
+	p, v, ok, err := db.archivedBalanceBefore(ctx, ledgerID, account, seq, found)
+	if err != nil || ok {
+		return p, v, err
+	}
+	return posted, version, nil
 }
 
 // Statement returns lines of the account in [From, To), oldest first. The
@@ -102,5 +115,24 @@ func (db *DB) Statement(ctx context.Context, ledgerID int64, account string, f l
 		e.TransactionID, e.PostingIndex = uuidString(id), int(idx)
 		st.Lines = append(st.Lines, e)
 	}
-	return st, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// Lines of archived months in the range come from their files, merged
+	// in sequence order with the online ones.
+	arc, err := db.archivedLines(ctx, ledgerID, account, lo, loIdx, st.RangeEndBefore, f.Limit)
+	if err != nil || len(arc) == 0 {
+		return st, err
+	}
+	st.Lines = append(arc, st.Lines...)
+	slices.SortStableFunc(st.Lines, func(x, y ledgerd.StatementLine) int {
+		if x.Sequence != y.Sequence {
+			return cmp.Compare(x.Sequence, y.Sequence)
+		}
+		return cmp.Compare(x.PostingIndex, y.PostingIndex)
+	})
+	if len(st.Lines) > f.Limit {
+		st.Lines = st.Lines[:f.Limit]
+	}
+	return st, nil
 }

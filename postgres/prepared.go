@@ -187,7 +187,7 @@ func (p *preparedBatch) readAndDecide() error {
 	if err := p.loadTargetAccounts(); err != nil {
 		return err
 	}
-	batch.state.At = p.clock.UTC().Truncate(time.Microsecond)
+	batch.state.At = p.db.now(p.clock).UTC().Truncate(time.Microsecond)
 	if p.lastAt.After(batch.state.At) {
 		batch.state.At = p.lastAt.UTC()
 	}

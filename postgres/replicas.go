@@ -82,6 +82,7 @@ func OpenReplicas(ctx context.Context, primary *DB, c ReplicaConfig) (*Replicas,
 			rs.Close()
 			return nil, fmt.Errorf("replica %d: %w", i, err)
 		}
+		db.Archive = primary.Archive // archived months: the same bucket
 		name := strconv.Itoa(i)
 		rs.list = append(rs.list, &replica{name: name, db: db, log: c.Logger.With("component", "replicas", "replica", name)})
 	}

@@ -111,17 +111,19 @@ func scanTxRows(rows pgx.Rows, n int) ([]*ledgerd.Transaction, error) {
 const TransactionByIDSQL = `SELECT ` + txReadCols + ` FROM transactions t WHERE t.id = $1 AND t.ledger_id = $2`
 
 // Transaction returns a transaction by id, or nil. A malformed id is simply
-// not found. The id's embedded time lets PostgreSQL prune to one partition.
+// not found; one of an archived month is a ledgerd.CodeArchived error. The
+// id's embedded time lets PostgreSQL prune to one partition.
 func (db *DB) Transaction(ctx context.Context, ledgerID int64, id string) (*ledgerd.Transaction, error) {
 	u, err := uuid.Parse(id)
 	if err != nil || len(id) != 36 {
 		return nil, nil
 	}
 	var s txReadScan
-	err = db.queryRow(ctx, TransactionByIDSQL,
-		pgtype.UUID{Bytes: u, Valid: true}, ledgerID).Scan(s.dest()...)
+	pid := pgtype.UUID{Bytes: u, Valid: true}
+	err = db.queryRow(ctx, TransactionByIDSQL, pid, ledgerID).Scan(s.dest()...)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
+		// Not online: gone with an archived month (410), or never was.
+		return nil, db.archivedTransaction(ctx, ledgerID, pid)
 	}
 	if err != nil {
 		return nil, err

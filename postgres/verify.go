@@ -128,11 +128,15 @@ func verifyChain(ctx context.Context, tx pgx.Tx, ledgerID int64, name string) er
 // verifyEntries checks every entry's running values against the entries
 // before it: posted_after is the previous one plus its amount (pending
 // legs move no posted balance), and version counts the account's
-// transactions.
+// transactions. Where earlier entries were archived, the count starts
+// from the account's balance after its last archived entry
+// (archived_balances); the archived entries themselves were checked
+// against their files when they left (docs/data-lifecycle.md).
 const verifyEntriesSQL = `SELECT account_id, transaction_id::text, posting_index, amount, posted_after, version, expected_posted, expected_version FROM (
-	SELECT e.*, coalesce(sum(CASE WHEN e.pending THEN 0 ELSE e.amount END) OVER w, 0) AS expected_posted,
-		dense_rank() OVER (PARTITION BY e.account_id ORDER BY e.sequence) AS expected_version
-	FROM entries e WHERE e.ledger_id = $1
+	SELECT e.*, coalesce(b.posted_after, 0) + coalesce(sum(CASE WHEN e.pending THEN 0 ELSE e.amount END) OVER w, 0) AS expected_posted,
+		coalesce(b.version, 0) + dense_rank() OVER (PARTITION BY e.account_id ORDER BY e.sequence) AS expected_version
+	FROM entries e LEFT JOIN archived_balances b ON b.ledger_id = e.ledger_id AND b.account_id = e.account_id
+	WHERE e.ledger_id = $1 AND e.sequence > coalesce(b.through_sequence, 0)
 	WINDOW w AS (PARTITION BY e.account_id ORDER BY e.sequence, e.posting_index)
 ) x WHERE posted_after <> expected_posted OR version <> expected_version
 ORDER BY sequence, posting_index, account_id LIMIT 1`
@@ -160,8 +164,12 @@ func verifyEntries(ctx context.Context, tx pgx.Tx, ledgerID int64, name string) 
 // API reports (the newer of row and newest entry) and the row's own
 // checkpoint with the entry it claims to be at.
 var verifyAccountsSQL = `WITH sums AS (
-	SELECT account_id, sum(amount) FILTER (WHERE NOT pending) AS posted, count(DISTINCT sequence) AS version
-	FROM entries WHERE ledger_id = $1 GROUP BY account_id
+	SELECT ids.account_id, coalesce(max(b.posted_after), 0) + coalesce(sum(e.amount) FILTER (WHERE NOT e.pending), 0) AS posted,
+		coalesce(max(b.version), 0) + count(DISTINCT e.sequence) FILTER (WHERE e.sequence IS NOT NULL) AS version
+	FROM (SELECT account_id FROM entries WHERE ledger_id = $1 UNION SELECT account_id FROM archived_balances WHERE ledger_id = $1) ids
+	LEFT JOIN archived_balances b ON b.ledger_id = $1 AND b.account_id = ids.account_id
+	LEFT JOIN entries e ON e.ledger_id = $1 AND e.account_id = ids.account_id AND e.sequence > coalesce(b.through_sequence, 0)
+	GROUP BY 1
 ), h AS (
 	SELECT p->>'source' AS src, p->>'destination' AS dst, (p->>'amount')::bigint AS amount
 	FROM transactions t, json_array_elements(t.postings) p WHERE t.ledger_id = $1 AND t.status = 'pending'
@@ -171,7 +179,8 @@ SELECT a.id, ` + headBalanceCols + `, a.posted, a.version,
 	coalesce((SELECT sum(h.amount) FROM h WHERE h.src = a.id), 0)::bigint,
 	coalesce((SELECT sum(h.amount) FROM h WHERE h.dst = a.id), 0)::bigint,
 	coalesce((SELECT c.posted_after FROM entries c WHERE c.ledger_id = a.ledger_id AND c.account_id = a.id AND c.version = a.version
-		ORDER BY c.sequence DESC, c.posting_index DESC LIMIT 1), 0)
+		ORDER BY c.sequence DESC, c.posting_index DESC LIMIT 1),
+		(SELECT b.posted_after FROM archived_balances b WHERE b.ledger_id = a.ledger_id AND b.account_id = a.id AND b.version = a.version), 0)
 FROM ` + accountHead(`accounts a`) + ` LEFT JOIN sums ON sums.account_id = a.id
 WHERE a.ledger_id = $1 ORDER BY a.id`
 

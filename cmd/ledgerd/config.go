@@ -272,6 +272,7 @@ func (c *config) validate() error {
 	if c.RateLimit < 0 || c.RateBurst < 0 {
 		return fmt.Errorf("rate limits must not be negative")
 	}
+	c.Tail.IdempotencyTTL = c.IdempotencyTTL
 	if err := c.Tail.validate(); err != nil {
 		return err
 	}

@@ -33,6 +33,8 @@ Commands:
   serve      run an API node against DATABASE_URL
   worker     run the asynchronous tail (events, webhook deliveries) against DATABASE_URL
   migrate    apply the embedded schema migrations to DATABASE_URL
+  archive    move months older than each ledger's retention to Parquet files in object storage
+  restore    re-attach a ledger's archived month from its files
   verify     recompute the audit chains and every balance from DATABASE_URL; exit 1 on a mismatch
   loadtest   generate load against a running ledgerd and check its invariants
   version    print the version
@@ -55,6 +57,10 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return runWorker(ctx, args[1:], lookupEnv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args[1:], lookupEnv, stdout, stderr)
+	case "archive":
+		return runArchive(ctx, args[1:], lookupEnv, stdout, stderr)
+	case "restore":
+		return runRestore(ctx, args[1:], lookupEnv, stdout, stderr)
 	case "verify":
 		return runVerify(ctx, args[1:], lookupEnv, stdout, stderr)
 	case "loadtest":

@@ -73,6 +73,10 @@ func openDB(ctx context.Context, c *config, tel *telemetry.Telemetry) (*postgres
 		return nil, err
 	}
 	db.IdempotencyTTL = c.IdempotencyTTL
+	if db.Archive, err = archiveReader(ctx, c.Tail.BlobURL); err != nil {
+		db.Close()
+		return nil, err
+	}
 	db.BalanceCheckpoint = c.BalanceCheckpoint
 	if c.BalanceCheckpoint == 0 {
 		db.BalanceCheckpoint = -1 // in every commit

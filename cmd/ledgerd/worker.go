@@ -41,6 +41,10 @@ type tailConfig struct {
 	window            job.Window
 	// tracer records delivery spans (nil: tracing off).
 	tracer trace.Tracer
+	// The periodic archival job (job/archive.go): on when BlobURL is set.
+	BlobURL        string
+	ArchiveEvery   time.Duration
+	IdempotencyTTL time.Duration // the API's, which archival must outlast
 }
 
 // bind registers the tail's flags; withSwitch adds LEDGERD_WORKERS (serve
@@ -58,6 +62,8 @@ func (t *tailConfig) bind(b *binder, withSwitch, workersOn bool) {
 	b.dur(&t.Poll, "worker-poll", "LEDGERD_WORKER_POLL", 50*time.Millisecond, "how often an idle worker looks for new events and due deliveries")
 	b.secret(&t.SMTPURL, "smtp-url", "LEDGERD_SMTP_URL", "SMTP server of monitor e-mails, smtp://user:pass@host:port or smtps://… (empty: e-mails stay queued)", maskSMTPURL)
 	b.str(&t.SMTPFrom, "smtp-from", "LEDGERD_SMTP_FROM", "", "sender address of monitor e-mails")
+	b.secret(&t.BlobURL, "blob-url", "LEDGERD_BLOB_URL", "bucket `URL` of the archive (docs/data-lifecycle.md); set, the tail archives old months every --archive-interval", maskBlobURL)
+	b.dur(&t.ArchiveEvery, "archive-interval", "LEDGERD_ARCHIVE_INTERVAL", time.Hour, "time between archival runs of the tail (0: off)")
 	b.dur(&t.Retention, "webhook-retention", "LEDGERD_WEBHOOK_RETENTION", 7*24*time.Hour, "how long delivered deliveries stay in the delivery log")
 	b.dur(&t.Keep.Events, "retain-events", "LEDGERD_RETAIN_EVENTS", 90*24*time.Hour, "how long rows of the events table (events that are not transactions) are kept; 0 keeps them forever")
 	b.dur(&t.Keep.Audit, "retain-audit", "LEDGERD_RETAIN_AUDIT", 400*24*time.Hour, "how long chained audit entries are kept; 0 keeps them forever")
@@ -121,7 +127,12 @@ func startTail(ctx context.Context, dbURL string, t *tailConfig, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	w := job.New(db, db, job.Config{
+	arc, err := t.archiveJob(ctx, db, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	w := job.New(db, db, job.Config{Archive: arc,
 		Concurrency: t.Concurrency, PerEndpoint: t.PerEndpoint, Timeout: t.Timeout, Schedule: t.schedule,
 		AllowPrivate: t.AllowPrivate, Poll: t.Poll, Retention: t.Retention, Logger: log, Registerer: reg,
 		Email: job.EmailConfig{URL: t.SMTPURL, From: t.SMTPFrom}, Keep: t.Keep,
@@ -152,6 +163,7 @@ func runWorker(ctx context.Context, args []string, lookupEnv func(string) (strin
 	// its own the niceness changes nothing.
 	b.int(&nice, "nice", "LEDGERD_WORKER_NICE", 10, "CPU niceness of the worker process, 0 to 19 (0: as started)")
 	t.bind(b, false, true)
+	b.dur(&t.IdempotencyTTL, "idempotency-ttl", "LEDGERD_IDEMPOTENCY_TTL", postgres.DefaultIdempotencyTTL, "the API's idempotency retention: archival waits for it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -11,10 +11,13 @@
 --    start of its commit's month (the states it writes are the newest
 --    there are, so newer entries come from later commits, and commit
 --    times never decrease along a ledger's sequence); an account's
---    creation to the start of its own month (a batch that can see the
---    account reads its clock after the account committed, and the fast
---    path continues from such a batch's time). NULL: no bound (rows of
---    older binaries until their next checkpoint).
+--    creation to the start of the month of its ledger's time
+--    (last_created_at, which every later commit's time is at or after:
+--    a commit's time is the greater of a node's clock and it). Not the
+--    database's clock: a node whose clock is behind it commits into the
+--    month before across a month boundary. A ledger without commits has
+--    the epoch as its time: no bound until the row's first checkpoint.
+--    NULL: no bound (rows of older binaries until their next checkpoint).
 --  * above: the start of the month after the ledger row's
 --    last_created_at, moved by the same commit that writes entries: no
 --    visible entry is newer.
