@@ -1,9 +1,15 @@
 package job_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +35,21 @@ func keys(t *testing.T, e *ledgertest.Env, sql string, args ...any) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// auditScript runs docs/audit_verify.py on listed entries, from hash from
+// (empty: the zero hash).
+func auditScript(t *testing.T, listed []byte, from string) string {
+	t.Helper()
+	cmd := exec.Command("python3", "../docs/audit_verify.py", "-")
+	cmd.Env = append(os.Environ(), "AUDIT_FROM="+from)
+	cmd.Stdin = bytes.NewReader(listed)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Skipf("python3: %v", err)
+	}
+	return string(out)
 }
 
 func execSQL(t *testing.T, e *ledgertest.Env, sql string, args ...any) {
@@ -179,6 +200,17 @@ func TestRetentionDeletesExactlyTheOldRows(t *testing.T) {
 	}
 	if _, err := e.DB.Verify(t.Context(), l); err != nil {
 		t.Fatalf("verify after retention: %v", err)
+	}
+	// The script of docs/audit.md verifies what the API still lists from
+	// the checkpoint's hash, and refuses it from the zero hash.
+	page := e.Do("GET", "/v1/ledgers/"+l+"/audit?limit=1000", admin, nil).Expect(t, 200).JSON()["data"]
+	listed, _ := json.Marshal(page)
+	from := strings.Fields(cp[0])[1]
+	if out := auditScript(t, listed, from); !strings.HasPrefix(out, fmt.Sprintf("ok: %d chained entries", len(audit)-4)) {
+		t.Errorf("audit_verify.py with AUDIT_FROM: %s", out)
+	}
+	if out := auditScript(t, listed, ""); !strings.HasPrefix(out, "MISMATCH at aud_"+audit[4]) {
+		t.Errorf("audit_verify.py from the zero hash: %s", out)
 	}
 	// A reader caught up on the newest event keeps reading after it.
 	e.Do("GET", "/v1/ledgers/"+l+"/events?after=evt_"+events[2], admin, nil).Expect(t, 200)
