@@ -61,7 +61,11 @@ func (db *DB) DeleteOld(ctx context.Context, table RetainedTable, before time.Ti
 	if !ok {
 		return 0, fmt.Errorf("no retention for table %q", table)
 	}
-	tag, err := db.exec(ctx, sql, before, limit)
+	// The simple protocol sends the cutoff as a literal, so that every
+	// run is planned for its own value: a cached generic plan would
+	// estimate a third of the table older than any cutoff and could scan
+	// it all each hour rather than the index's few block ranges.
+	tag, err := db.exec(ctx, sql, pgx.QueryExecModeSimpleProtocol, before, limit)
 	return tag.RowsAffected(), err
 }
 
