@@ -29,6 +29,7 @@ type fraudTail struct {
 	batch int
 	m     *fraudMetrics
 	log   *slog.Logger
+	pace  *pacer
 }
 
 // runFraud scores until ctx ends, when the worker's store can.
@@ -37,7 +38,7 @@ func (w *Worker) runFraud(ctx context.Context) {
 	if !ok {
 		return
 	}
-	t := &fraudTail{store: fs, memo: postgres.NewFraudMemo(fraudMemoDebits), poll: w.cfg.Poll, batch: w.cfg.RelayBatch, m: newFraudMetrics(w.cfg.Registerer),
+	t := &fraudTail{store: fs, memo: postgres.NewFraudMemo(fraudMemoDebits), poll: w.cfg.Poll, batch: w.cfg.RelayBatch, m: newFraudMetrics(w.cfg.Registerer), pace: w.pace,
 		log: w.log.With("component", "fraud")}
 	// The backlog, as the relay's: ledgerd_tail_*{consumer="fraud"}, so
 	// that LedgerdQueueAge covers scoring too.
@@ -63,7 +64,9 @@ const fraudMemoDebits = 1 << 20
 
 func (t *fraudTail) run(ctx context.Context) {
 	for ctx.Err() == nil {
+		start := time.Now()
 		r, err := t.store.FraudStep(ctx, t.batch, t.memo)
+		worked := time.Since(start)
 		if err != nil {
 			if ctx.Err() == nil {
 				t.log.Error("score transactions", "err", err)
@@ -83,6 +86,7 @@ func (t *fraudTail) run(ctx context.Context) {
 			}
 		}
 		if r.Read > 0 {
+			t.pace.rest(ctx, worked)
 			continue
 		}
 		sleep(ctx, t.poll)

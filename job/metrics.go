@@ -12,6 +12,7 @@ type metrics struct {
 	deliveries   *prometheus.GaugeVec
 	disabled     prometheus.Gauge
 	inFlight     prometheus.Gauge
+	pace         prometheus.Gauge
 	attempts     *prometheus.CounterVec
 	duration     *prometheus.HistogramVec
 	latency      prometheus.Histogram
@@ -46,10 +47,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Deliveries this worker dead-lettered (out of attempts, or 410)."}),
 		deliveredCnt: prometheus.NewCounter(prometheus.CounterOpts{Name: "ledgerd_webhook_delivered_total",
 			Help: "Deliveries this worker completed with a 2xx."}),
+		pace: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ledgerd_tail_pace_factor",
+			Help: "How long the tail's loops rest after each step, as a multiple of the step's duration: 0 while the database has room, up to 32 while the request path keeps it queueing (job/pace.go)."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.lagEvents, m.lagSeconds, m.relayed, m.deliveries, m.disabled, m.inFlight, m.attempts,
-			m.duration, m.latency, m.deadLetters, m.deliveredCnt)
+			m.duration, m.latency, m.deadLetters, m.deliveredCnt, m.pace)
 	}
 	return m
 }

@@ -31,6 +31,7 @@ type monitorTail struct {
 	batch  int
 	m      *monitorMetrics
 	log    *slog.Logger
+	pace   *pacer
 }
 
 func newMonitorTail(store Store, cfg *Config) (*monitorTail, error) {
@@ -61,7 +62,9 @@ func (t *monitorTail) run(ctx context.Context) {
 	done := make(chan struct{})
 	go func() { t.emailLoop(ctx); close(done) }()
 	for ctx.Err() == nil {
+		start := time.Now()
 		r, err := t.store.MonitorStep(ctx, t.batch, renderEmail)
+		worked := time.Since(start)
 		if err != nil && ctx.Err() == nil {
 			t.log.Error("evaluate monitors", "err", err)
 		}
@@ -70,6 +73,7 @@ func (t *monitorTail) run(ctx context.Context) {
 			t.m.queued.Add(float64(r.Emails))
 		}
 		if r.Read > 0 && err == nil {
+			t.pace.rest(ctx, worked)
 			continue
 		}
 		sleep(ctx, t.poll)

@@ -26,8 +26,10 @@ func (w *Worker) relayLoop(ctx context.Context) {
 		// A step once started is finished even if the worker is told to
 		// stop: its attempts have been made, and its commit records them.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), firstWait+30*time.Second)
+		start := time.Now()
 		n, open, err := w.store.RelayStep(sctx, postgres.WebhookConsumer, w.cfg.RelayBatch, w.events.ReadEvents,
 			w.firstAttempts, w.lease())
+		worked := time.Since(start)
 		cancel()
 		w.handOver(open)
 		if err != nil && ctx.Err() == nil {
@@ -39,6 +41,7 @@ func (w *Worker) relayLoop(ctx context.Context) {
 			case w.relayed <- struct{}{}:
 			default:
 			}
+			w.pace.rest(ctx, worked)
 			continue
 		}
 		sleep(ctx, w.cfg.Poll)

@@ -117,6 +117,9 @@ type Worker struct {
 	// opened holds the relay step's first attempts that outlived it,
 	// until the step commits (relay.go).
 	opened map[openKey]chan webhook.Outcome
+	// pace makes the loops yield the database to the request path
+	// (pace.go); nil for a store that cannot be pinged.
+	pace *pacer
 }
 
 // New returns a worker over store reading events through events.
@@ -169,18 +172,23 @@ func (w *Worker) Run(ctx context.Context) error {
 	completed := make(chan struct{})
 	go func() { w.completeLoop(w.results); close(completed) }()
 	var wg sync.WaitGroup
+	if pg, ok := w.store.(interface{ Ping(context.Context) error }); ok {
+		w.pace = newPacer(pg.Ping, w.m.pace)
+		wg.Go(func() { w.pace.run(ctx) })
+	}
 	wg.Add(3)
 	if as, ok := w.store.(audit.Store); ok {
 		// Audit chaining: every worker runs it; chainers share the
 		// ledgers (docs/audit.md).
 		wg.Add(1)
-		go func() { defer wg.Done(); audit.Run(ctx, as, w.cfg.Poll, w.log.With("component", "audit")) }()
+		go func() { defer wg.Done(); audit.Run(ctx, as, w.cfg.Poll, w.log.With("component", "audit"), w.pace.rest) }()
 	}
 	go func() { defer wg.Done(); w.relayLoop(ctx) }()
 	go func() { defer wg.Done(); w.sampleLoop(ctx) }()
 	go func() { defer wg.Done(); w.retentionLoop(ctx) }()
 	wg.Go(func() { w.archiveLoop(ctx) })
 	if w.mon != nil {
+		w.mon.pace = w.pace
 		wg.Go(func() { w.mon.run(ctx) })
 	}
 	wg.Go(func() { w.runFraud(ctx) })
