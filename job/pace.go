@@ -109,4 +109,3 @@ func (p *pacer) rest(ctx context.Context, worked time.Duration) {
 		sleep(ctx, min(d, 2*time.Second))
 	}
 }
-
