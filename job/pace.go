@@ -18,10 +18,12 @@ import (
 // backend shares, the wait for the database: it times an empty query every
 // probeEvery, keeps the least of those round trips over the last minutes
 // as the database's base delay, and takes what a probe waits beyond it as
-// the queueing the request path is meeting. While that exceeds
-// queueTarget, the tail's loops rest after each step for factor times the
-// step's duration, factor doubling up to maxFactor; once below, it halves
-// back to nothing. So with room to spare (2,000 transfers/s on this box)
+// the queueing the request path is meeting; and it times how late its own
+// timer fires, the wait for a CPU on a host the worker shares with the
+// request path (where its niceness makes it wait first). While either
+// exceeds queueTarget, the tail's loops rest after each step for factor
+// times the step's duration, factor doubling up to maxFactor; once both
+// are below, it halves back to nothing. So with room to spare (2,000 transfers/s on this box)
 // the tail runs at once, and under a burst it falls behind and catches up
 // when the burst ends.
 type pacer struct {
@@ -52,25 +54,31 @@ func (p *pacer) run(ctx context.Context) {
 	t := time.NewTicker(probeEvery)
 	defer t.Stop()
 	for {
+		var tick time.Time
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case tick = <-t.C:
 		}
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		// How late the tick came: this process waiting for a CPU, which on
+		// a host it shares with serve or PostgreSQL (at its niceness) is
+		// the request path using them.
 		at := time.Now()
+		late := at.Sub(tick)
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		err := p.ping(pctx)
 		rtt := time.Since(at)
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			rtt = time.Second // a database that does not answer is busy
 		}
-		p.gauge.Set(p.observe(at, rtt))
+		p.gauge.Set(p.observe(at, rtt, late))
 	}
 }
 
-// observe takes one probe's round trip and returns the new factor.
-func (p *pacer) observe(at time.Time, rtt time.Duration) float64 {
+// observe takes one probe's round trip and how late its tick came, and
+// returns the new factor.
+func (p *pacer) observe(at time.Time, rtt, late time.Duration) float64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	b := int64(at.Sub(p.start) / baseBucket)
@@ -86,7 +94,7 @@ func (p *pacer) observe(at time.Time, rtt time.Duration) float64 {
 			base = m
 		}
 	}
-	if rtt-base > queueTarget {
+	if rtt-base > queueTarget || late > queueTarget {
 		p.factor = min(max(2*p.factor, 1), maxFactor)
 	} else if p.factor /= 2; p.factor < 0.25 {
 		p.factor = 0

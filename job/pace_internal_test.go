@@ -14,7 +14,7 @@ func TestPacerFactor(t *testing.T) {
 	at := p.start
 	step := func(rtt time.Duration) float64 {
 		at = at.Add(probeEvery)
-		return p.observe(at, rtt)
+		return p.observe(at, rtt, 0)
 	}
 	for range 10 {
 		if f := step(300 * time.Microsecond); f != 0 {
@@ -32,6 +32,10 @@ func TestPacerFactor(t *testing.T) {
 		if f := step(300*time.Microsecond + queueTarget/2); f != w {
 			t.Fatalf("room again: factor %v, want %v", f, w)
 		}
+	}
+	// A timer that fires late is a CPU the request path is using.
+	if f := p.observe(at.Add(probeEvery), 300*time.Microsecond, 3*queueTarget); f != 1 {
+		t.Fatalf("late tick: factor %v, want 1", f)
 	}
 	// A base that rose for good: after two minutes of 10 ms round trips,
 	// 10 ms is no queueing.
