@@ -5,13 +5,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/ledgerd/ledgerd/job"
 	"github.com/ledgerd/ledgerd/ledgertest"
 )
 
@@ -67,25 +64,5 @@ func benchRelay(b *testing.B, queued bool) {
 		e.Do("POST", "/v1/ledgers/"+l+"/transactions/batch", admin, map[string]any{"transactions": items}).Expect(b, 200)
 		left -= k
 	}
-	var backend int
-	if err := conn.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&backend); err != nil {
-		b.Fatal(err)
-	}
-	postmaster := procStat(b, backend)[1]
-	b.ResetTimer()
-	self0, pg0 := cpuTicks(b, os.Getpid()), pgTicks(b, postmaster)
-	start := time.Now()
-	startWorker(b, e, job.Config{})
-	deadline := time.Now().Add(5 * time.Minute)
-	for got.Load() < int64(b.N) && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	el := time.Since(start)
-	b.StopTimer()
-	if n := got.Load(); n < int64(b.N) {
-		b.Fatalf("delivered %d of %d in 5 minutes", n, b.N)
-	}
-	b.ReportMetric(float64(b.N)/el.Seconds(), "deliveries/s")
-	b.ReportMetric(float64(cpuTicks(b, os.Getpid())-self0)*1000/clockTicks*1000/float64(b.N), "worker-cpu-ms/1k")
-	b.ReportMetric(float64(pgTicks(b, postmaster)-pg0)*1000/clockTicks*1000/float64(b.N), "pg-cpu-ms/1k")
+	measureDelivery(b, e, conn, &got)
 }
