@@ -13,6 +13,7 @@ import (
 type RetentionStore interface {
 	DeleteOld(ctx context.Context, table postgres.RetainedTable, before time.Time, limit int) (int64, error)
 	TrimAudit(ctx context.Context, before time.Time, limit int) (int64, error)
+	DeleteArchived(ctx context.Context, table postgres.RetainedTable, endedBefore time.Time, limit int) (int64, error)
 }
 
 // RetentionConfig is how long each side table keeps its rows
@@ -26,6 +27,10 @@ type RetentionConfig struct {
 	Risk             time.Duration // default 180 days
 	Traces           time.Duration // default 7 days
 	Emails           time.Duration // default 30 days
+	// References is how long the references of an archived month stay
+	// taken after the month ended (default 400 days); those of months in
+	// the database are always kept.
+	References time.Duration
 	// Interval is how often a pass runs (default 1 hour); Batch bounds
 	// the rows one statement deletes (default 10,000), so that no delete
 	// holds locks or grows WAL for long.
@@ -40,7 +45,8 @@ func (c *RetentionConfig) defaults() {
 		v   *time.Duration
 		def time.Duration
 	}{{&c.Events, 90 * day}, {&c.Audit, 400 * day}, {&c.DeadLetters, 30 * day}, {&c.FailedDeliveries, 30 * day},
-		{&c.Risk, 180 * day}, {&c.Traces, 7 * day}, {&c.Emails, 30 * day}, {&c.Interval, time.Hour}} {
+		{&c.Risk, 180 * day}, {&c.Traces, 7 * day}, {&c.Emails, 30 * day}, {&c.References, 400 * day},
+		{&c.Interval, time.Hour}} {
 		if *d.v == 0 {
 			*d.v = d.def
 		}
@@ -74,8 +80,8 @@ func (c *RetentionConfig) age(t postgres.RetainedTable) time.Duration {
 const maxStatements = 1000
 
 // newRetentionMetric counts deleted rows per table. The label takes the
-// few fixed names of postgres.RetainedTables, "audit_log" and
-// "webhook_deliveries_delivered".
+// few fixed names of postgres.RetainedTables and ArchivedTables,
+// "audit_log" and "webhook_deliveries_delivered".
 func newRetentionMetric(reg prometheus.Registerer) *prometheus.CounterVec {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ledgerd_retention_deleted_rows_total",
 		Help: "Rows deleted by retention, per table."}, []string{"table"})
@@ -142,4 +148,13 @@ func (w *Worker) retainPass(ctx context.Context, now time.Time, deleted *prometh
 		drain(string(t), func(before time.Time) (int64, error) { return rs.DeleteOld(ctx, t, before, batch) }, keep.age(t))
 	}
 	drain("audit_log", func(before time.Time) (int64, error) { return rs.TrimAudit(ctx, before, batch) }, keep.Audit)
+	// Rows of dropped months go with them, whatever their age; references
+	// only once their own retention has passed.
+	for _, t := range postgres.ArchivedTables {
+		age := time.Duration(0)
+		if t == postgres.RetainReferences {
+			age = keep.References
+		}
+		drain(string(t), func(before time.Time) (int64, error) { return rs.DeleteArchived(ctx, t, before, batch) }, age)
+	}
 }

@@ -59,24 +59,6 @@ func execSQL(t *testing.T, e *ledgertest.Env, sql string, args ...any) {
 	}
 }
 
-func counterOf(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if mf.GetName() == name && lp.GetName() == label && lp.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
-}
-
 // TestRetentionDeletesExactlyTheOldRows backdates some rows of every side
 // table past its retention and runs the worker's retention: exactly those
 // rows go, in statements of two rows, counted per table; the ledger's
@@ -188,7 +170,7 @@ func TestRetentionDeletesExactlyTheOldRows(t *testing.T) {
 	}
 	for table, n := range map[string]float64{"events": 2, "dead_letters": 2, "webhook_deliveries_failed": 1,
 		"transaction_risk": 2, "transaction_traces": 2, "emails": 1, "audit_log": 4} {
-		if got := counterOf(t, reg, "ledgerd_retention_deleted_rows_total", "table", table); got != n {
+		if got := ledgertest.Counter(t, reg, "ledgerd_retention_deleted_rows_total", "table", table); got != n {
 			t.Errorf("ledgerd_retention_deleted_rows_total{table=%q} = %v, want %v", table, got, n)
 		}
 	}

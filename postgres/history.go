@@ -46,6 +46,32 @@ func (db *DB) BalanceAt(ctx context.Context, ledgerID int64, account string, t t
 	if err := db.queryRow(ctx, SequenceAtOrBeforeSQL, ledgerID, t).Scan(&seq); err != nil {
 		return 0, 0, err
 	}
+	// ledger_commits keeps no rows of a dropped month (retainarchived.go):
+	// a month's transactions all have created_at in the month (their ids
+	// are taken at that time), so a month wholly before t ends the
+	// sequence at its last one, and within the month t falls in the
+	// account's own entries, with their times, give the answer.
+	arcs, err := db.offlineArchives(ctx, ledgerID)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, a := range arcs {
+		switch {
+		case !a.Month.AddDate(0, 1, 0).After(t):
+			seq = max(seq, a.LastSeq)
+		case !a.Month.After(t):
+			es, err := db.archivedEntries(ctx, a, account)
+			if err != nil {
+				return 0, 0, err
+			}
+			for i := len(es) - 1; i >= 0; i-- {
+				if !es[i].CreatedAt.After(t) {
+					return es[i].PostedAfter, es[i].Version, nil
+				}
+			}
+			seq = max(seq, a.FirstSeq-1)
+		}
+	}
 	if seq == 0 {
 		return 0, 0, nil
 	}
@@ -76,20 +102,20 @@ func (db *DB) balanceBefore(ctx context.Context, ledgerID int64, account string,
 // range carries the same ones.
 func (db *DB) Statement(ctx context.Context, ledgerID int64, account string, f ledgerd.StatementFilter) (*ledgerd.Statement, error) {
 	st := &ledgerd.Statement{RangeStart: 1, RangeEndBefore: math.MaxInt64}
+	var err error
 	if f.From != nil {
-		if err := db.queryRow(ctx, FirstSequenceFromSQL, ledgerID, *f.From).Scan(&st.RangeStart); err != nil {
+		if st.RangeStart, err = db.accountSequenceFrom(ctx, ledgerID, account, *f.From); err != nil {
 			return nil, err
 		}
 	}
 	if f.To != nil {
-		if err := db.queryRow(ctx, FirstSequenceFromSQL, ledgerID, *f.To).Scan(&st.RangeEndBefore); err != nil {
+		if st.RangeEndBefore, err = db.accountSequenceFrom(ctx, ledgerID, account, *f.To); err != nil {
 			return nil, err
 		}
 	}
 	if st.RangeEndBefore < st.RangeStart {
 		st.RangeEndBefore = st.RangeStart
 	}
-	var err error
 	if st.Opening, _, err = db.balanceBefore(ctx, ledgerID, account, st.RangeStart); err != nil {
 		return nil, err
 	}
@@ -135,4 +161,50 @@ func (db *DB) Statement(ctx context.Context, ledgerID int64, account string, f l
 		st.Lines = st.Lines[:f.Limit]
 	}
 	return st, nil
+}
+
+// firstSequenceFrom is FirstSequenceFromSQL with the dropped months'
+// ranges standing for their deleted ledger_commits rows. in is the
+// archived month t falls in, if any: its first sequence at or after t is
+// somewhere in [in.FirstSeq, in.LastSeq+1], and seq is in.FirstSeq then
+// (right for anything that reads online rows only).
+func (db *DB) firstSequenceFrom(ctx context.Context, ledgerID int64, t time.Time) (seq int64, in *Archive, err error) {
+	if err := db.queryRow(ctx, FirstSequenceFromSQL, ledgerID, t).Scan(&seq); err != nil {
+		return 0, nil, err
+	}
+	arcs, err := db.offlineArchives(ctx, ledgerID)
+	if err != nil {
+		return 0, nil, err
+	}
+	for i, a := range arcs {
+		if a.FirstSeq == 0 || !a.Month.AddDate(0, 1, 0).After(t) {
+			continue
+		}
+		seq = min(seq, a.FirstSeq)
+		if a.Month.Before(t) {
+			in = &arcs[i]
+		}
+	}
+	return seq, in, nil
+}
+
+// accountSequenceFrom is, for reads of one account's entries, a sequence
+// that splits them at t as the ledger's first sequence at or after t
+// does: within an archived month, the account's first entry there at or
+// after t (or the month's end), read from its files.
+func (db *DB) accountSequenceFrom(ctx context.Context, ledgerID int64, account string, t time.Time) (int64, error) {
+	seq, in, err := db.firstSequenceFrom(ctx, ledgerID, t)
+	if err != nil || in == nil {
+		return seq, err
+	}
+	es, err := db.archivedEntries(ctx, *in, account)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range es {
+		if !e.CreatedAt.Before(t) {
+			return e.Sequence, nil
+		}
+	}
+	return in.LastSeq + 1, nil
 }

@@ -121,6 +121,16 @@ func (db *DB) AttachStage(ctx context.Context, ledgerID int64, month time.Time) 
 		for _, q := range []string{
 			`INSERT INTO ` + pgx.Identifier{ptx}.Sanitize() + ` SELECT * FROM ` + pgx.Identifier{stx}.Sanitize(),
 			`INSERT INTO ` + pgx.Identifier{pen}.Sanitize() + ` SELECT * FROM ` + pgx.Identifier{sen}.Sanitize(),
+			// Retention deleted the month's commits and, past their
+			// retention, its references (retainarchived.go): the month
+			// reads like any other again. A reference taken meanwhile
+			// by a newer transaction stays with that one.
+			`INSERT INTO ledger_commits (ledger_id, first_sequence, last_sequence, created_at)
+				SELECT ledger_id, min(sequence), max(sequence), created_at FROM ` + pgx.Identifier{stx}.Sanitize() + `
+				GROUP BY ledger_id, created_at ON CONFLICT DO NOTHING`,
+			`INSERT INTO transaction_references (ledger_id, reference, transaction_id)
+				SELECT ledger_id, reference, id FROM ` + pgx.Identifier{stx}.Sanitize() + ` WHERE reference IS NOT NULL
+				ON CONFLICT DO NOTHING`,
 			`UPDATE archives SET state = 'restored', updated_at = clock_timestamp() WHERE ledger_id = $1 AND month = $2`,
 			`DROP TABLE ` + pgx.Identifier{stx}.Sanitize() + `, ` + pgx.Identifier{sen}.Sanitize(),
 		} {

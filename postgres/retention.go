@@ -57,7 +57,13 @@ func RetentionSQL(table RetainedTable) string { return retentionSQL[table] }
 // DeleteOld deletes up to limit rows of table older than before and
 // returns how many it deleted; fewer than limit means it has caught up.
 func (db *DB) DeleteOld(ctx context.Context, table RetainedTable, before time.Time, limit int) (int64, error) {
-	sql, ok := retentionSQL[table]
+	return db.deleteBatch(ctx, retentionSQL, table, before, limit)
+}
+
+// deleteBatch runs the statement of table in statements with the cutoff
+// and the limit.
+func (db *DB) deleteBatch(ctx context.Context, statements map[RetainedTable]string, table RetainedTable, cutoff time.Time, limit int) (int64, error) {
+	sql, ok := statements[table]
 	if !ok {
 		return 0, fmt.Errorf("no retention for table %q", table)
 	}
@@ -65,7 +71,7 @@ func (db *DB) DeleteOld(ctx context.Context, table RetainedTable, before time.Ti
 	// run is planned for its own value: a cached generic plan would
 	// estimate a third of the table older than any cutoff and could scan
 	// it all each hour rather than the index's few block ranges.
-	tag, err := db.exec(ctx, sql, pgx.QueryExecModeSimpleProtocol, before, limit)
+	tag, err := db.exec(ctx, sql, pgx.QueryExecModeSimpleProtocol, cutoff, limit)
 	return tag.RowsAffected(), err
 }
 

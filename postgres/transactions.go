@@ -144,8 +144,8 @@ func (db *DB) ListTransactions(ctx context.Context, ledgerID int64, f ledgerd.Tx
 	// sequence range: find its ends in ledger_commits (one row per commit),
 	// then scan by sequence.
 	if f.From != nil {
-		var s int64
-		if err := db.queryRow(ctx, FirstSequenceFromSQL, ledgerID, *f.From).Scan(&s); err != nil {
+		s, _, err := db.firstSequenceFrom(ctx, ledgerID, *f.From)
+		if err != nil {
 			return nil, err
 		}
 		if s == math.MaxInt64 {
@@ -154,7 +154,8 @@ func (db *DB) ListTransactions(ctx context.Context, ledgerID int64, f ledgerd.Tx
 		lo = max(lo, s-1)
 	}
 	if f.To != nil {
-		if err := db.queryRow(ctx, FirstSequenceFromSQL, ledgerID, *f.To).Scan(&hi); err != nil {
+		var err error
+		if hi, _, err = db.firstSequenceFrom(ctx, ledgerID, *f.To); err != nil {
 			return nil, err
 		}
 	}

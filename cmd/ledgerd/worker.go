@@ -72,6 +72,7 @@ func (t *tailConfig) bind(b *binder, withSwitch, workersOn bool) {
 	b.dur(&t.Keep.Risk, "retain-risk", "LEDGERD_RETAIN_RISK", 180*24*time.Hour, "how long transactions' fraud scores are kept; 0 keeps them forever")
 	b.dur(&t.Keep.Traces, "retain-traces", "LEDGERD_RETAIN_TRACES", 7*24*time.Hour, "how long transactions' trace links are kept; 0 keeps them forever")
 	b.dur(&t.Keep.Emails, "retain-emails", "LEDGERD_RETAIN_EMAILS", 30*24*time.Hour, "how long sent and failed monitor e-mails are kept; 0 keeps them forever")
+	b.dur(&t.Keep.References, "retain-references", "LEDGERD_RETAIN_REFERENCES", 400*24*time.Hour, "how long references of an archived month stay taken after the month ended; 0 keeps them forever")
 	b.str(&t.MaintenanceWindow, "maintenance-window", "LEDGERD_MAINTENANCE_WINDOW", "02:00-05:00", "when index rebuilds may start, HH:MM-HH:MM in UTC, always or off")
 	b.float(&t.ReindexMinRatio, "reindex-min-ratio", "LEDGERD_REINDEX_MIN_RATIO", 0.5, "estimated share of bloat past which an index is rebuilt")
 	b.int(&t.ReindexMinMB, "reindex-min-mb", "LEDGERD_REINDEX_MIN_MB", 64, "estimated bloat in MiB below which an index is never rebuilt")
@@ -94,7 +95,7 @@ func (t *tailConfig) validate() error {
 	}
 	t.window = w
 	for _, d := range []*time.Duration{&t.Keep.Events, &t.Keep.Audit, &t.Keep.DeadLetters, &t.Keep.FailedDeliveries,
-		&t.Keep.Risk, &t.Keep.Traces, &t.Keep.Emails} {
+		&t.Keep.Risk, &t.Keep.Traces, &t.Keep.Emails, &t.Keep.References} {
 		switch {
 		case *d < 0:
 			return errors.New("LEDGERD_RETAIN_* settings must not be negative (0 keeps forever)")
