@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/archive"
 	"github.com/ledgerd/ledgerd/ledgertest"
 	"github.com/ledgerd/ledgerd/postgres"
@@ -15,49 +14,16 @@ import (
 )
 
 // Over the API, an archived month answers balance?at= and entries as
-// before (from the files), GET of one of its transactions is 410 archived
-// naming the archive, and its references stay taken.
+// before (from the files), GET of one of its transactions and actions on
+// it are 410 archived naming the archive, and its references stay taken.
 func TestArchivedMonthOverHTTP(t *testing.T) {
 	ctx := context.Background()
 	dbURL := ledgertest.NewDatabase(t)
-	db, err := postgres.Open(ctx, postgres.Config{URL: dbURL, MaxConns: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	l, err := db.CreateLedger(ctx, "shop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.CreateAccounts(ctx, l.ID, []ledgerd.NewAccount{{ID: "world", Asset: "USD"}, {ID: "a", Asset: "USD"}}); err != nil {
-		t.Fatal(err)
-	}
 	june := postgres.Month(time.Now()).AddDate(0, -6, 0)
-	if err := db.CreateMonthPartitions(ctx, june); err != nil {
-		t.Fatal(err)
-	}
-	var juneID string
-	for i, at := range []time.Time{june.AddDate(0, 0, 3), june.AddDate(0, 0, 20), time.Now()} {
-		db.Clock = func() time.Time { return at }
-		it := &ledgerd.WriteItem{Request: &ledgerd.TransactionRequest{Reference: []string{"june-ref", "", ""}[i],
-			Postings: []ledgerd.Posting{{Source: "world", Destination: "a", Amount: int64(100 * (i + 1)), Asset: "USD"}}}}
-		if err := db.WriteBatch(ctx, l.ID, []*ledgerd.WriteUnit{{Items: []*ledgerd.WriteItem{it}}}, nil); err != nil || it.Err != nil {
-			t.Fatal(err, it.Err)
-		}
-		if i == 0 {
-			juneID = it.Result.ID
-		}
-	}
-	db.Clock = nil
-	dir, err := archive.DirURL(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	bucket, err := blob.OpenBucket(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bucket.Close()
+	db, _, txs := ledgertest.Backdated(t, dbURL, "shop", nil, ledgertest.Transfer{At: june.AddDate(0, 0, 3), Amount: 100, Reference: "june-ref"},
+		ledgertest.Transfer{At: june.AddDate(0, 0, 20), Amount: 200}, ledgertest.Transfer{At: time.Now(), Amount: 300})
+	juneID := txs[0].ID
+	bucket := dirBucket(t)
 	e := ledgertest.Start(t, ledgertest.Options{DatabaseURL: dbURL, Archive: archive.NewReader(bucket)})
 
 	base := "/v1/ledgers/shop/accounts/a/"
@@ -96,8 +62,31 @@ func TestArchivedMonthOverHTTP(t *testing.T) {
 		!strings.Contains(d, "ledgerd restore --ledger shop --month "+june.Format("2006-01")) {
 		t.Fatalf("410 detail: %q", d)
 	}
-	// Actions on an archived transaction find nothing to act on.
-	e.Do("POST", "/v1/ledgers/shop/transactions/"+juneID+"/reverse", ledgertest.AdminKey, map[string]any{}).Expect(t, 404, "not_found")
+	// Actions on an archived transaction answer as its GET does; one on
+	// a transaction of an online month that never was is still 404.
+	for _, action := range []string{"reverse", "void", "post"} {
+		res := e.Do("POST", "/v1/ledgers/shop/transactions/"+juneID+"/"+action, ledgertest.AdminKey, map[string]any{}).Expect(t, 410, "archived")
+		if d, _ := res.JSON()["detail"].(string); !strings.Contains(d, "ledgerd restore --ledger shop --month "+june.Format("2006-01")) {
+			t.Fatalf("410 detail of %s: %q", action, d)
+		}
+	}
+	e.Do("POST", "/v1/ledgers/shop/transactions/"+postgres.TransactionIDAt(time.Now(), func() uint64 { return 7 }).String()+"/void",
+		ledgertest.AdminKey, map[string]any{}).Expect(t, 404, "not_found")
 	body := map[string]any{"reference": "june-ref", "postings": []map[string]any{{"source": "world", "destination": "a", "amount": 1, "asset": "USD"}}}
 	e.Do("POST", "/v1/ledgers/shop/transactions", ledgertest.AdminKey, body).Expect(t, 409, "duplicate_reference")
+}
+
+// dirBucket is a bucket over a new local directory, closed with the test.
+func dirBucket(t *testing.T) *blob.Bucket {
+	t.Helper()
+	dir, err := archive.DirURL(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bucket, err := blob.OpenBucket(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bucket.Close() })
+	return bucket
 }

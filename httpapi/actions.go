@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"crypto/sha256"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -130,6 +131,20 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, rc *reqCtx, a *ledg
 	}
 	if it.Replayed {
 		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	if it.Err != nil && it.Err.Code == ledgerd.CodeNotFound {
+		// Answered as GET of the target is: 410 archived when it left
+		// with its month (503 while the month is on its way out). Only
+		// this branch reads more: actions that find their target cost
+		// what they did.
+		if _, err := s.db.Transaction(r.Context(), rc.ledger.ID, a.Target); err != nil {
+			var le *ledgerd.Error
+			if errors.As(err, &le) {
+				s.cfg.Metrics.observeItem(it, le)
+			}
+			s.fail(w, r, err)
+			return
+		}
 	}
 	s.cfg.Metrics.observeItem(it, it.Err)
 	if it.Err != nil {
