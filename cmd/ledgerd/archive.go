@@ -17,6 +17,7 @@ import (
 
 // archiveConfig is where archives go (docs/data-lifecycle.md).
 type archiveConfig struct {
+	DatabaseURL    string
 	BlobURL        string
 	DataDir        string
 	IdempotencyTTL time.Duration
@@ -25,6 +26,7 @@ type archiveConfig struct {
 // bind registers the archive's flags for `ledgerd archive` and `ledgerd
 // restore`.
 func (a *archiveConfig) bind(b *binder) {
+	b.secret(&a.DatabaseURL, "database-url", "DATABASE_URL", "PostgreSQL `URL` of the primary", maskURL)
 	b.secret(&a.BlobURL, "blob-url", "LEDGERD_BLOB_URL", "bucket `URL` of the archive: s3://bucket?region=…&endpoint=…, file:///dir (empty: <data-dir>/archive)", maskBlobURL)
 	b.str(&a.DataDir, "data-dir", "LEDGERD_DATA_DIR", ".ledgerd", "the archive goes to <data-dir>/archive when LEDGERD_BLOB_URL is empty")
 	b.dur(&a.IdempotencyTTL, "idempotency-ttl", "LEDGERD_IDEMPOTENCY_TTL", postgres.DefaultIdempotencyTTL, "the API's idempotency retention: a month leaves only once its records have expired")
@@ -39,12 +41,30 @@ func maskBlobURL(s string) string {
 	return s
 }
 
-func (a *archiveConfig) archiver(ctx context.Context, db *postgres.DB, log *slog.Logger) (*archive.Archiver, error) {
+// open connects to the primary, whose schema must be this binary's or
+// newer, and opens the archive's bucket; close releases both.
+func (a *archiveConfig) open(ctx context.Context, stderr io.Writer) (arc *archive.Archiver, close func(), err error) {
+	if a.DatabaseURL == "" {
+		return nil, nil, errors.New("DATABASE_URL (or --database-url) is required")
+	}
+	db, err := postgres.Open(ctx, postgres.Config{URL: a.DatabaseURL, MaxConns: 3})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			db.Close()
+		}
+	}()
+	if _, err := db.CheckSchema(ctx); err != nil {
+		return nil, nil, err
+	}
 	bucket, err := archive.OpenBucket(ctx, a.BlobURL, filepath.Join(a.DataDir, "archive"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &archive.Archiver{DB: db, Bucket: bucket, Log: log, IdempotencyTTL: a.IdempotencyTTL}, nil
+	arc = &archive.Archiver{DB: db, Bucket: bucket, Log: newLogger(stderr), IdempotencyTTL: a.IdempotencyTTL}
+	return arc, func() { bucket.Close(); db.Close() }, nil
 }
 
 // runArchive archives every month the retention policies allow, or the
@@ -52,11 +72,9 @@ func (a *archiveConfig) archiver(ctx context.Context, db *postgres.DB, log *slog
 func runArchive(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
 	fs := newFlagSet("archive", "Archive the months of transactions and entries older than every ledger's hot_months to Parquet files\n"+
 		"in object storage, verify them, then drop them from the database; finish any archival a crash interrupted.", stderr)
-	var dbURL string
 	var months monthList
 	var a archiveConfig
 	b := &binder{fs: fs, lookupEnv: lookupEnv}
-	b.secret(&dbURL, "database-url", "DATABASE_URL", "PostgreSQL `URL` of the primary", maskURL)
 	a.bind(b)
 	fs.Var(&months, "month", "archive this `YYYY-MM` whatever the policy says, a restored month included (may repeat)")
 	if err := fs.Parse(args); err != nil {
@@ -65,22 +83,11 @@ func runArchive(ctx context.Context, args []string, lookupEnv func(string) (stri
 	if len(b.errs) > 0 {
 		return errors.Join(b.errs...)
 	}
-	if dbURL == "" {
-		return errors.New("DATABASE_URL (or --database-url) is required")
-	}
-	db, err := postgres.Open(ctx, postgres.Config{URL: dbURL, MaxConns: 3})
+	arc, closeArc, err := a.open(ctx, stderr)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if _, err := db.CheckSchema(ctx); err != nil {
-		return err
-	}
-	arc, err := a.archiver(ctx, db, newLogger(stderr))
-	if err != nil {
-		return err
-	}
-	defer arc.Bucket.Close()
+	defer closeArc()
 	rep, err := arc.Run(ctx, months...)
 	if rep != nil {
 		for _, m := range rep.Archived {
@@ -96,10 +103,9 @@ func runArchive(ctx context.Context, args []string, lookupEnv func(string) (stri
 // runRestore re-attaches a ledger's archived month from its files.
 func runRestore(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
 	fs := newFlagSet("restore", "Re-attach a ledger's archived month from its files (verified like archival), for an audit.", stderr)
-	var dbURL, ledger, month string
+	var ledger, month string
 	var a archiveConfig
 	b := &binder{fs: fs, lookupEnv: lookupEnv}
-	b.secret(&dbURL, "database-url", "DATABASE_URL", "PostgreSQL `URL` of the primary", maskURL)
 	a.bind(b)
 	fs.StringVar(&ledger, "ledger", "", "the ledger's `name` (required)")
 	fs.StringVar(&month, "month", "", "the month, `YYYY-MM` (required)")
@@ -109,9 +115,6 @@ func runRestore(ctx context.Context, args []string, lookupEnv func(string) (stri
 	if len(b.errs) > 0 {
 		return errors.Join(b.errs...)
 	}
-	if dbURL == "" {
-		return errors.New("DATABASE_URL (or --database-url) is required")
-	}
 	if ledger == "" || month == "" {
 		return errors.New("--ledger and --month are required")
 	}
@@ -119,19 +122,11 @@ func runRestore(ctx context.Context, args []string, lookupEnv func(string) (stri
 	if err != nil {
 		return fmt.Errorf("--month %q: want YYYY-MM", month)
 	}
-	db, err := postgres.Open(ctx, postgres.Config{URL: dbURL, MaxConns: 3})
+	arc, closeArc, err := a.open(ctx, stderr)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if _, err := db.CheckSchema(ctx); err != nil {
-		return err
-	}
-	arc, err := a.archiver(ctx, db, newLogger(stderr))
-	if err != nil {
-		return err
-	}
-	defer arc.Bucket.Close()
+	defer closeArc()
 	man, err := arc.Restore(ctx, ledger, m)
 	if err != nil {
 		return err

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ledgerd/ledgerd"
 	"github.com/ledgerd/ledgerd/ledgertest"
 	"github.com/ledgerd/ledgerd/postgres"
 )
@@ -19,29 +18,9 @@ import (
 func TestArchiveCommands(t *testing.T) {
 	ctx := context.Background()
 	url := ledgertest.NewDatabase(t)
-	db, err := postgres.Open(ctx, postgres.Config{URL: url, MaxConns: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	l, err := db.CreateLedger(ctx, "shop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.CreateAccounts(ctx, l.ID, []ledgerd.NewAccount{{ID: "world", Asset: "USD"}, {ID: "a", Asset: "USD"}}); err != nil {
-		t.Fatal(err)
-	}
 	month := postgres.Month(time.Now()).AddDate(0, -4, 0)
-	if err := db.CreateMonthPartitions(ctx, month); err != nil {
-		t.Fatal(err)
-	}
-	for i, at := range []time.Time{month.Add(time.Hour), time.Now()} {
-		db.Clock = func() time.Time { return at }
-		it := &ledgerd.WriteItem{Request: &ledgerd.TransactionRequest{Postings: []ledgerd.Posting{{Source: "world", Destination: "a", Amount: int64(10 + i), Asset: "USD"}}}}
-		if err := db.WriteBatch(ctx, l.ID, []*ledgerd.WriteUnit{{Items: []*ledgerd.WriteItem{it}}}, nil); err != nil || it.Err != nil {
-			t.Fatal(err, it.Err)
-		}
-	}
+	ledgertest.Backdated(t, url, "shop", nil, ledgertest.Transfer{At: month.Add(time.Hour), Amount: 10},
+		ledgertest.Transfer{At: time.Now(), Amount: 11})
 	dir := t.TempDir()
 	cmd := func(args ...string) (string, error) {
 		var stdout, stderr strings.Builder
