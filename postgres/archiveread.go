@@ -48,14 +48,10 @@ func (db *DB) archivedEntries(ctx context.Context, a Archive, account string) ([
 	return db.Archive.AccountEntries(ctx, a, account)
 }
 
-// archivedBalanceBefore looks in the archived months for the account's last
+// archivedBalanceBefore looks in the archived months arcs for the account's last
 // entry below seq that is newer than the online one (at sequence found, 0
 // when none); ok is false when there is none.
-func (db *DB) archivedBalanceBefore(ctx context.Context, ledgerID int64, account string, seq, found int64) (posted, version int64, ok bool, err error) {
-	arcs, err := db.offlineArchives(ctx, ledgerID)
-	if err != nil {
-		return 0, 0, false, err
-	}
+func (db *DB) archivedBalanceBefore(ctx context.Context, arcs []Archive, account string, seq, found int64) (posted, version int64, ok bool, err error) {
 	for _, a := range arcs {
 		// Only a month with sequences between the online answer and seq
 		// can hold a newer one.
@@ -80,11 +76,7 @@ func (db *DB) archivedBalanceBefore(ctx context.Context, ledgerID int64, account
 
 // archivedLines returns the account's statement lines in archived months
 // after (lo, loIdx) and below hi, unordered (Statement merges them).
-func (db *DB) archivedLines(ctx context.Context, ledgerID int64, account string, lo int64, loIdx int, hi int64, _ int) ([]ledgerd.StatementLine, error) {
-	arcs, err := db.offlineArchives(ctx, ledgerID)
-	if err != nil {
-		return nil, err
-	}
+func (db *DB) archivedLines(ctx context.Context, arcs []Archive, account string, lo int64, loIdx int, hi int64) ([]ledgerd.StatementLine, error) {
 	var out []ledgerd.StatementLine
 	for _, a := range slices.Backward(arcs) {
 		if a.LastSeq <= lo || a.FirstSeq >= hi {

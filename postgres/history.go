@@ -75,13 +75,13 @@ func (db *DB) BalanceAt(ctx context.Context, ledgerID int64, account string, t t
 	if seq == 0 {
 		return 0, 0, nil
 	}
-	return db.balanceBefore(ctx, ledgerID, account, seq+1)
+	return db.balanceBefore(ctx, ledgerID, account, seq+1, arcs)
 }
 
 // balanceBefore is the account's posted balance and version after its last
 // entry below seq: online, or in an archived month when that one is newer
-// (archiveread.go).
-func (db *DB) balanceBefore(ctx context.Context, ledgerID int64, account string, seq int64) (posted, version int64, err error) {
+// (archiveread.go); arcs are the ledger's offlineArchives.
+func (db *DB) balanceBefore(ctx context.Context, ledgerID int64, account string, seq int64, arcs []Archive) (posted, version int64, err error) {
 	var found int64
 	err = db.queryRow(ctx, BalanceBeforeSQL, ledgerID, account, seq).Scan(&posted, &version, &found)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -90,7 +90,7 @@ func (db *DB) balanceBefore(ctx context.Context, ledgerID int64, account string,
 	if err != nil {
 		return 0, 0, err
 	}
-	p, v, ok, err := db.archivedBalanceBefore(ctx, ledgerID, account, seq, found)
+	p, v, ok, err := db.archivedBalanceBefore(ctx, arcs, account, seq, found)
 	if err != nil || ok {
 		return p, v, err
 	}
@@ -102,24 +102,29 @@ func (db *DB) balanceBefore(ctx context.Context, ledgerID int64, account string,
 // range carries the same ones.
 func (db *DB) Statement(ctx context.Context, ledgerID int64, account string, f ledgerd.StatementFilter) (*ledgerd.Statement, error) {
 	st := &ledgerd.Statement{RangeStart: 1, RangeEndBefore: math.MaxInt64}
-	var err error
+	// Most ledgers have no archived month: one index probe, read once
+	// for the whole statement.
+	arcs, err := db.offlineArchives(ctx, ledgerID)
+	if err != nil {
+		return nil, err
+	}
 	if f.From != nil {
-		if st.RangeStart, err = db.accountSequenceFrom(ctx, ledgerID, account, *f.From); err != nil {
+		if st.RangeStart, err = db.accountSequenceFrom(ctx, ledgerID, account, *f.From, arcs); err != nil {
 			return nil, err
 		}
 	}
 	if f.To != nil {
-		if st.RangeEndBefore, err = db.accountSequenceFrom(ctx, ledgerID, account, *f.To); err != nil {
+		if st.RangeEndBefore, err = db.accountSequenceFrom(ctx, ledgerID, account, *f.To, arcs); err != nil {
 			return nil, err
 		}
 	}
 	if st.RangeEndBefore < st.RangeStart {
 		st.RangeEndBefore = st.RangeStart
 	}
-	if st.Opening, _, err = db.balanceBefore(ctx, ledgerID, account, st.RangeStart); err != nil {
+	if st.Opening, _, err = db.balanceBefore(ctx, ledgerID, account, st.RangeStart, arcs); err != nil {
 		return nil, err
 	}
-	if st.Closing, _, err = db.balanceBefore(ctx, ledgerID, account, st.RangeEndBefore); err != nil {
+	if st.Closing, _, err = db.balanceBefore(ctx, ledgerID, account, st.RangeEndBefore, arcs); err != nil {
 		return nil, err
 	}
 	lo, loIdx := st.RangeStart-1, math.MaxInt16
@@ -146,7 +151,7 @@ func (db *DB) Statement(ctx context.Context, ledgerID int64, account string, f l
 	}
 	// Lines of archived months in the range come from their files, merged
 	// in sequence order with the online ones.
-	arc, err := db.archivedLines(ctx, ledgerID, account, lo, loIdx, st.RangeEndBefore, f.Limit)
+	arc, err := db.archivedLines(ctx, arcs, account, lo, loIdx, st.RangeEndBefore)
 	if err != nil || len(arc) == 0 {
 		return st, err
 	}
@@ -163,48 +168,36 @@ func (db *DB) Statement(ctx context.Context, ledgerID int64, account string, f l
 	return st, nil
 }
 
-// firstSequenceFrom is FirstSequenceFromSQL with the dropped months'
-// ranges standing for their deleted ledger_commits rows. in is the
-// archived month t falls in, if any: its first sequence at or after t is
-// somewhere in [in.FirstSeq, in.LastSeq+1], and seq is in.FirstSeq then
-// (right for anything that reads online rows only).
-func (db *DB) firstSequenceFrom(ctx context.Context, ledgerID int64, t time.Time) (seq int64, in *Archive, err error) {
+// accountSequenceFrom is, for reads of one account's entries, a sequence
+// that splits them at t as the ledger's first sequence at or after t
+// does. The archived months arcs (offlineArchives) stand for their
+// deleted ledger_commits rows: one after t starts at its first sequence
+// at the latest, and within the one t falls in the account's first
+// entry there at or after t (or the month's end), read from its files,
+// splits the account's entries alike.
+func (db *DB) accountSequenceFrom(ctx context.Context, ledgerID int64, account string, t time.Time, arcs []Archive) (int64, error) {
+	var seq int64
 	if err := db.queryRow(ctx, FirstSequenceFromSQL, ledgerID, t).Scan(&seq); err != nil {
-		return 0, nil, err
+		return 0, err
 	}
-	arcs, err := db.offlineArchives(ctx, ledgerID)
-	if err != nil {
-		return 0, nil, err
-	}
-	for i, a := range arcs {
+	for _, a := range arcs {
 		if a.FirstSeq == 0 || !a.Month.AddDate(0, 1, 0).After(t) {
 			continue
 		}
-		seq = min(seq, a.FirstSeq)
-		if a.Month.Before(t) {
-			in = &arcs[i]
+		if !a.Month.Before(t) {
+			seq = min(seq, a.FirstSeq)
+			continue
 		}
-	}
-	return seq, in, nil
-}
-
-// accountSequenceFrom is, for reads of one account's entries, a sequence
-// that splits them at t as the ledger's first sequence at or after t
-// does: within an archived month, the account's first entry there at or
-// after t (or the month's end), read from its files.
-func (db *DB) accountSequenceFrom(ctx context.Context, ledgerID int64, account string, t time.Time) (int64, error) {
-	seq, in, err := db.firstSequenceFrom(ctx, ledgerID, t)
-	if err != nil || in == nil {
-		return seq, err
-	}
-	es, err := db.archivedEntries(ctx, *in, account)
-	if err != nil {
-		return 0, err
-	}
-	for _, e := range es {
-		if !e.CreatedAt.Before(t) {
-			return e.Sequence, nil
+		es, err := db.archivedEntries(ctx, a, account)
+		if err != nil {
+			return 0, err
 		}
+		for _, e := range es {
+			if !e.CreatedAt.Before(t) {
+				return e.Sequence, nil
+			}
+		}
+		return a.LastSeq + 1, nil
 	}
-	return in.LastSeq + 1, nil
+	return seq, nil
 }

@@ -32,7 +32,7 @@ func monthUUID(m string) string {
 // droppedMonths selects each ledger's months that are dropped (never a
 // restored one, nor one on its way out) and ended before $1.
 const droppedMonths = `SELECT ledger_id, month, first_sequence, last_sequence FROM archives
-	WHERE state = 'dropped' AND month + interval '1 month' <= $1`
+	WHERE state = 'dropped' AND (month + interval '1 month') AT TIME ZONE 'UTC' <= $1`
 
 // archivedSQL deletes up to $2 rows of each table that belong to months
 // droppedMonths selects. Each lateral probe is an index range scan of one
