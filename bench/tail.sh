@@ -18,7 +18,11 @@
 # ledger must have received exactly one delivery per event from the
 # endpoint's creation on (counted in the database: transactions and events
 # rows), or the scenario fails. BENCH_TAIL_DRAIN bounds each wait (default
-# 900 s; it also fails when nothing arrives for 60 s).
+# 900 s; it also fails when nothing arrives for 60 s). With
+# BENCH_TAIL_STATEMENTS=1, PostgreSQL runs pg_stat_statements and the
+# statements' time of each phase (the two closed loops, the drain, the lag
+# load) goes to bench/out/tail-PHASE-COMMIT.statements: the database's
+# profile of the tail beside the write path's.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -182,6 +186,20 @@ lag_note() {
 		'.[$p] | "webhook lag p50 \(.lag_ms.p50 | round) ms, p99 \(.lag_ms.p99 | round) ms, max \(.lag_ms.max | round) ms over \(.lag_ms.count) deliveries"'
 }
 
+# statements PHASE: with BENCH_TAIL_STATEMENTS, the statements' share of
+# the database's time since the last call (the top 30 by total time), to
+# $BENCH_OUT/tail-PHASE-$COMMIT.statements; then resets the counters.
+statements() {
+	[[ -n "${BENCH_TAIL_STATEMENTS:-}" ]] || return 0
+	local f="$BENCH_OUT/tail-$1-$COMMIT.statements"
+	psql_q ledgerd -F $'\t' -c "SELECT round(total_exec_time)::bigint AS ms, calls, rows,
+		round((100 * total_exec_time / sum(total_exec_time) OVER ())::numeric, 1) AS pct,
+		regexp_replace(left(query, 160), '\s+', ' ', 'g')
+		FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 30" >"$f"
+	psql_q ledgerd -c "SELECT pg_stat_statements_reset()" >/dev/null
+	log "statements of $1 in $f"
+}
+
 # row NAME FIGURE RATIO VERDICT NOTES: a row under the name NAME.
 row() {
 	local keep="$SCENARIO"
@@ -190,6 +208,7 @@ row() {
 	SCENARIO="$keep"
 }
 
+[[ -z "${BENCH_TAIL_STATEMENTS:-}" ]] || BENCH_PG_SETTINGS="${BENCH_PG_SETTINGS:-} shared_preload_libraries=pg_stat_statements"
 pg_start
 ref_pgbench
 ref_hello "$BENCH_CLIENTS"
@@ -198,18 +217,24 @@ export LEDGERD_WEBHOOK_ALLOW_PRIVATE=true
 [[ -z "${BENCH_TAIL_INPROCESS:-}" ]] || export LEDGERD_WORKERS=true
 ledgerd_start
 worker_start
+[[ -z "${BENCH_TAIL_STATEMENTS:-}" ]] || psql_q ledgerd -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+statements setup
 
 tail_load tail-single --workload transfer --clients "$BENCH_CLIENTS" --accounts "$BENCH_ACCOUNTS"
 SINGLE_TPS="$FIGURE_TPS" SINGLE_CPU="$CPU_NOTE"
+statements single
 tail_load tail-batch --workload batch --batch-size 1000 --clients "$BATCH_CLIENTS" --accounts "$BENCH_ACCOUNTS"
 BATCH_TPS="$FIGURE_TPS" BATCH_CPU="$CPU_NOTE"
+statements batch
 drain bench-tail-single bench-tail-batch
 settle
+statements drain
 SINGLE_LAG="$(lag_note bench-tail-single)" BATCH_LAG="$(lag_note bench-tail-batch)"
 BACKLOG_NOTE="$DRAIN_NOTE"
 tail_load tail-lag --workload transfer --mode open --rate "$RATE" --accounts "$BENCH_ACCOUNTS"
 LAG_TPS="$FIGURE_TPS" LAG_CPU="$CPU_NOTE"
 drain "${LEDGERS[@]}"
+statements lag
 LAG_P99="$(received bench-tail-lag 'lag_ms.p99 | . * 10 | round / 10')"
 LAG_NOTE="$(lag_note bench-tail-lag)"
 FRAUD_NOTE="$(psql_q ledgerd -c "SELECT 'fraud scoring: ' || count(*) || ' transactions scored, ' || count(*) FILTER (WHERE r.flagged)

@@ -10,11 +10,12 @@ import (
 // base is the least round trip of the last two minutes, so a base that
 // rose for good (a slower network) becomes the new base.
 func TestPacerFactor(t *testing.T) {
-	p := newPacer(nil, nil)
+	p := newPacer(nil, nil, nil, 0, time.Minute)
 	at := p.start
 	step := func(rtt time.Duration) float64 {
 		at = at.Add(probeEvery)
-		return p.observe(at, rtt, 0)
+		p.observe(at, rtt, 0, 0)
+		return p.factor()
 	}
 	for range 10 {
 		if f := step(300 * time.Microsecond); f != 0 {
@@ -34,8 +35,8 @@ func TestPacerFactor(t *testing.T) {
 		}
 	}
 	// A timer that fires late is a CPU the request path is using.
-	if f := p.observe(at.Add(probeEvery), 300*time.Microsecond, 3*queueTarget); f != 1 {
-		t.Fatalf("late tick: factor %v, want 1", f)
+	if p.observe(at.Add(probeEvery), 300*time.Microsecond, 3*queueTarget, 0); p.factor() != 1 {
+		t.Fatalf("late tick: factor %v, want 1", p.factor())
 	}
 	// A base that rose for good: after two minutes of 10 ms round trips,
 	// 10 ms is no queueing.
@@ -53,8 +54,52 @@ func TestPacerRest(t *testing.T) {
 	var none *pacer
 	start := time.Now()
 	none.rest(t.Context(), time.Hour)
-	newPacer(nil, nil).rest(t.Context(), time.Hour)
+	newPacer(nil, nil, nil, 0, time.Minute).rest(t.Context(), time.Hour)
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("rested %v", d)
+	}
+}
+
+// A host whose CPUs are saturated rests the tail even while the database
+// has room, until the tail is maxBehind behind; below the target (or with
+// the CPU not watched) it does not rest.
+func TestPacerCPUPressure(t *testing.T) {
+	p := newPacer(nil, nil, nil, 0.5, time.Minute)
+	at := p.start
+	for i, w := range []float64{0, 1, 2, 4, 2} {
+		at = at.Add(probeEvery)
+		pressure := []float64{0.4, 0.8, 0.9, 0.7, 0.2}[i]
+		if p.observe(at, 300*time.Microsecond, 0, pressure); p.factor() != w {
+			t.Fatalf("pressure %v: factor %v, want %v", pressure, p.factor(), w)
+		}
+	}
+	p.fellBehind("webhooks", 10*time.Second)
+	p.fellBehind("fraud", 2*time.Minute)
+	if f := p.factor(); f != 0 {
+		t.Fatalf("a consumer two minutes behind still yields the CPU: factor %v", f)
+	}
+	// The database's queueing still counts.
+	if p.observe(at.Add(probeEvery), 10*time.Millisecond, 0, 1); p.factor() != 1 {
+		t.Fatalf("database queueing while behind: factor %v, want 1", p.factor())
+	}
+	p.fellBehind("fraud", time.Second)
+	if f := p.factor(); f != 4 {
+		t.Fatalf("caught up again: factor %v, want the CPU's 4", f)
+	}
+	off := newPacer(nil, nil, nil, 0, time.Minute)
+	if off.observe(off.start.Add(probeEvery), 300*time.Microsecond, 0, 1); off.factor() != 0 {
+		t.Fatalf("CPU not watched: factor %v at full pressure", off.factor())
+	}
+}
+
+// The host's stall counter parses where the kernel reports one.
+func TestCPUStall(t *testing.T) {
+	a, ok := cpuStall()
+	if !ok {
+		t.Skip("no /proc/pressure/cpu on this host")
+	}
+	b, _ := cpuStall()
+	if a <= 0 || b < a {
+		t.Fatalf("stall went %v → %v", a, b)
 	}
 }

@@ -60,6 +60,13 @@ type Config struct {
 	Tracer trace.Tracer
 	// Archive is the periodic archival of old months (job/archive.go).
 	Archive ArchiveConfig
+	// CPUPressure is the host's CPU pressure (share of time some task
+	// waits for a CPU) above which the tail rests to leave the CPUs to the
+	// request path (pace.go); 0 or less: the CPU is not watched.
+	CPUPressure float64
+	// CPUMaxLag bounds how far behind the tail falls while yielding the
+	// CPU. Default 5 minutes.
+	CPUMaxLag time.Duration
 }
 
 func (c *Config) defaults() {
@@ -83,6 +90,9 @@ func (c *Config) defaults() {
 	}
 	if c.Retention <= 0 {
 		c.Retention = 7 * 24 * time.Hour
+	}
+	if c.CPUMaxLag <= 0 {
+		c.CPUMaxLag = 5 * time.Minute
 	}
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = 5 * time.Second
@@ -173,7 +183,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	go func() { w.completeLoop(w.results); close(completed) }()
 	var wg sync.WaitGroup
 	if pg, ok := w.store.(interface{ Ping(context.Context) error }); ok {
-		w.pace = newPacer(pg.Ping, w.m.pace)
+		w.pace = newPacer(pg.Ping, w.m.pace, w.m.cpuPressure, w.cfg.CPUPressure, w.cfg.CPUMaxLag)
 		wg.Go(func() { w.pace.run(ctx) })
 	}
 	wg.Add(3)
@@ -485,6 +495,7 @@ func (w *Worker) sampleLoop(ctx context.Context) {
 		if err == nil {
 			w.m.lagEvents.WithLabelValues(postgres.WebhookConsumer).Set(float64(s.LagEvents))
 			w.m.lagSeconds.WithLabelValues(postgres.WebhookConsumer).Set(s.LagSeconds)
+			w.pace.fellBehind(postgres.WebhookConsumer, time.Duration(s.LagSeconds*float64(time.Second)))
 			w.m.deliveries.WithLabelValues(ledgerd.DeliveryPending).Set(float64(s.Pending))
 			w.m.deliveries.WithLabelValues(ledgerd.DeliveryFailed).Set(float64(s.Failed))
 			w.m.disabled.Set(float64(s.DisabledEndpoints))
