@@ -85,8 +85,10 @@ tail_load() {
 		die "receiver: window not set"
 	local w0
 	w0="$(worker_cpu)"
+	pace_sample_start
 	profile_during_run "$name"
 	loadtest_wait "$name" "${LT_PIDS[0]}"
+	pace_sample_end
 	[[ -z "$WORKER_PID" ]] || CPU_NOTE="$CPU_NOTE; worker $(awk -v a="$w0" -v b="$(worker_cpu)" 'BEGIN {printf "%.1f", b - a}') CPU-s over the load"
 	FIGURE_TPS="$(report_field "$name" '.throughput_transfers_per_second | floor')"
 }
@@ -102,7 +104,37 @@ worker_start() {
 	track "$WORKER_PID" worker
 	sleep 0.5
 	alive "$WORKER_PID" || die "ledgerd worker exited: $(tail -n 5 "$wlog")"
-	log "worker pid $WORKER_PID (niceness $(ps -o ni= -p "$WORKER_PID" | tr -d ' '))"
+	WORKER_DEBUG="$(grep -o 'debug listener.*' "$wlog" | grep -o '127\.0\.0\.1:[0-9]*' | head -n 1 || true)"
+	log "worker pid $WORKER_PID (niceness $(ps -o ni= -p "$WORKER_PID" | tr -d ' ')), metrics on ${WORKER_DEBUG:-none}"
+}
+
+# pace_sample_start / pace_sample_end: what the worker's pacer saw during
+# a load (job/pace.go), sampled from its /metrics twice a second: the
+# mean factor its loops rested by and the mean transactions in flight it
+# read from the API; pace_sample_end appends them to CPU_NOTE.
+PACE_PID=""
+pace_sample_start() {
+	[[ -n "${WORKER_DEBUG:-}" ]] || return 0
+	: >"$WORK/pace.samples"
+	(
+		for ((i = 0; i < 1200; i++)); do
+			curl -fsS --max-time 1 "http://$WORKER_DEBUG/metrics" 2>/dev/null |
+				awk '/^ledgerd_tail_pace_factor / { f = $2 } /^ledgerd_tail_api_inflight_transactions / { n = $2 }
+					END { if (f != "") print f, n }' >>"$WORK/pace.samples" || true
+			sleep 0.5
+		done
+	) &
+	PACE_PID=$!
+	track "$PACE_PID" pace-sampler
+}
+pace_sample_end() {
+	[[ -n "$PACE_PID" ]] || return 0
+	kill "$PACE_PID" 2>/dev/null || true
+	wait "$PACE_PID" 2>/dev/null || true
+	PACE_PID=""
+	CPU_NOTE="$CPU_NOTE; $(awk '{ f += $1; n += $2; c++; if ($1 >= 32) top++ }
+		END { if (c) printf "pacer: factor mean %.1f (at 32 in %.0f%% of %d samples), API in flight mean %.0f", f / c, 100 * top / c, c, n / c
+			else print "pacer: no samples" }' "$WORK/pace.samples")"
 }
 
 # worker_cpu: the worker's CPU seconds so far (0 when the tail runs in serve).

@@ -60,13 +60,13 @@ type Config struct {
 	Tracer trace.Tracer
 	// Archive is the periodic archival of old months (job/archive.go).
 	Archive ArchiveConfig
-	// CPUPressure is the host's CPU pressure (share of time some task
-	// waits for a CPU) above which the tail rests to leave the CPUs to the
-	// request path (pace.go); 0 or less: the CPU is not watched.
-	CPUPressure float64
-	// CPUMaxLag bounds how far behind the tail falls while yielding the
-	// CPU. Default 5 minutes.
-	CPUMaxLag time.Duration
+	// YieldInFlight is how many transactions the API nodes' write paths
+	// may hold in flight before the tail rests, leaving the machine to
+	// them (pace.go); 0 or less: their load is not watched.
+	YieldInFlight float64
+	// YieldMaxLag bounds how far behind the tail falls while yielding to
+	// the request path. Default 5 minutes.
+	YieldMaxLag time.Duration
 }
 
 func (c *Config) defaults() {
@@ -91,8 +91,8 @@ func (c *Config) defaults() {
 	if c.Retention <= 0 {
 		c.Retention = 7 * 24 * time.Hour
 	}
-	if c.CPUMaxLag <= 0 {
-		c.CPUMaxLag = 5 * time.Minute
+	if c.YieldMaxLag <= 0 {
+		c.YieldMaxLag = 5 * time.Minute
 	}
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = 5 * time.Second
@@ -182,8 +182,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	completed := make(chan struct{})
 	go func() { w.completeLoop(w.results); close(completed) }()
 	var wg sync.WaitGroup
-	if pg, ok := w.store.(interface{ Ping(context.Context) error }); ok {
-		w.pace = newPacer(pg.Ping, w.m.pace, w.m.cpuPressure, w.cfg.CPUPressure, w.cfg.CPUMaxLag)
+	if pg, ok := w.store.(interface {
+		APILoad(context.Context) (float64, error)
+	}); ok {
+		w.pace = newPacer(pg.APILoad, w.m.pace, w.m.apiInFlight, w.cfg.YieldInFlight, w.cfg.YieldMaxLag)
 		wg.Go(func() { w.pace.run(ctx) })
 	}
 	wg.Add(3)
