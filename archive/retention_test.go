@@ -22,7 +22,8 @@ import (
 // and trace links go, June's references (past LEDGERD_RETAIN_REFERENCES)
 // go and July's stay; balance?at=, statements and time-ranged lists
 // answer exactly as before on archived and hot months; a restore of June
-// brings its commits and free references back.
+// brings its commits and free references back, and its side rows stay
+// while it is restored.
 func TestRetentionOfArchivedMonths(t *testing.T) {
 	ctx := context.Background()
 	dbURL := ledgertest.NewDatabase(t)
@@ -190,5 +191,24 @@ func TestRetentionOfArchivedMonths(t *testing.T) {
 	same("after restoring June")
 	if got := string(e.Do("GET", "/v1/ledgers/shop/transactions?reference=june-2", ledgertest.AdminKey, nil).Expect(t, 200).Body); !strings.Contains(got, txs[1].ID) {
 		t.Errorf("reference june-2 after restore: %s", got)
+	}
+	// The restored month's side rows stay through further passes (the
+	// worker still runs one every 50 ms).
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO transaction_risk (ledger_id, sequence, transaction_id, score, flagged, risk)
+		VALUES ($1, 1, $2, 1, false, '{}')`, lid, txs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO transaction_traces (transaction_id, traceparent) VALUES ($1, '1')`, txs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for q, wv := range map[string][]string{
+		`SELECT sequence::text FROM transaction_risk WHERE ledger_id = $1 AND sequence < 5 ORDER BY 1`: {"1"},
+		`SELECT traceparent FROM transaction_traces WHERE $1::bigint > 0 AND traceparent = '1'`:        {"1"},
+		commits: {"1", "2", "3", "5", "6"},
+	} {
+		if got := column(q); !slices.Equal(got, wv) {
+			t.Errorf("after passes over the restored month, %s: %v, want %v", q, got, wv)
+		}
 	}
 }
