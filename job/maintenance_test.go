@@ -15,7 +15,8 @@ import (
 // bloatedDB is a database whose transaction_references_pkey is nine
 // tenths empty pages: 200,000 references inserted, nine in ten deleted,
 // then vacuumed (which leaves the half-empty pages in the index) and
-// analyzed (so that the estimate has its statistics).
+// analyzed (so that the estimate has its statistics); the table's other
+// index is rebuilt, so that the primary key is the one bloated.
 func bloatedDB(t *testing.T) *postgres.DB {
 	t.Helper()
 	ctx := context.Background()
@@ -29,6 +30,9 @@ func bloatedDB(t *testing.T) *postgres.DB {
 			SELECT 1, 'bloat-' || lpad(i::text, 8, '0'), gen_random_uuid() FROM generate_series(1, 200000) i`,
 		`DELETE FROM transaction_references WHERE reference LIKE 'bloat-%' AND right(reference, 1) <> '0'`,
 		`VACUUM ANALYZE transaction_references`,
+		// Only the primary key stays bloated: the tests expect that index
+		// and no other to be rebuilt.
+		`REINDEX INDEX transaction_references_transaction`,
 	} {
 		if _, err := db.Pool.Exec(ctx, sql); err != nil {
 			t.Fatal(err)
