@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/ledgerd/ledgerd"
 )
 
 // RetainedTable names a side table that retention trims by age
@@ -116,19 +117,32 @@ func (db *DB) trimAuditLedger(ctx context.Context, ledgerID int64, before time.T
 		// prefix to delete ends before the first one too young. Reading
 		// in key order (not filtering on at) bounds the scan by limit.
 		var last int64
-		var hash string
 		var at time.Time
-		err = tx.QueryRow(ctx, `SELECT count(*), coalesce(max(position), 0), coalesce((array_agg(hash ORDER BY position DESC))[1], ''),
-			coalesce(max(at), now()) FROM (
-			SELECT position, hash, at, bool_and(at < $3) OVER (ORDER BY position) AS old
-			FROM (SELECT position, hash, at FROM audit_log WHERE ledger_id = $1 AND position <= $2
+		err = tx.QueryRow(ctx, `SELECT count(*), coalesce(max(position), 0), coalesce(max(at), now()) FROM (
+			SELECT position, at, bool_and(at < $3) OVER (ORDER BY position) AS old
+			FROM (SELECT position, at FROM audit_log WHERE ledger_id = $1 AND position <= $2
 				ORDER BY position LIMIT $4) p
-		) x WHERE old`, ledgerID, head, before, limit).Scan(&n, &last, &hash, &at)
+		) x WHERE old`, ledgerID, head, before, limit).Scan(&n, &last, &at)
 		if err != nil || n == 0 {
 			n = 0
 			return err
 		}
+		// The last deleted entry's hash, from the chainer's block (the
+		// entry is chained: it is at or before the head).
+		lastEntry := []*ledgerd.AuditEntry{{Position: last}}
+		if err := attachHashes(ctx, tx.Query, ledgerID, lastEntry); err != nil {
+			return err
+		}
+		hash := lastEntry[0].Hash
+		if hash == "" {
+			return fmt.Errorf("audit entry %d of ledger %d is before the chain head but in no hash block", last, ledgerID)
+		}
+		// The blocks wholly before the cut go with the entries; one that
+		// straddles it stays for the entries it still holds.
 		if _, err := tx.Exec(ctx, `DELETE FROM audit_log WHERE ledger_id = $1 AND position <= $2`, ledgerID, last); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM audit_hashes WHERE ledger_id = $1 AND last_position <= $2`, ledgerID, last); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO audit_checkpoints (ledger_id, position, hash, at, deleted) VALUES ($1, $2, $3, $4, $5)
