@@ -142,6 +142,7 @@ func (db *DB) ClaimDeliveries(ctx context.Context, n, perEndpoint int, room map[
 		t.Event.CreatedAt = t.Event.CreatedAt.UTC()
 		t.Event.Data = []byte(data)
 		t.Endpoint.LedgerID = ledgerID
+		openSecrets(db.SecretKeys, &t.Endpoint)
 		out = append(out, t)
 	}
 	return out, rows.Err()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/atrest"
 )
 
 // ReadFunc reads a page of a ledger's events in order after a position,
@@ -124,7 +125,7 @@ func (db *DB) RelayStep(ctx context.Context, consumer string, limit int, read Re
 			// The endpoints are read after the page: an endpoint switched
 			// on or off after the page was read switched at a position
 			// after every event on it, so the page's matches are final.
-			ts, err := relayTargets(ctx, tx, ledgerID, page.Events)
+			ts, err := relayTargets(ctx, tx, db.SecretKeys, ledgerID, page.Events)
 			if err != nil {
 				return err
 			}
@@ -157,8 +158,8 @@ type relayTarget struct {
 
 // relayTargets matches a page of events against the ledger's endpoints:
 // one target per event and endpoint that was enabled at the event's
-// position and takes its type.
-func relayTargets(ctx context.Context, tx pgx.Tx, ledgerID int64, evs []ledgerd.Event) ([]relayTarget, error) {
+// position and takes its type, with the endpoint's secrets opened.
+func relayTargets(ctx context.Context, tx pgx.Tx, keys *atrest.Keys, ledgerID int64, evs []ledgerd.Event) ([]relayTarget, error) {
 	types := make([]string, len(evs))
 	seqs := make([]int64, len(evs))
 	ords := make([]int64, len(evs))
@@ -179,6 +180,7 @@ func relayTargets(ctx context.Context, tx pgx.Tx, ledgerID int64, evs []ledgerd.
 			return nil, err
 		}
 		ep.LedgerID = ledgerID
+		openSecrets(keys, ep)
 		t.task.Event = evs[i-1]
 		t.task.Attempts = 1
 		out = append(out, t)
