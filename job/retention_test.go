@@ -136,6 +136,16 @@ func TestRetentionDeletesExactlyTheOldRows(t *testing.T) {
 		execSQL(t, e, `INSERT INTO emails (ledger_id, monitor_id, event_id, recipients, subject, body, status, created_at)
 			VALUES ($1, 'mon', gen_random_uuid(), '{x@example.com}', $2, '', $3, $4)`, ledgerID, fmt.Sprint(i), estatus, at)
 	}
+	// Delivered rows go after the delivery log's retention (7 days).
+	for _, d := range []struct {
+		id  string
+		age time.Duration
+	}{{"evt_d_old", 8 * 24 * time.Hour}, {"evt_d_new", time.Hour}} {
+		at := time.Now().Add(-d.age)
+		execSQL(t, e, `INSERT INTO webhook_deliveries (endpoint_id, event_id, ledger_id, seq, ord, event_type, event_created_at,
+			status, created_at, delivered_at, next_attempt_at) VALUES ('we_ret', $1, $2, 1, 0, 'x', $3, 'delivered', $3, $3, 'infinity')`,
+			d.id, ledgerID, at)
+	}
 	// Every events row is old; audit entries 0..3 are old, and one further
 	// on (index 5) too, past a young one that ends the prefix.
 	old := time.Now().Add(-500 * 24 * time.Hour)
@@ -166,7 +176,7 @@ func TestRetentionDeletesExactlyTheOldRows(t *testing.T) {
 	want := map[string][]string{
 		`SELECT id::text FROM events WHERE ledger_id = $1 ORDER BY after_sequence, ordinal`: events[2:],
 		`SELECT reason FROM dead_letters WHERE ledger_id = $1 ORDER BY id`:                  {"1", "3"},
-		`SELECT event_id FROM webhook_deliveries WHERE ledger_id = $1 ORDER BY id`:          {"evt_1", "evt_2", "evt_3"},
+		`SELECT event_id FROM webhook_deliveries WHERE ledger_id = $1 ORDER BY id`:          {"evt_1", "evt_2", "evt_3", "evt_d_new"},
 		`SELECT sequence FROM transaction_risk WHERE ledger_id = $1 ORDER BY sequence`:      {"1001", "1003"},
 		`SELECT traceparent FROM transaction_traces WHERE $1::bigint > 0 ORDER BY 1`:        {"1", "3"},
 		`SELECT subject FROM emails WHERE ledger_id = $1 ORDER BY id`:                       {"1", "2", "3"},

@@ -22,10 +22,17 @@ type FirstFunc = func(ctx context.Context, tasks []ledgerd.DeliveryTask) []ledge
 // RelayNextLedgerSQL takes the cursor of consumer $1 that is behind its
 // ledger (a transaction or an events row past it) and moved longest ago,
 // skipping those other workers hold: round robin over the ledgers.
+//
+// Whether an events row lies past a cursor is the ledger's newest row
+// compared with it: one backward probe of events_position. Asked as
+// EXISTS (… (after_sequence, ordinal) > (seq, ord)) inside the OR, the
+// planner scanned the whole events table once per caught-up ledger on
+// every poll (137 ms at 120,000 rows and 9 ledgers; 0.15 ms this way).
 const RelayNextLedgerSQL = `SELECT c.ledger_id, l.name, c.seq, c.ord FROM event_cursors c
 	JOIN ledgers l ON l.id = c.ledger_id
-	WHERE c.consumer = $1 AND (l.last_sequence > c.seq OR EXISTS (SELECT 1 FROM events e
-		WHERE e.ledger_id = c.ledger_id AND (e.after_sequence, e.ordinal) > (c.seq, c.ord)))
+	WHERE c.consumer = $1 AND (l.last_sequence > c.seq OR EXISTS (SELECT 1 FROM (
+		SELECT e.after_sequence, e.ordinal FROM events e WHERE e.ledger_id = c.ledger_id
+		ORDER BY e.after_sequence DESC, e.ordinal DESC LIMIT 1) n WHERE (n.after_sequence, n.ordinal) > (c.seq, c.ord)))
 	ORDER BY c.updated_at LIMIT 1 FOR UPDATE OF c SKIP LOCKED`
 
 // RelayTargetsSQL matches a page of events ($2-$4: types and positions)
