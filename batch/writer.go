@@ -102,6 +102,10 @@ type Writer struct {
 	closed   bool
 	wg       sync.WaitGroup
 	stopping chan struct{}
+	// load sums, in transaction-nanoseconds, the time submissions spent
+	// in the writer: over an interval, divided by it, the transactions
+	// held in flight on average (PublishLoad).
+	load atomic.Int64
 }
 
 // New returns a writer. metrics may be nil; encode renders a request for
@@ -169,6 +173,7 @@ func (w *Writer) Submit(ctx context.Context, ledgerID int64, unit *ledgerd.Write
 		q.queued.Add(-n)
 		return ErrOverloaded
 	}
+	defer func() { w.load.Add(n * int64(time.Since(s.enqueued))) }()
 	select {
 	case err := <-s.done:
 		return err

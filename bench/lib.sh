@@ -610,11 +610,19 @@ cpu_window_start() {
 	CPU0_PG="$(pg_ticks)"
 	CPU0_LT="$(lt_ticks "$@")"
 	read -r CPU0_BUSY CPU0_TOTAL CPU0_IOW CPU0_STEAL < <(sys_ticks)
+	CPU0_STALL="$(cpu_stall)"
 	CPU0_T="$(date +%s.%N)"
 }
+
+# cpu_stall: the host's CPU pressure counter (µs in which some runnable
+# task waited for a CPU, Linux PSI), or -1 without PSI.
+cpu_stall() {
+	awk '/^some/ { sub("total=", "", $5); print $5; found = 1 } END { if (!found) print -1 }' /proc/pressure/cpu 2>/dev/null || echo -1
+}
 cpu_window_end() {
-	local hz led pg lt busy total iow steal secs
+	local hz led pg lt busy total iow steal secs stall
 	hz="$(getconf CLK_TCK)"
+	stall="$(cpu_stall)"
 	led="$(proc_ticks "$LEDGERD_PID")"
 	pg="$(pg_ticks)"
 	lt="$(lt_ticks "$@")"
@@ -627,10 +635,12 @@ cpu_window_end() {
 	fi
 	CPU_NOTE="$(awk -v hz="$hz" -v s="$secs" -v l=$((led - CPU0_LEDGERD)) -v p=$((pg - CPU0_PG)) -v t="$lt" \
 		-v b=$((busy - CPU0_BUSY)) -v tot=$((total - CPU0_TOTAL)) -v w=$((iow - CPU0_IOW)) -v st=$((steal - CPU0_STEAL)) \
+		-v s0="$CPU0_STALL" -v s1="$stall" \
 		'BEGIN {
 			lt = (t < 0) ? "n/a" : sprintf("%.2f", t / hz / s)
-			printf "cpu cores: ledgerd %.2f, postgres %.2f, loadtest %s, machine %.2f of %d (iowait %.0f%%, steal %.0f%%)",
-				l / hz / s, p / hz / s, lt, b / hz / s, tot / hz / s + 0.5, 100 * w / tot, 100 * st / tot
+			psi = (s0 < 0 || s1 < 0) ? "" : sprintf(", CPU pressure %.0f%%", (s1 - s0) / 1e4 / s)
+			printf "cpu cores: ledgerd %.2f, postgres %.2f, loadtest %s, machine %.2f of %d (iowait %.0f%%, steal %.0f%%%s)",
+				l / hz / s, p / hz / s, lt, b / hz / s, tot / hz / s + 0.5, 100 * w / tot, 100 * st / tot, psi
 		}')"
 	log "$CPU_NOTE (over ${secs%.*}s)"
 }

@@ -18,7 +18,11 @@
 # ledger must have received exactly one delivery per event from the
 # endpoint's creation on (counted in the database: transactions and events
 # rows), or the scenario fails. BENCH_TAIL_DRAIN bounds each wait (default
-# 900 s; it also fails when nothing arrives for 60 s).
+# 900 s; it also fails when nothing arrives for 60 s). With
+# BENCH_TAIL_STATEMENTS=1, PostgreSQL runs pg_stat_statements and the
+# statements' time of each phase (the two closed loops, the drain, the lag
+# load) goes to bench/out/tail-PHASE-COMMIT.statements: the database's
+# profile of the tail beside the write path's.
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -81,8 +85,10 @@ tail_load() {
 		die "receiver: window not set"
 	local w0
 	w0="$(worker_cpu)"
+	pace_sample_start
 	profile_during_run "$name"
 	loadtest_wait "$name" "${LT_PIDS[0]}"
+	pace_sample_end
 	[[ -z "$WORKER_PID" ]] || CPU_NOTE="$CPU_NOTE; worker $(awk -v a="$w0" -v b="$(worker_cpu)" 'BEGIN {printf "%.1f", b - a}') CPU-s over the load"
 	FIGURE_TPS="$(report_field "$name" '.throughput_transfers_per_second | floor')"
 }
@@ -98,7 +104,37 @@ worker_start() {
 	track "$WORKER_PID" worker
 	sleep 0.5
 	alive "$WORKER_PID" || die "ledgerd worker exited: $(tail -n 5 "$wlog")"
-	log "worker pid $WORKER_PID (niceness $(ps -o ni= -p "$WORKER_PID" | tr -d ' '))"
+	WORKER_DEBUG="$(grep -o 'debug listener.*' "$wlog" | grep -o '127\.0\.0\.1:[0-9]*' | head -n 1 || true)"
+	log "worker pid $WORKER_PID (niceness $(ps -o ni= -p "$WORKER_PID" | tr -d ' ')), metrics on ${WORKER_DEBUG:-none}"
+}
+
+# pace_sample_start / pace_sample_end: what the worker's pacer saw during
+# a load (job/pace.go), sampled from its /metrics twice a second: the
+# mean factor its loops rested by and the mean transactions in flight it
+# read from the API; pace_sample_end appends them to CPU_NOTE.
+PACE_PID=""
+pace_sample_start() {
+	[[ -n "${WORKER_DEBUG:-}" ]] || return 0
+	: >"$WORK/pace.samples"
+	(
+		for ((i = 0; i < 1200; i++)); do
+			curl -fsS --max-time 1 "http://$WORKER_DEBUG/metrics" 2>/dev/null |
+				awk '/^ledgerd_tail_pace_factor / { f = $2 } /^ledgerd_tail_api_inflight_transactions / { n = $2 }
+					END { if (f != "") print f, n }' >>"$WORK/pace.samples" || true
+			sleep 0.5
+		done
+	) &
+	PACE_PID=$!
+	track "$PACE_PID" pace-sampler
+}
+pace_sample_end() {
+	[[ -n "$PACE_PID" ]] || return 0
+	kill "$PACE_PID" 2>/dev/null || true
+	wait "$PACE_PID" 2>/dev/null || true
+	PACE_PID=""
+	CPU_NOTE="$CPU_NOTE; $(awk '{ f += $1; n += $2; c++; if ($1 >= 32) top++ }
+		END { if (c) printf "pacer: factor mean %.1f (at 32 in %.0f%% of %d samples), API in flight mean %.0f", f / c, 100 * top / c, c, n / c
+			else print "pacer: no samples" }' "$WORK/pace.samples")"
 }
 
 # worker_cpu: the worker's CPU seconds so far (0 when the tail runs in serve).
@@ -182,6 +218,20 @@ lag_note() {
 		'.[$p] | "webhook lag p50 \(.lag_ms.p50 | round) ms, p99 \(.lag_ms.p99 | round) ms, max \(.lag_ms.max | round) ms over \(.lag_ms.count) deliveries"'
 }
 
+# statements PHASE: with BENCH_TAIL_STATEMENTS, the statements' share of
+# the database's time since the last call (the top 30 by total time), to
+# $BENCH_OUT/tail-PHASE-$COMMIT.statements; then resets the counters.
+statements() {
+	[[ -n "${BENCH_TAIL_STATEMENTS:-}" ]] || return 0
+	local f="$BENCH_OUT/tail-$1-$COMMIT.statements"
+	psql_q ledgerd -F $'\t' -c "SELECT round(total_exec_time)::bigint AS ms, calls, rows,
+		round((100 * total_exec_time / sum(total_exec_time) OVER ())::numeric, 1) AS pct,
+		regexp_replace(left(query, 160), '\s+', ' ', 'g')
+		FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 30" >"$f"
+	psql_q ledgerd -c "SELECT pg_stat_statements_reset()" >/dev/null
+	log "statements of $1 in $f"
+}
+
 # row NAME FIGURE RATIO VERDICT NOTES: a row under the name NAME.
 row() {
 	local keep="$SCENARIO"
@@ -190,6 +240,7 @@ row() {
 	SCENARIO="$keep"
 }
 
+[[ -z "${BENCH_TAIL_STATEMENTS:-}" ]] || BENCH_PG_SETTINGS="${BENCH_PG_SETTINGS:-} shared_preload_libraries=pg_stat_statements"
 pg_start
 ref_pgbench
 ref_hello "$BENCH_CLIENTS"
@@ -198,18 +249,24 @@ export LEDGERD_WEBHOOK_ALLOW_PRIVATE=true
 [[ -z "${BENCH_TAIL_INPROCESS:-}" ]] || export LEDGERD_WORKERS=true
 ledgerd_start
 worker_start
+[[ -z "${BENCH_TAIL_STATEMENTS:-}" ]] || psql_q ledgerd -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+statements setup
 
 tail_load tail-single --workload transfer --clients "$BENCH_CLIENTS" --accounts "$BENCH_ACCOUNTS"
 SINGLE_TPS="$FIGURE_TPS" SINGLE_CPU="$CPU_NOTE"
+statements single
 tail_load tail-batch --workload batch --batch-size 1000 --clients "$BATCH_CLIENTS" --accounts "$BENCH_ACCOUNTS"
 BATCH_TPS="$FIGURE_TPS" BATCH_CPU="$CPU_NOTE"
+statements batch
 drain bench-tail-single bench-tail-batch
 settle
+statements drain
 SINGLE_LAG="$(lag_note bench-tail-single)" BATCH_LAG="$(lag_note bench-tail-batch)"
 BACKLOG_NOTE="$DRAIN_NOTE"
 tail_load tail-lag --workload transfer --mode open --rate "$RATE" --accounts "$BENCH_ACCOUNTS"
 LAG_TPS="$FIGURE_TPS" LAG_CPU="$CPU_NOTE"
 drain "${LEDGERS[@]}"
+statements lag
 LAG_P99="$(received bench-tail-lag 'lag_ms.p99 | . * 10 | round / 10')"
 LAG_NOTE="$(lag_note bench-tail-lag)"
 FRAUD_NOTE="$(psql_q ledgerd -c "SELECT 'fraud scoring: ' || count(*) || ' transactions scored, ' || count(*) FILTER (WHERE r.flagged)

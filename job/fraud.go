@@ -49,6 +49,7 @@ func (w *Worker) runFraud(ctx context.Context) {
 			if n, s, err := fs.FraudLag(ctx); err == nil {
 				w.m.lagEvents.WithLabelValues(postgres.FraudConsumer).Set(float64(n))
 				w.m.lagSeconds.WithLabelValues(postgres.FraudConsumer).Set(s)
+				w.pace.fellBehind(postgres.FraudConsumer, time.Duration(s*float64(time.Second)))
 			} else if ctx.Err() == nil {
 				t.log.Warn("sample scoring lag", "err", err)
 			}

@@ -13,6 +13,7 @@ type metrics struct {
 	disabled     prometheus.Gauge
 	inFlight     prometheus.Gauge
 	pace         prometheus.Gauge
+	apiInFlight  prometheus.Gauge
 	attempts     *prometheus.CounterVec
 	duration     *prometheus.HistogramVec
 	latency      prometheus.Histogram
@@ -48,11 +49,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		deliveredCnt: prometheus.NewCounter(prometheus.CounterOpts{Name: "ledgerd_webhook_delivered_total",
 			Help: "Deliveries this worker completed with a 2xx."}),
 		pace: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ledgerd_tail_pace_factor",
-			Help: "How long the tail's loops rest after each step, as a multiple of the step's duration: 0 while the database has room, up to 32 while the request path keeps it queueing (job/pace.go)."}),
+			Help: "How long the tail's loops rest after each step, as a multiple of the step's duration: 0 while the database and the request path have room, up to 32 while the request path keeps them busy (job/pace.go)."}),
+		apiInFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ledgerd_tail_api_inflight_transactions",
+			Help: "Transactions the API nodes' write paths hold in flight (submitted, not yet answered; averaged over each node's last 100 ms), as the tail sees them; above LEDGERD_TAIL_YIELD_INFLIGHT the tail rests."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.lagEvents, m.lagSeconds, m.relayed, m.deliveries, m.disabled, m.inFlight, m.attempts,
-			m.duration, m.latency, m.deadLetters, m.deliveredCnt, m.pace)
+			m.duration, m.latency, m.deadLetters, m.deliveredCnt, m.pace, m.apiInFlight)
 	}
 	return m
 }

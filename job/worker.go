@@ -60,6 +60,13 @@ type Config struct {
 	Tracer trace.Tracer
 	// Archive is the periodic archival of old months (job/archive.go).
 	Archive ArchiveConfig
+	// YieldInFlight is how many transactions the API nodes' write paths
+	// may hold in flight before the tail rests, leaving the machine to
+	// them (pace.go); 0 or less: their load is not watched.
+	YieldInFlight float64
+	// YieldMaxLag bounds how far behind the tail falls while yielding to
+	// the request path. Default 5 minutes.
+	YieldMaxLag time.Duration
 }
 
 func (c *Config) defaults() {
@@ -83,6 +90,9 @@ func (c *Config) defaults() {
 	}
 	if c.Retention <= 0 {
 		c.Retention = 7 * 24 * time.Hour
+	}
+	if c.YieldMaxLag <= 0 {
+		c.YieldMaxLag = 5 * time.Minute
 	}
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = 5 * time.Second
@@ -172,8 +182,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	completed := make(chan struct{})
 	go func() { w.completeLoop(w.results); close(completed) }()
 	var wg sync.WaitGroup
-	if pg, ok := w.store.(interface{ Ping(context.Context) error }); ok {
-		w.pace = newPacer(pg.Ping, w.m.pace)
+	if pg, ok := w.store.(interface {
+		APILoad(context.Context) (float64, error)
+	}); ok {
+		w.pace = newPacer(pg.APILoad, w.m.pace, w.m.apiInFlight, w.cfg.YieldInFlight, w.cfg.YieldMaxLag)
 		wg.Go(func() { w.pace.run(ctx) })
 	}
 	wg.Add(3)
@@ -485,6 +497,7 @@ func (w *Worker) sampleLoop(ctx context.Context) {
 		if err == nil {
 			w.m.lagEvents.WithLabelValues(postgres.WebhookConsumer).Set(float64(s.LagEvents))
 			w.m.lagSeconds.WithLabelValues(postgres.WebhookConsumer).Set(s.LagSeconds)
+			w.pace.fellBehind(postgres.WebhookConsumer, time.Duration(s.LagSeconds*float64(time.Second)))
 			w.m.deliveries.WithLabelValues(ledgerd.DeliveryPending).Set(float64(s.Pending))
 			w.m.deliveries.WithLabelValues(ledgerd.DeliveryFailed).Set(float64(s.Failed))
 			w.m.disabled.Set(float64(s.DisabledEndpoints))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"syscall"
 	"time"
 
@@ -178,6 +180,12 @@ func serveNode(ctx context.Context, c *config, db *postgres.DB, tel *telemetry.T
 	// Replica lag (ledgerd_db_replica_lag_seconds{replica}) comes from
 	// the replicas' own probes (OpenReplicas above).
 	go writer.ExpireHolds(mctx, db, c.ExpiryInterval, logger)
+	// The tail yields to this node's write path while it is busy
+	// (job/pace.go): what it holds in flight, ten times a second.
+	node := nodeID()
+	go func() { _ = db.ForgetLoads(mctx) }()
+	go writer.PublishLoad(mctx, func(ctx context.Context, v float64) error { return db.PublishLoad(ctx, node, v) },
+		100*time.Millisecond, logger.With("component", "load"))
 	var tailDone <-chan struct{}
 	if c.Tail.Workers {
 		c.Tail.tracer = tel.Tracer("ledgerd/job")
@@ -294,4 +302,11 @@ func encodeForDeadLetter(r *ledgerd.TransactionRequest) []byte {
 	b = append(b, `,"reference":`...)
 	b = ledgerd.AppendJSONString(b, r.Reference)
 	return append(b, '}')
+}
+
+// nodeID names this process among the API nodes: host, process and a
+// random part (two containers may share both).
+func nodeID() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), rand.Text()[:8])
 }

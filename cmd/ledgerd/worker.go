@@ -45,6 +45,10 @@ type tailConfig struct {
 	BlobURL        string
 	ArchiveEvery   time.Duration
 	IdempotencyTTL time.Duration // the API's, which archival must outlast
+	// YieldInFlight: the API's transactions in flight above which the
+	// tail rests (job/pace.go), for at most YieldMaxLag behind.
+	YieldInFlight float64
+	YieldMaxLag   time.Duration
 }
 
 // bind registers the tail's flags; withSwitch adds LEDGERD_WORKERS (serve
@@ -72,6 +76,8 @@ func (t *tailConfig) bind(b *binder, withSwitch, workersOn bool) {
 	b.dur(&t.Keep.Risk, "retain-risk", "LEDGERD_RETAIN_RISK", 180*24*time.Hour, "how long transactions' fraud scores are kept; 0 keeps them forever")
 	b.dur(&t.Keep.Traces, "retain-traces", "LEDGERD_RETAIN_TRACES", 7*24*time.Hour, "how long transactions' trace links are kept; 0 keeps them forever")
 	b.dur(&t.Keep.Emails, "retain-emails", "LEDGERD_RETAIN_EMAILS", 30*24*time.Hour, "how long sent and failed monitor e-mails are kept; 0 keeps them forever")
+	b.float(&t.YieldInFlight, "tail-yield-inflight", "LEDGERD_TAIL_YIELD_INFLIGHT", 32, "transactions the API nodes' write paths may hold in flight (all nodes together) before the tail rests, leaving the machine to them (0: not watched)")
+	b.dur(&t.YieldMaxLag, "tail-yield-max-lag", "LEDGERD_TAIL_YIELD_MAX_LAG", 5*time.Minute, "how far behind the tail may fall while it yields to a busy request path; beyond, it yields only to a queueing database")
 	b.str(&t.MaintenanceWindow, "maintenance-window", "LEDGERD_MAINTENANCE_WINDOW", "02:00-05:00", "when index rebuilds may start, HH:MM-HH:MM in UTC, always or off")
 	b.float(&t.ReindexMinRatio, "reindex-min-ratio", "LEDGERD_REINDEX_MIN_RATIO", 0.5, "estimated share of bloat past which an index is rebuilt")
 	b.int(&t.ReindexMinMB, "reindex-min-mb", "LEDGERD_REINDEX_MIN_MB", 64, "estimated bloat in MiB below which an index is never rebuilt")
@@ -109,6 +115,8 @@ func (t *tailConfig) validate() error {
 		return errors.New("LEDGERD_WORKER_CONCURRENCY must be between 1 and 4096")
 	case t.PerEndpoint < 1:
 		return errors.New("LEDGERD_WEBHOOK_PER_ENDPOINT must be at least 1")
+	case t.YieldInFlight < 0 || t.YieldMaxLag <= 0:
+		return errors.New("LEDGERD_TAIL_YIELD_INFLIGHT must not be negative and LEDGERD_TAIL_YIELD_MAX_LAG must be positive")
 	case t.PoolMaxConns < 3:
 		return errors.New("LEDGERD_WORKER_POOL_MAX_CONNS must be at least 3 (relay, claims, outcomes)")
 	case t.Timeout <= 0 || t.Poll <= 0 || t.Retention <= 0:
@@ -137,7 +145,7 @@ func startTail(ctx context.Context, dbURL string, t *tailConfig, log *slog.Logge
 		AllowPrivate: t.AllowPrivate, Poll: t.Poll, Retention: t.Retention, Logger: log, Registerer: reg,
 		Email: job.EmailConfig{URL: t.SMTPURL, From: t.SMTPFrom}, Keep: t.Keep,
 		Maintenance: job.MaintenanceConfig{Window: t.window, MinRatio: t.ReindexMinRatio, MinBytes: int64(t.ReindexMinMB) << 20},
-		Tracer:      t.tracer})
+		Tracer:      t.tracer, YieldInFlight: t.YieldInFlight, YieldMaxLag: t.YieldMaxLag})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
