@@ -9,8 +9,8 @@
 # RSS column is node 1's; the CPU in the notes counts the three nodes as
 # ledgerd. scripts/topology.sh's TOPOLOGY_DB and TOPOLOGY_BALANCE pass
 # through, and the notes name both. With the default
-# TOPOLOGY_BALANCE=ledger each load's one ledger is written by one node
-# (the one its name hashes to); with roundrobin by all three in turn.
+# TOPOLOGY_BALANCE=roundrobin each load's one ledger is written by all
+# three nodes in turn; with ledger by one node (the one its name hashes to).
 set -euo pipefail
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -56,7 +56,7 @@ proc_ticks() {
 	done
 	echo "$total"
 }
-TOPO_NOTE="3 nodes behind HAProxy (writes $([[ "${TOPOLOGY_BALANCE:-ledger}" == ledger ]] && echo "by ledger, reads round-robin" || echo round-robin): TOPOLOGY_BALANCE=${TOPOLOGY_BALANCE:-ledger}), nodes' database $(sed -E 's#postgres://[^@]*@##; s#\?.*##' <<<"$DATABASE_URL")$([[ "$DATABASE_URL" == "$DATABASE_PRIMARY_URL" ]] && echo ' (the primary: TOPOLOGY_DB=primary, or PgBouncer refused the nodes)'), replica streaming, Redis $([[ -n "$REDIS_URL" ]] && echo on || echo off)"
+TOPO_NOTE="3 nodes behind HAProxy (writes $([[ "${TOPOLOGY_BALANCE:-roundrobin}" == ledger ]] && echo "by ledger, reads round-robin" || echo round-robin): TOPOLOGY_BALANCE=${TOPOLOGY_BALANCE:-roundrobin}), nodes' database $(sed -E 's#postgres://[^@]*@##; s#\?.*##' <<<"$DATABASE_URL")$([[ "$DATABASE_URL" == "$DATABASE_PRIMARY_URL" ]] && echo ' (the primary: TOPOLOGY_DB=primary, or PgBouncer refused the nodes)'), replica streaming, Redis $([[ -n "$REDIS_URL" ]] && echo on || echo off)"
 
 ref_pgbench
 ref_hello "$BENCH_CLIENTS"

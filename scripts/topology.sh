@@ -22,11 +22,12 @@
 #   TOPOLOGY_DB    pgbouncer | primary | auto (default): what the nodes'
 #                  DATABASE_URL points at; auto tries PgBouncer and falls
 #                  back to the primary when a node cannot start through it
-#   TOPOLOGY_BALANCE  ledger (default) | roundrobin: how HAProxy spreads
-#                  writes. ledger: every write (any method but GET and
+#   TOPOLOGY_BALANCE  roundrobin (default) | ledger: how HAProxy spreads
+#                  writes. roundrobin: every request round-robin over the
+#                  nodes; ledger: every write (any method but GET and
 #                  HEAD) of one ledger goes to one node, chosen by a
 #                  consistent hash of /v1/ledgers/{ledger}, and reads go
-#                  round-robin; roundrobin: writes too. One ledger's
+#                  round-robin (recommended for production). One ledger's
 #                  commits are serialised by its ordering lock; written
 #                  from three nodes they measured 2-2.4x slower than from
 #                  one (docs/scaling.md, "One ledger, many nodes")
@@ -44,7 +45,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIR="${TOPOLOGY_DIR:-${TMPDIR:-/tmp}/ledgerd-topology}"
 NODES="${TOPOLOGY_NODES:-3}"
 DBVIA="${TOPOLOGY_DB:-auto}"
-BALANCE="${TOPOLOGY_BALANCE:-ledger}"
+BALANCE="${TOPOLOGY_BALANCE:-roundrobin}"
 [[ "$BALANCE" == ledger || "$BALANCE" == roundrobin ]] || {
 	echo "TOPOLOGY_BALANCE=$BALANCE: ledger or roundrobin" >&2
 	exit 2
