@@ -203,7 +203,8 @@ settle() {
 	for ((;;)); do
 		left="$(psql_q ledgerd -c "SELECT coalesce((SELECT sum(l.last_sequence - c.seq) FROM event_cursors c
 			JOIN ledgers l ON l.id = c.ledger_id WHERE c.consumer = 'fraud'), 0)
-			+ (SELECT count(*) FROM audit_log WHERE hash IS NULL)")"
+			+ (SELECT count(*) FROM audit_log a LEFT JOIN audit_chains c ON c.ledger_id = a.ledger_id
+			WHERE a.position > coalesce(c.position, 0))")"
 		((left == 0)) && break
 		(($(date +%s) - t0 < DRAIN_LIMIT)) || die "tail: $left transactions unscored or audit entries unchained after ${DRAIN_LIMIT}s"
 		sleep 1

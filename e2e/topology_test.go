@@ -30,10 +30,6 @@ type haproxy struct {
 
 func startHAProxy(t *testing.T, nodes []*node) *haproxy {
 	t.Helper()
-	bin, err := exec.LookPath("haproxy")
-	if err != nil {
-		t.Fatalf("haproxy not found (scripts/ensure-deps.sh haproxy installs it): %v", err)
-	}
 	h := &haproxy{addr: freeAddr(t)}
 	var b strings.Builder
 	fmt.Fprintf(&b, `global
@@ -58,9 +54,21 @@ backend nodes
 	for i, n := range nodes {
 		fmt.Fprintf(&b, "    server n%d %s check\n", i, n.addr)
 	}
+	return runHAProxy(t, h.addr, b.String())
+}
+
+// runHAProxy runs haproxy with the configuration text cfgText, which binds
+// addr, and waits until it serves /readyz.
+func runHAProxy(t *testing.T, addr, cfgText string) *haproxy {
+	t.Helper()
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Fatalf("haproxy not found (scripts/ensure-deps.sh haproxy installs it): %v", err)
+	}
+	h := &haproxy{addr: addr}
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "haproxy.cfg")
-	if err := os.WriteFile(cfg, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	logf, err := os.Create(filepath.Join(dir, "haproxy.log"))

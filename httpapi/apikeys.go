@@ -205,15 +205,26 @@ func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 	writeList(w, keys, func(e *jx.Encoder, k *ledgerd.APIKey) { encodeAPIKey(e, k, "") }, next, nil)
 }
 
-func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	id := r.PathValue("id")
+// apiKeyVisible reports whether key id exists for a request that acts on
+// it. A key the caller may not see is answered as one that does not exist
+// (404), so that a ledger admin learns nothing of other ledgers' keys; on
+// false the answer is written.
+func (s *Server) apiKeyVisible(w http.ResponseWriter, r *http.Request, rc *reqCtx, id string) bool {
 	k, err := s.db.APIKeyByID(r.Context(), id)
 	if err != nil {
 		s.fail(w, r, err)
-		return
+		return false
 	}
 	if k == nil || !rc.p.canSee(k.LedgerID) {
 		writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "no API key %q", id))
+		return false
+	}
+	return true
+}
+
+func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	id := r.PathValue("id")
+	if !s.apiKeyVisible(w, r, rc, id) {
 		return
 	}
 	if err := s.db.RevokeAPIKey(r.Context(), id); err != nil {
@@ -249,16 +260,11 @@ func (s *Server) patchAPIKey(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 		return
 	}
 	id := r.PathValue("id")
-	k, err := s.db.APIKeyByID(r.Context(), id)
+	if !s.apiKeyVisible(w, r, rc, id) {
+		return
+	}
+	k, err := s.db.SetAPIKeyRateLimit(r.Context(), id, limit)
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if k == nil || !rc.p.canSee(k.LedgerID) {
-		writeProblem(w, ledgerd.Errorf(ledgerd.CodeNotFound, "no API key %q", id))
-		return
-	}
-	if k, err = s.db.SetAPIKeyRateLimit(r.Context(), id, limit); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ledgerd/ledgerd/atrest"
 	"github.com/ledgerd/ledgerd/job"
 	"github.com/ledgerd/ledgerd/ledgertest"
 	"github.com/ledgerd/ledgerd/postgres"
@@ -121,11 +122,19 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 // until the test ends.
 func startWorker(t testing.TB, env *ledgertest.Env, cfg job.Config) {
 	t.Helper()
+	startWorkerKeys(t, env, cfg, nil)
+}
+
+// startWorkerKeys is startWorker with the keys that open the webhook
+// secrets (nil: none).
+func startWorkerKeys(t testing.TB, env *ledgertest.Env, cfg job.Config, keys *atrest.Keys) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	db, err := postgres.Open(ctx, postgres.Config{URL: env.DatabaseURL, MaxConns: 6, AsyncCommit: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	db.SecretKeys = keys
 	cfg.AllowPrivate = true
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))

@@ -82,7 +82,7 @@ func TestRetentionDeletesExactlyTheOldRows(t *testing.T) {
 	// backdated it finds nothing to delete.
 	startWorker(t, e, job.Config{Registerer: reg, Keep: job.RetentionConfig{Interval: 100 * time.Millisecond, Batch: 2}})
 	waitFor(t, 10*time.Second, "audit log chained", func() bool {
-		return len(keys(t, e, `SELECT position FROM audit_log WHERE hash IS NULL`)) == 0
+		return len(keys(t, e, `SELECT a.position FROM audit_log a LEFT JOIN audit_chains c ON c.ledger_id = a.ledger_id WHERE a.position > coalesce(c.position, 0)`)) == 0
 	})
 	audit := keys(t, e, `SELECT position FROM audit_log WHERE ledger_id = $1 ORDER BY position`, ledgerID)
 	if len(audit) < 8 {
@@ -118,6 +118,16 @@ func TestRetentionDeletesExactlyTheOldRows(t *testing.T) {
 		execSQL(t, e, `INSERT INTO emails (ledger_id, monitor_id, event_id, recipients, subject, body, status, created_at)
 			VALUES ($1, 'mon', gen_random_uuid(), '{x@example.com}', $2, '', $3, $4)`, ledgerID, fmt.Sprint(i), estatus, at)
 	}
+	// Delivered rows go after the delivery log's retention (7 days).
+	for _, d := range []struct {
+		id  string
+		age time.Duration
+	}{{"evt_d_old", 8 * 24 * time.Hour}, {"evt_d_new", time.Hour}} {
+		at := time.Now().Add(-d.age)
+		execSQL(t, e, `INSERT INTO webhook_deliveries (endpoint_id, event_id, ledger_id, seq, ord, event_type, event_created_at,
+			status, created_at, delivered_at, next_attempt_at) VALUES ('we_ret', $1, $2, 1, 0, 'x', $3, 'delivered', $3, $3, 'infinity')`,
+			d.id, ledgerID, at)
+	}
 	// Every events row is old; audit entries 0..3 are old, and one further
 	// on (index 5) too, past a young one that ends the prefix.
 	old := time.Now().Add(-500 * 24 * time.Hour)
@@ -132,7 +142,7 @@ func TestRetentionDeletesExactlyTheOldRows(t *testing.T) {
 			{`UPDATE events SET created_at = $2 WHERE ledger_id = $1`, []any{ledgerID, old}},
 			{`UPDATE audit_log SET at = $2 WHERE ledger_id = $1 AND position = ANY ($3::bigint[])`,
 				[]any{ledgerID, old, []string{audit[0], audit[1], audit[2], audit[3], audit[5]}}},
-			{`UPDATE audit_log SET hash = NULL, prev_hash = NULL WHERE ledger_id = $1`, []any{ledgerID}},
+			{`DELETE FROM audit_hashes WHERE ledger_id = $1`, []any{ledgerID}},
 			{`UPDATE audit_chains SET position = 0, hash = $2 WHERE ledger_id = $1`, []any{ledgerID, fmt.Sprintf("%064d", 0)}},
 		} {
 			if _, err := tx.Exec(t.Context(), q.sql, q.args...); err != nil {
@@ -148,7 +158,7 @@ func TestRetentionDeletesExactlyTheOldRows(t *testing.T) {
 	want := map[string][]string{
 		`SELECT id::text FROM events WHERE ledger_id = $1 ORDER BY after_sequence, ordinal`: events[2:],
 		`SELECT reason FROM dead_letters WHERE ledger_id = $1 ORDER BY id`:                  {"1", "3"},
-		`SELECT event_id FROM webhook_deliveries WHERE ledger_id = $1 ORDER BY id`:          {"evt_1", "evt_2", "evt_3"},
+		`SELECT event_id FROM webhook_deliveries WHERE ledger_id = $1 ORDER BY id`:          {"evt_1", "evt_2", "evt_3", "evt_d_new"},
 		`SELECT sequence FROM transaction_risk WHERE ledger_id = $1 ORDER BY sequence`:      {"1001", "1003"},
 		`SELECT traceparent FROM transaction_traces WHERE $1::bigint > 0 ORDER BY 1`:        {"1", "3"},
 		`SELECT subject FROM emails WHERE ledger_id = $1 ORDER BY id`:                       {"1", "2", "3"},
@@ -175,8 +185,10 @@ func TestRetentionDeletesExactlyTheOldRows(t *testing.T) {
 		}
 	}
 	cp := keys(t, e, `SELECT position || ' ' || hash FROM audit_checkpoints WHERE ledger_id = $1`, ledgerID)
-	prev := keys(t, e, `SELECT $2 || ' ' || prev_hash FROM audit_log WHERE ledger_id = $1 AND position = $3::bigint`,
-		ledgerID, audit[3], audit[4])
+	prev := keys(t, e, `SELECT $2 || ' ' || encode(CASE WHEN p.i = 1 THEN b.prev
+			ELSE substring(b.hashes FROM (p.i::int - 2) * 32 + 1 FOR 32) END, 'hex')
+		FROM audit_hashes b, unnest(b.positions) WITH ORDINALITY AS p(position, i)
+		WHERE b.ledger_id = $1 AND p.position = $3::bigint`, ledgerID, audit[3], audit[4])
 	if len(cp) != 1 || !slices.Equal(cp, prev) {
 		t.Errorf("checkpoint %v, want the last deleted entry and the hash the first kept one links to %v", cp, prev)
 	}
@@ -201,7 +213,7 @@ func TestRetentionDeletesExactlyTheOldRows(t *testing.T) {
 	// entry changed is still caught.
 	e.Transfer(l, "world", "b", 1, "USD").Expect(t, 201)
 	waitFor(t, 10*time.Second, "audit log chained", func() bool {
-		return len(keys(t, e, `SELECT position FROM audit_log WHERE hash IS NULL`)) == 0
+		return len(keys(t, e, `SELECT a.position FROM audit_log a LEFT JOIN audit_chains c ON c.ledger_id = a.ledger_id WHERE a.position > coalesce(c.position, 0)`)) == 0
 	})
 	if _, err := e.DB.Verify(t.Context(), l); err != nil {
 		t.Fatalf("verify after the chain grew: %v", err)

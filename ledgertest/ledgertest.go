@@ -25,6 +25,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/atrest"
 	"github.com/ledgerd/ledgerd/batch"
 	"github.com/ledgerd/ledgerd/httpapi"
 	"github.com/ledgerd/ledgerd/pgcluster"
@@ -233,6 +234,8 @@ type Options struct {
 	WebhookAllowPrivate bool
 	// Archive reads archived months (package archive's Reader).
 	Archive postgres.ArchiveReader
+	// SecretKeys seal webhook signing secrets at rest (nil: plaintext).
+	SecretKeys *atrest.Keys
 }
 
 // Env is one API node on a loopback port, with its database.
@@ -264,6 +267,7 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	db.ProblemStatus = httpapi.StatusOf
 	db.Archive = o.Archive
+	db.SecretKeys = o.SecretKeys
 	w := batch.New(db.BatchStore(), o.Commit, log, nil, func(*ledgerd.TransactionRequest) []byte { return []byte("{}") })
 	cfg := httpapi.Config{AdminKey: AdminKey, RateLimit: o.RateLimit, RateBurst: o.RateBurst,
 		BatchMaxItems: o.BatchMaxItems, Logger: log, Webhooks: db, Monitors: db, Fraud: db, WebhookAllowPrivate: o.WebhookAllowPrivate}

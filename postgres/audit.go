@@ -104,13 +104,21 @@ func (db *DB) InsertAudit(ctx context.Context, ledgerID int64, e *ledgerd.AuditE
 
 // ListAudit lists a ledger's entries after a position, oldest first.
 func (db *DB) ListAudit(ctx context.Context, ledgerID, after int64, limit int) ([]*ledgerd.AuditEntry, error) {
-	rows, err := db.query(ctx, `SELECT position, at, status, actor, request_id, action, target, coalesce(prev_hash, ''), coalesce(hash, '')
+	rows, err := db.query(ctx, `SELECT `+auditCols+`
 		FROM audit_log WHERE ledger_id = $1 AND position > $2 ORDER BY position LIMIT $3`, ledgerID, after, limit)
 	if err != nil {
 		return nil, err
 	}
-	return scanAudit(rows)
+	entries, err := scanAudit(rows)
+	if err != nil {
+		return nil, err
+	}
+	return entries, attachHashes(ctx, db.query, ledgerID, entries)
 }
+
+// auditCols are an entry's columns, as scanAudit reads them; its hashes
+// are in audit_hashes (attachHashes).
+const auditCols = `position, at, status, actor, request_id, action, target`
 
 func scanAudit(rows pgx.Rows) ([]*ledgerd.AuditEntry, error) {
 	defer rows.Close()
@@ -118,7 +126,7 @@ func scanAudit(rows pgx.Rows) ([]*ledgerd.AuditEntry, error) {
 	for rows.Next() {
 		e := &ledgerd.AuditEntry{}
 		var status int16
-		if err := rows.Scan(&e.Position, &e.At, &status, &e.Actor, &e.RequestID, &e.Action, &e.Target, &e.PrevHash, &e.Hash); err != nil {
+		if err := rows.Scan(&e.Position, &e.At, &status, &e.Actor, &e.RequestID, &e.Action, &e.Target); err != nil {
 			return nil, err
 		}
 		e.Status = int(status)

@@ -49,7 +49,7 @@ func (db *DB) chainLedger(ctx context.Context, ledgerID int64, limit int) (n int
 		if err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT position, at, status, actor, request_id, action, target, '', ''
+		rows, err := tx.Query(ctx, `SELECT `+auditCols+`
 			FROM audit_log WHERE ledger_id = $1 AND position > $2 ORDER BY position LIMIT $3`, ledgerID, head, limit)
 		if err != nil {
 			return err
@@ -58,16 +58,15 @@ func (db *DB) chainLedger(ctx context.Context, ledgerID int64, limit int) (n int
 		if err != nil || len(entries) == 0 {
 			return err
 		}
-		pos := make([]int64, len(entries))
-		prevs, hashes := make([]string, len(entries)), make([]string, len(entries))
+		// One block row for the step's hashes: the entries' rows are
+		// never rewritten (migration 00019).
+		pos, hashes, first := make([]int64, len(entries)), make([]string, len(entries)), prev
 		for i, e := range entries {
-			pos[i], prevs[i] = e.Position, prev
+			pos[i] = e.Position
 			prev = audit.Hash(prev, e)
 			hashes[i] = prev
 		}
-		if _, err := tx.Exec(ctx, `UPDATE audit_log a SET prev_hash = u.prev, hash = u.hash
-			FROM unnest($2::bigint[], $3::text[], $4::text[]) AS u(position, prev, hash)
-			WHERE a.ledger_id = $1 AND a.position = u.position`, ledgerID, pos, prevs, hashes); err != nil {
+		if err := insertHashBlock(ctx, tx, ledgerID, first, pos, hashes); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE audit_chains SET position = $2, hash = $3 WHERE ledger_id = $1`, ledgerID, pos[len(pos)-1], prev)

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/ledgerd/ledgerd"
+	"github.com/ledgerd/ledgerd/atrest"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -63,6 +64,11 @@ type DB struct {
 	// and tools that write history into past months. Never set in a
 	// running server.
 	Clock func() time.Time
+	// SecretKeys seal the webhook endpoints' signing secrets before they
+	// are stored and open them when read (webhooksecrets.go); nil stores
+	// new secrets in plaintext. Every node and worker of a database needs
+	// the keys that sealed its secrets.
+	SecretKeys *atrest.Keys
 	// Archive reads archived months for balance history and statements
 	// (archiveread.go); nil on a node without the archive's bucket, which
 	// then answers those reads 503.

@@ -20,6 +20,9 @@ const FraudConsumer = "fraud"
 const fraudRuleCols = `velocity_max_debits, velocity_window_seconds, large_multiple_of_median, large_min_history,
 	new_account_max_age_seconds, new_account_amount_over, freeze_score`
 
+// FraudRulesSQL reads a ledger's rules.
+const FraudRulesSQL = `SELECT ` + fraudRuleCols + ` FROM fraud_rules WHERE ledger_id = $1`
+
 func scanFraudRules(row pgx.Row) (*ledgerd.FraudRules, error) {
 	var c [6]*int64
 	var freeze *int16
@@ -45,7 +48,7 @@ func scanFraudRules(row pgx.Row) (*ledgerd.FraudRules, error) {
 
 // FraudRules returns a ledger's rules; every rule off when none were set.
 func (db *DB) FraudRules(ctx context.Context, ledgerID int64) (*ledgerd.FraudRules, error) {
-	r, err := scanFraudRules(db.queryRow(ctx, `SELECT `+fraudRuleCols+` FROM fraud_rules WHERE ledger_id = $1`, ledgerID))
+	r, err := scanFraudRules(db.queryRow(ctx, FraudRulesSQL, ledgerID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return &ledgerd.FraudRules{}, nil
 	}
@@ -97,11 +100,31 @@ type FraudStepResult struct {
 	Frozen  int
 }
 
-// fraudHistorySQL reads the latest posted debits of each account at or
+// FraudNextLedgerSQL takes the scoring cursor that is behind its ledger
+// and moved longest ago, skipping those other workers hold, with the
+// sequence range of the step ($2 transactions at most).
+const FraudNextLedgerSQL = `SELECT c.ledger_id, l.name, c.seq, least(l.last_sequence, c.seq + $2) FROM event_cursors c
+	JOIN ledgers l ON l.id = c.ledger_id
+	WHERE c.consumer = $1 AND l.last_sequence > c.seq
+	ORDER BY c.updated_at LIMIT 1 FOR UPDATE OF c SKIP LOCKED`
+
+// InsertRisksSQL stores a step's scores.
+const InsertRisksSQL = `INSERT INTO transaction_risk (ledger_id, sequence, transaction_id, score, flagged, risk)
+	SELECT $1, u.seq, u.id, u.score, u.flagged, u.risk::json
+	FROM unnest($2::bigint[], $3::uuid[], $4::smallint[], $5::bool[], $6::text[]) AS u(seq, id, score, flagged, risk)
+	ON CONFLICT (ledger_id, sequence) DO NOTHING`
+
+// FraudCursorSQL moves the scoring cursor to the step's end, with the
+// commit time of the transaction there (for the lag in seconds).
+const FraudCursorSQL = `UPDATE event_cursors SET seq = $3, updated_at = clock_timestamp(),
+	last_event_at = (SELECT created_at FROM transactions WHERE ledger_id = $2 AND sequence = $3)
+	WHERE consumer = $1 AND ledger_id = $2`
+
+// FraudHistorySQL reads the latest posted debits of each account at or
 // before sequence $3, per transaction, newest first: at most $4 debits,
 // found among the account's latest $5 entries (so that an account with
 // many credits costs a bounded scan; docs/fraud.md).
-const fraudHistorySQL = `SELECT a.id, d.sequence, d.amount, d.at FROM unnest($2::text[]) AS a(id)
+const FraudHistorySQL = `SELECT a.id, d.sequence, d.amount, d.at FROM unnest($2::text[]) AS a(id)
 CROSS JOIN LATERAL (
 	SELECT x.sequence, -sum(x.amount)::bigint AS amount, min(x.created_at) AS at FROM (
 		SELECT e.sequence, e.amount, e.pending, e.created_at FROM entries e
@@ -130,10 +153,7 @@ func (db *DB) FraudStep(ctx context.Context, limit int, memo *FraudMemo) (FraudS
 		res, keep = FraudStepResult{}, nil
 		var ledgerID, cur, hi int64
 		var name string
-		err := tx.QueryRow(ctx, `SELECT c.ledger_id, l.name, c.seq, least(l.last_sequence, c.seq + $2) FROM event_cursors c
-			JOIN ledgers l ON l.id = c.ledger_id
-			WHERE c.consumer = $1 AND l.last_sequence > c.seq
-			ORDER BY c.updated_at LIMIT 1 FOR UPDATE OF c SKIP LOCKED`, FraudConsumer, limit).Scan(&ledgerID, &name, &cur, &hi)
+		err := tx.QueryRow(ctx, FraudNextLedgerSQL, FraudConsumer, limit).Scan(&ledgerID, &name, &cur, &hi)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
@@ -141,7 +161,7 @@ func (db *DB) FraudStep(ctx context.Context, limit int, memo *FraudMemo) (FraudS
 			return err
 		}
 		res.Ledger, res.Read = name, int(hi-cur)
-		rules, err := scanFraudRules(tx.QueryRow(ctx, `SELECT `+fraudRuleCols+` FROM fraud_rules WHERE ledger_id = $1`, ledgerID))
+		rules, err := scanFraudRules(tx.QueryRow(ctx, FraudRulesSQL, ledgerID))
 		if err != nil {
 			return fmt.Errorf("fraud rules: %w", err)
 		}
@@ -177,16 +197,11 @@ func (db *DB) FraudStep(ctx context.Context, limit int, memo *FraudMemo) (FraudS
 			}
 		}
 		if len(txs) > 0 {
-			if _, err := tx.Exec(ctx, `INSERT INTO transaction_risk (ledger_id, sequence, transaction_id, score, flagged, risk)
-				SELECT $1, u.seq, u.id, u.score, u.flagged, u.risk::json
-				FROM unnest($2::bigint[], $3::uuid[], $4::smallint[], $5::bool[], $6::text[]) AS u(seq, id, score, flagged, risk)
-				ON CONFLICT (ledger_id, sequence) DO NOTHING`, ledgerID, seqs, ids, scores, flags, risks); err != nil {
+			if _, err := tx.Exec(ctx, InsertRisksSQL, ledgerID, seqs, ids, scores, flags, risks); err != nil {
 				return fmt.Errorf("store risks: %w", err)
 			}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE event_cursors SET seq = $3, updated_at = clock_timestamp(),
-			last_event_at = (SELECT created_at FROM transactions WHERE ledger_id = $2 AND sequence = $3)
-			WHERE consumer = $1 AND ledger_id = $2`, FraudConsumer, ledgerID, hi); err != nil {
+		if _, err := tx.Exec(ctx, FraudCursorSQL, FraudConsumer, ledgerID, hi); err != nil {
 			return err
 		}
 		// Last, so that the write path waits on the ordering lock only for
@@ -235,13 +250,16 @@ type flag struct {
 	raw  []byte
 }
 
+// FraudPostedSQL reads the transactions of a scoring step, in log order.
+const FraudPostedSQL = `SELECT t.id, t.sequence, t.created_at, t.postings FROM transactions t
+	WHERE t.ledger_id = $1 AND t.sequence > $2 AND t.sequence <= $3 AND t.status = 'posted'
+	ORDER BY t.sequence`
+
 // postedDebits reads the transactions in (from, to] that posted (holds,
 // voids and expiries move no posted balance and are not scored), with
 // what each took from each account, in log order.
 func postedDebits(ctx context.Context, tx pgx.Tx, ledgerID, from, to int64) ([]ledgerd.FraudTx, error) {
-	rows, err := tx.Query(ctx, `SELECT t.id, t.sequence, t.created_at, t.postings FROM transactions t
-		WHERE t.ledger_id = $1 AND t.sequence > $2 AND t.sequence <= $3 AND t.status = 'posted'
-		ORDER BY t.sequence`, ledgerID, from, to)
+	rows, err := tx.Query(ctx, FraudPostedSQL, ledgerID, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("read transactions to score: %w", err)
 	}
@@ -272,6 +290,9 @@ func postedDebits(ctx context.Context, tx pgx.Tx, ledgerID, from, to int64) ([]l
 	return out, rows.Err()
 }
 
+// FraudAccountsSQL reads what the rules need of a step's debited accounts.
+const FraudAccountsSQL = `SELECT id, created_at, min_balance IS NULL FROM accounts WHERE ledger_id = $1 AND id = ANY ($2::text[])`
+
 // fraudAccounts loads the debited accounts of txs as they were after
 // sequence cur: their rows, and their latest need debits — from known
 // when it has them, else from the log.
@@ -290,8 +311,7 @@ func fraudAccounts(ctx context.Context, tx pgx.Tx, ledgerID, cur, need int64, kn
 	if len(ids) == 0 {
 		return accounts, nil
 	}
-	rows, err := tx.Query(ctx, `SELECT id, created_at, min_balance IS NULL FROM accounts WHERE ledger_id = $1 AND id = ANY ($2::text[])`,
-		ledgerID, ids)
+	rows, err := tx.Query(ctx, FraudAccountsSQL, ledgerID, ids)
 	if err != nil {
 		return nil, fmt.Errorf("read accounts to score: %w", err)
 	}
@@ -322,7 +342,7 @@ func fraudAccounts(ctx context.Context, tx pgx.Tx, ledgerID, cur, need int64, kn
 	if need == 0 || len(unknown) == 0 {
 		return accounts, nil
 	}
-	hrows, err := tx.Query(ctx, fraudHistorySQL, ledgerID, unknown, cur, need, fraudScanFactor*need)
+	hrows, err := tx.Query(ctx, FraudHistorySQL, ledgerID, unknown, cur, need, fraudScanFactor*need)
 	if err != nil {
 		return nil, fmt.Errorf("read debit history: %w", err)
 	}
@@ -415,13 +435,17 @@ func freezeReason(txID string, k *ledgerd.Risk, account string) string {
 	return s + ")"
 }
 
+// FraudLagSQL sums the scoring cursors' distance to their ledgers, with
+// the age of the oldest transaction not scored.
+const FraudLagSQL = `SELECT coalesce(sum(l.last_sequence - c.seq), 0)::bigint,
+	coalesce(max(extract(epoch FROM clock_timestamp() - t.created_at)), 0)::float8
+	FROM event_cursors c JOIN ledgers l ON l.id = c.ledger_id AND l.last_sequence > c.seq
+	LEFT JOIN transactions t ON t.ledger_id = c.ledger_id AND t.sequence = c.seq + 1
+	WHERE c.consumer = $1`
+
 // FraudLag is how far scoring is behind, over all ledgers: transactions
 // committed past the cursors, and the age of the oldest of them in seconds.
 func (db *DB) FraudLag(ctx context.Context) (transactions int64, seconds float64, err error) {
-	err = db.queryRow(ctx, `SELECT coalesce(sum(l.last_sequence - c.seq), 0)::bigint,
-		coalesce(max(extract(epoch FROM clock_timestamp() - t.created_at)), 0)::float8
-		FROM event_cursors c JOIN ledgers l ON l.id = c.ledger_id AND l.last_sequence > c.seq
-		LEFT JOIN transactions t ON t.ledger_id = c.ledger_id AND t.sequence = c.seq + 1
-		WHERE c.consumer = $1`, FraudConsumer).Scan(&transactions, &seconds)
+	err = db.queryRow(ctx, FraudLagSQL, FraudConsumer).Scan(&transactions, &seconds)
 	return transactions, seconds, err
 }

@@ -158,14 +158,14 @@ type ReindexResult struct {
 }
 
 const (
-	claimLeaseSQL = `UPDATE maintenance_leases SET holder = $2, until = now() + $3::interval
+	ClaimLeaseSQL = `UPDATE maintenance_leases SET holder = $2, until = now() + $3::interval
 		WHERE name = $1 AND (until < now() OR holder = $2) RETURNING true`
 	renewLeaseSQL   = `UPDATE maintenance_leases SET until = now() + $3::interval WHERE name = $1 AND holder = $2`
 	releaseLeaseSQL = `UPDATE maintenance_leases SET holder = NULL, until = '-infinity' WHERE name = $1 AND holder = $2`
-	// leftoverIndexesSQL finds what an interrupted REINDEX CONCURRENTLY
+	// LeftoverIndexesSQL finds what an interrupted REINDEX CONCURRENTLY
 	// leaves behind: the new copy (_ccnew) or the old one (_ccold), both
 	// invalid, and both still maintained by every write to the table.
-	leftoverIndexesSQL = `SELECT n.nspname, c.relname FROM pg_index i
+	LeftoverIndexesSQL = `SELECT n.nspname, c.relname FROM pg_index i
 		JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE NOT i.indisvalid AND c.relname ~ '_cc(new|old)[0-9]*$' AND n.nspname = current_schema()`
 )
@@ -191,7 +191,7 @@ func (db *DB) ReindexStep(ctx context.Context, p ReindexPolicy) (ReindexResult, 
 	}
 	lease := fmt.Sprintf("%d milliseconds", p.Lease.Milliseconds())
 	var claimed bool
-	if err := db.queryRow(ctx, claimLeaseSQL, "reindex", p.Holder, lease).Scan(&claimed); errors.Is(err, pgx.ErrNoRows) {
+	if err := db.queryRow(ctx, ClaimLeaseSQL, "reindex", p.Holder, lease).Scan(&claimed); errors.Is(err, pgx.ErrNoRows) {
 		res.Busy = true
 		return res, nil
 	} else if err != nil {
@@ -212,7 +212,7 @@ func (db *DB) ReindexStep(ctx context.Context, p ReindexPolicy) (ReindexResult, 
 		return res, fmt.Errorf("connect for maintenance: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	leftovers, err := db.query(ctx, leftoverIndexesSQL)
+	leftovers, err := db.query(ctx, LeftoverIndexesSQL)
 	if err != nil {
 		return res, err
 	}

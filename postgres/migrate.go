@@ -19,7 +19,7 @@ var migrationFS embed.FS
 // SchemaVersion is the schema this binary needs: the newest embedded
 // migration. serve refuses an older schema and accepts a newer one, so that
 // expand/contract migrations allow rolling deploys.
-const SchemaVersion = 18
+const SchemaVersion = 19
 
 func provider(db *sql.DB, opts ...goose.ProviderOption) (*goose.Provider, error) {
 	sub, err := fs.Sub(migrationFS, "migrations")

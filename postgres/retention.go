@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/ledgerd/ledgerd"
 )
 
 // RetainedTable names a side table that retention trims by age
@@ -75,6 +76,28 @@ func (db *DB) deleteBatch(ctx context.Context, statements map[RetainedTable]stri
 	return tag.RowsAffected(), err
 }
 
+// AuditTrimLedgersSQL lists the ledgers with chained entries past their
+// checkpoint: the only ones a trim can shorten.
+const AuditTrimLedgersSQL = `SELECT c.ledger_id FROM audit_chains c
+	LEFT JOIN audit_checkpoints k ON k.ledger_id = c.ledger_id
+	WHERE c.position > coalesce(k.position, 0)`
+
+// AuditTrimPrefixSQL measures the prefix of ledger $1's chain (up to
+// position $2) older than $3, among its $4 oldest entries: how many, and
+// the position and time of the last.
+const AuditTrimPrefixSQL = `SELECT count(*), coalesce(max(position), 0), coalesce(max(at), now()) FROM (
+	SELECT position, at, bool_and(at < $3) OVER (ORDER BY position) AS old
+	FROM (SELECT position, at FROM audit_log WHERE ledger_id = $1 AND position <= $2
+		ORDER BY position LIMIT $4) p
+) x WHERE old`
+
+// AuditTrimDeleteSQL deletes the prefix AuditTrimPrefixSQL measured.
+const AuditTrimDeleteSQL = `DELETE FROM audit_log WHERE ledger_id = $1 AND position <= $2`
+
+// AuditTrimHashesSQL deletes the hash blocks wholly before the cut; one
+// that straddles it stays for the entries it still holds.
+const AuditTrimHashesSQL = `DELETE FROM audit_hashes WHERE ledger_id = $1 AND last_position <= $2`
+
 // TrimAudit deletes, for every ledger, up to limit of its oldest audit
 // entries that are chained and older than before, and returns how many it
 // deleted. Only a prefix of the chain goes: in the same transaction the
@@ -84,9 +107,7 @@ func (db *DB) deleteBatch(ctx context.Context, statements map[RetainedTable]stri
 // entry kept (docs/audit.md §Retention). Unchained entries are never
 // deleted: the chainer still needs them.
 func (db *DB) TrimAudit(ctx context.Context, before time.Time, limit int) (int64, error) {
-	rows, err := db.query(ctx, `SELECT c.ledger_id FROM audit_chains c
-		LEFT JOIN audit_checkpoints k ON k.ledger_id = c.ledger_id
-		WHERE c.position > coalesce(k.position, 0)`)
+	rows, err := db.query(ctx, AuditTrimLedgersSQL)
 	if err != nil {
 		return 0, err
 	}
@@ -122,19 +143,26 @@ func (db *DB) trimAuditLedger(ctx context.Context, ledgerID int64, before time.T
 		// prefix to delete ends before the first one too young. Reading
 		// in key order (not filtering on at) bounds the scan by limit.
 		var last int64
-		var hash string
 		var at time.Time
-		err = tx.QueryRow(ctx, `SELECT count(*), coalesce(max(position), 0), coalesce((array_agg(hash ORDER BY position DESC))[1], ''),
-			coalesce(max(at), now()) FROM (
-			SELECT position, hash, at, bool_and(at < $3) OVER (ORDER BY position) AS old
-			FROM (SELECT position, hash, at FROM audit_log WHERE ledger_id = $1 AND position <= $2
-				ORDER BY position LIMIT $4) p
-		) x WHERE old`, ledgerID, head, before, limit).Scan(&n, &last, &hash, &at)
+		err = tx.QueryRow(ctx, AuditTrimPrefixSQL, ledgerID, head, before, limit).Scan(&n, &last, &at)
 		if err != nil || n == 0 {
 			n = 0
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM audit_log WHERE ledger_id = $1 AND position <= $2`, ledgerID, last); err != nil {
+		// The last deleted entry's hash, from the chainer's block (the
+		// entry is chained: it is at or before the head).
+		lastEntry := []*ledgerd.AuditEntry{{Position: last}}
+		if err := attachHashes(ctx, tx.Query, ledgerID, lastEntry); err != nil {
+			return err
+		}
+		hash := lastEntry[0].Hash
+		if hash == "" {
+			return fmt.Errorf("audit entry %d of ledger %d is before the chain head but in no hash block", last, ledgerID)
+		}
+		if _, err := tx.Exec(ctx, AuditTrimDeleteSQL, ledgerID, last); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, AuditTrimHashesSQL, ledgerID, last); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO audit_checkpoints (ledger_id, position, hash, at, deleted) VALUES ($1, $2, $3, $4, $5)

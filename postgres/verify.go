@@ -81,13 +81,16 @@ func verifyChain(ctx context.Context, tx pgx.Tx, ledgerID int64, name string) er
 		return err
 	}
 	for {
-		rows, err := tx.Query(ctx, `SELECT position, at, status, actor, request_id, action, target, coalesce(prev_hash, ''), coalesce(hash, '')
+		rows, err := tx.Query(ctx, `SELECT `+auditCols+`
 			FROM audit_log WHERE ledger_id = $1 AND position > $2 ORDER BY position LIMIT 10000`, ledgerID, after)
 		if err != nil {
 			return err
 		}
 		entries, err := scanAudit(rows)
 		if err != nil {
+			return err
+		}
+		if err := attachHashes(ctx, tx.Query, ledgerID, entries); err != nil {
 			return err
 		}
 		for _, e := range entries {

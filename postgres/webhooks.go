@@ -20,7 +20,7 @@ const RotationGrace = 24 * time.Hour
 const endpointCols = `id, ledger_id, url, event_types, description, status, secret,
 	coalesce(previous_secret, ''), coalesce(previous_until, 'epoch'), created_at, updated_at`
 
-func scanEndpoint(row pgx.Row) (*ledgerd.WebhookEndpoint, error) {
+func (db *DB) scanEndpoint(row pgx.Row) (*ledgerd.WebhookEndpoint, error) {
 	e := &ledgerd.WebhookEndpoint{}
 	var types []string
 	var until time.Time
@@ -37,6 +37,7 @@ func scanEndpoint(row pgx.Row) (*ledgerd.WebhookEndpoint, error) {
 	}
 	e.PreviousUntil = until.UTC()
 	e.CreatedAt, e.UpdatedAt = e.CreatedAt.UTC(), e.UpdatedAt.UTC()
+	openSecrets(db.SecretKeys, e)
 	return e, nil
 }
 
@@ -77,12 +78,16 @@ func lockPosition(ctx context.Context, tx pgx.Tx, ledgerID int64) (ledgerd.Event
 func (db *DB) CreateWebhookEndpoint(ctx context.Context, e *ledgerd.WebhookEndpoint) error {
 	e.ID = newEndpointID()
 	e.Status = ledgerd.WebhookEnabled
+	stored, err := db.SecretKeys.Seal(e.Secret, e.ID)
+	if err != nil {
+		return err
+	}
 	return db.beginFunc(ctx, func(tx pgx.Tx) error {
 		// The endpoint row first, so that the ordering lock is held for as
 		// short a time as possible (the write path waits on it).
 		if err := tx.QueryRow(ctx, `INSERT INTO webhook_endpoints (id, ledger_id, url, event_types, description, status, secret)
 			VALUES ($1, $2, $3, $4, $5, 'enabled', $6) RETURNING created_at, updated_at`,
-			e.ID, e.LedgerID, e.URL, typeStrings(e.EventTypes), e.Description, e.Secret).Scan(&e.CreatedAt, &e.UpdatedAt); err != nil {
+			e.ID, e.LedgerID, e.URL, typeStrings(e.EventTypes), e.Description, stored).Scan(&e.CreatedAt, &e.UpdatedAt); err != nil {
 			return err
 		}
 		e.CreatedAt, e.UpdatedAt = e.CreatedAt.UTC(), e.UpdatedAt.UTC()
@@ -106,7 +111,7 @@ func (db *DB) CreateWebhookEndpoint(ctx context.Context, e *ledgerd.WebhookEndpo
 
 // WebhookEndpoint returns a ledger's endpoint, or nil.
 func (db *DB) WebhookEndpoint(ctx context.Context, ledgerID int64, id string) (*ledgerd.WebhookEndpoint, error) {
-	e, err := scanEndpoint(db.queryRow(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints WHERE ledger_id = $1 AND id = $2`, ledgerID, id))
+	e, err := db.scanEndpoint(db.queryRow(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints WHERE ledger_id = $1 AND id = $2`, ledgerID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -124,7 +129,7 @@ func (db *DB) ListWebhookEndpoints(ctx context.Context, ledgerID int64, after st
 	defer rows.Close()
 	var out []*ledgerd.WebhookEndpoint
 	for rows.Next() {
-		e, err := scanEndpoint(rows)
+		e, err := db.scanEndpoint(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -152,7 +157,7 @@ func (db *DB) UpdateWebhookEndpoint(ctx context.Context, ledgerID int64, id stri
 				return err
 			}
 		}
-		e, err := scanEndpoint(tx.QueryRow(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints WHERE ledger_id = $1 AND id = $2 FOR NO KEY UPDATE`, ledgerID, id))
+		e, err := db.scanEndpoint(tx.QueryRow(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints WHERE ledger_id = $1 AND id = $2 FOR NO KEY UPDATE`, ledgerID, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
@@ -239,6 +244,12 @@ func (db *DB) auditedChange(ctx context.Context, ledgerID int64, id, sql string,
 // current one keeps signing alongside it for RotationGrace. False when the
 // ledger has no such endpoint.
 func (db *DB) RotateWebhookSecret(ctx context.Context, ledgerID int64, id, secret string) (bool, error) {
+	// The rotated-out secret moves to previous_secret as stored: sealed
+	// for this same endpoint, it opens there as it did.
+	secret, err := db.SecretKeys.Seal(secret, id)
+	if err != nil {
+		return false, err
+	}
 	return db.auditedChange(ctx, ledgerID, id, `UPDATE webhook_endpoints SET previous_secret = secret, previous_until = clock_timestamp() + $4 * interval '1 second',
 		secret = $3, updated_at = clock_timestamp() WHERE ledger_id = $1 AND id = $2`, ledgerID, id, secret, int64(RotationGrace/time.Second))
 }
@@ -277,7 +288,7 @@ func (db *DB) DisableGoneEndpoint(ctx context.Context, id string, delivery int64
 			last_error = '410 Gone: endpoint disabled' WHERE id = $1 AND attempts = $2 AND status = 'pending'`, delivery, attempts); err != nil {
 			return err
 		}
-		e, err := scanEndpoint(tx.QueryRow(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints WHERE id = $1 FOR NO KEY UPDATE`, id))
+		e, err := db.scanEndpoint(tx.QueryRow(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints WHERE id = $1 FOR NO KEY UPDATE`, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}

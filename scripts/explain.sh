@@ -5,10 +5,11 @@
 # the postgres user when this runs as root), migrates it with
 # `ledgerd migrate`, bulk-loads a ledger with scripts/explaindb/load.sql
 # (10,000 accounts, 1,000,000 transactions = 2,000,000 entries over three
-# months of monthly partitions), ANALYZEs, runs EXPLAIN (ANALYZE, BUFFERS)
-# on every query the API runs and rewrites the generated section of
+# months of monthly partitions, and the tables the workers read and trim),
+# ANALYZEs, runs EXPLAIN (ANALYZE, BUFFERS) on every query the API and the
+# workers run and rewrites the generated section of
 # docs/queries.md. The cluster is stopped at the end, also on Ctrl-C.
-# One to three minutes on a 2-core machine; needs ~2 GB of disk in $TMPDIR.
+# Three to five minutes on a 2-core machine; needs ~3 GB of disk in $TMPDIR.
 #
 # Usage:
 #   scripts/explain.sh                          # the standard data set

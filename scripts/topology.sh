@@ -2,14 +2,17 @@
 # scripts/topology.sh — the scaled-out deployment on one machine, on
 # loopback: a PostgreSQL primary, a streaming replica made with
 # pg_basebackup, PgBouncer (transaction mode) in front of the primary, three
-# `ledgerd serve` nodes and HAProxy balancing round-robin over them with
-# health checks on /readyz; Redis for the shared rate limits when
-# redis-server is installed. See docs/scaling.md.
+# `ledgerd serve` nodes and HAProxy in front of them (each ledger's writes
+# to one node, reads round-robin) with health checks on /readyz; Redis for
+# the shared rate limits when redis-server is installed. See
+# docs/scaling.md.
 #
 # Usage:
 #   scripts/topology.sh up      start it all (prints the URLs and the admin key)
 #   scripts/topology.sh down    stop it all, by the PIDs `up` recorded
 #   scripts/topology.sh status  what runs
+#   scripts/topology.sh haproxy-config BIND ledger|roundrobin ADDR...
+#                               print the HAProxy configuration `up` writes
 #   (make topology / make topology-down)
 #
 # Environment:
@@ -19,6 +22,15 @@
 #   TOPOLOGY_DB    pgbouncer | primary | auto (default): what the nodes'
 #                  DATABASE_URL points at; auto tries PgBouncer and falls
 #                  back to the primary when a node cannot start through it
+#   TOPOLOGY_BALANCE  roundrobin (default) | ledger: how HAProxy spreads
+#                  writes. roundrobin: every request round-robin over the
+#                  nodes; ledger: every write (any method but GET and
+#                  HEAD) of one ledger goes to one node, chosen by a
+#                  consistent hash of /v1/ledgers/{ledger}, and reads go
+#                  round-robin (recommended for production). One ledger's
+#                  commits are serialised by its ordering lock; written
+#                  from three nodes they measured 2-2.4x slower than from
+#                  one (docs/scaling.md, "One ledger, many nodes")
 #   LEDGERD_BIN    the ledgerd binary (default bin/ledgerd)
 #   PG_BINDIR      PostgreSQL server binaries (default the newest
 #                  /usr/lib/postgresql/*/bin)
@@ -33,6 +45,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIR="${TOPOLOGY_DIR:-${TMPDIR:-/tmp}/ledgerd-topology}"
 NODES="${TOPOLOGY_NODES:-3}"
 DBVIA="${TOPOLOGY_DB:-auto}"
+BALANCE="${TOPOLOGY_BALANCE:-roundrobin}"
+[[ "$BALANCE" == ledger || "$BALANCE" == roundrobin ]] || {
+	echo "TOPOLOGY_BALANCE=$BALANCE: ledger or roundrobin" >&2
+	exit 2
+}
 LEDGERD_BIN="${LEDGERD_BIN:-$ROOT/bin/ledgerd}"
 PG_BINDIR="${PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}"
 
@@ -109,6 +126,64 @@ start_node() { # i dburl port
 		REDIS_URL="$REDIS_URL" \
 		nohup "$LEDGERD_BIN" serve >>"$DIR/node$i.log" 2>&1 &
 	echo $!
+}
+
+# haproxy_config BIND BALANCE NODE_ADDR...: HAProxy's configuration (also
+# `$0 haproxy-config`, which e2e/ledgerroute_test.go runs: the test checks
+# the configuration shipped here).
+haproxy_config() {
+	local bind=$1 balance=$2 i
+	shift 2
+	local addrs=("$@")
+	cat <<-EOF
+		global
+		    maxconn 4000
+		defaults
+		    mode http
+		    timeout connect 2s
+		    timeout client 60s
+		    timeout server 60s
+		    timeout http-keep-alive 60s
+		    # A request that never reached a node is safe to send to another.
+		    retries 3
+		    retry-on conn-failure
+		    option redispatch
+		frontend api
+		    bind $bind
+	EOF
+	if [[ "$balance" == ledger ]]; then
+		# A ledger's writes on one node keep its group commit whole
+		# (one writer, large batches, the cached fast path) instead of
+		# three writers taking turns at the ledger's lock, each
+		# holding it across a round trip. Any node still serves any
+		# ledger: when the hashed node fails its check, its ledgers
+		# move to the others, and only those.
+		cat <<-EOF
+			    acl write_method method POST PUT PATCH DELETE
+			    use_backend writers if write_method
+		EOF
+	fi
+	cat <<-EOF
+		    default_backend nodes
+		backend nodes
+		    balance roundrobin
+		    option httpchk GET /readyz
+		    http-check expect status 200
+		    default-server inter 500ms fastinter 250ms fall 2 rise 2
+	EOF
+	for ((i = 1; i <= ${#addrs[@]}; i++)); do
+		echo "    server node$i ${addrs[i - 1]} check"
+	done
+	if [[ "$balance" == ledger ]]; then
+		cat <<-EOF
+			backend writers
+			    balance uri path-only depth 3
+			    hash-type consistent
+		EOF
+		for ((i = 1; i <= ${#addrs[@]}; i++)); do
+			echo "    server node$i ${addrs[i - 1]} track nodes/node$i"
+		done
+	fi
 }
 
 up() {
@@ -227,34 +302,12 @@ up() {
 		WORKER_NOTE="pid $pid, metrics http://127.0.0.1:$wport/metrics, log $DIR/worker.log"
 	fi
 
-	log "HAProxy on 127.0.0.1:$hport"
-	{
-		cat <<-EOF
-			global
-			    maxconn 4000
-			defaults
-			    mode http
-			    timeout connect 2s
-			    timeout client 60s
-			    timeout server 60s
-			    timeout http-keep-alive 60s
-			    # A request that never reached a node is safe to send to another.
-			    retries 3
-			    retry-on conn-failure
-			    option redispatch
-			frontend api
-			    bind 127.0.0.1:$hport
-			    default_backend nodes
-			backend nodes
-			    balance roundrobin
-			    option httpchk GET /readyz
-			    http-check expect status 200
-			    default-server inter 500ms fastinter 250ms fall 2 rise 2
-		EOF
-		for ((i = 1; i <= NODES; i++)); do
-			echo "    server node$i 127.0.0.1:${ports[i - 1]} check"
-		done
-	} >"$DIR/haproxy.cfg"
+	log "HAProxy on 127.0.0.1:$hport (writes balanced by $BALANCE)"
+	local addrs=()
+	for ((i = 1; i <= NODES; i++)); do
+		addrs+=("127.0.0.1:${ports[i - 1]}")
+	done
+	haproxy_config "127.0.0.1:$hport" "$BALANCE" "${addrs[@]}" >"$DIR/haproxy.cfg"
 	haproxy -c -q -f "$DIR/haproxy.cfg"
 	haproxy -D -f "$DIR/haproxy.cfg" -p "$DIR/haproxy.pid" >>"$DIR/haproxy.log" 2>&1
 	for _ in $(seq 100); do [[ -s "$DIR/haproxy.pid" ]] && break; sleep 0.1; done
@@ -270,12 +323,13 @@ up() {
 		DATABASE_PGBOUNCER_URL='$bouncer'
 		DATABASE_REPLICA_URL='$REPLICA_URL'
 		REDIS_URL='$REDIS_URL'
+		TOPOLOGY_BALANCE='$BALANCE'
 		NODE_URLS="$(for p in "${ports[@]}"; do printf "http://127.0.0.1:%s " "$p"; done)"
 	EOF
 	trap - EXIT
 	cat <<-EOF
 		ledgerd topology up (state in $DIR, env in $DIR/env):
-		  API (HAProxy)   http://127.0.0.1:$hport
+		  API (HAProxy)   http://127.0.0.1:$hport (writes: $BALANCE)
 		  admin key       $ADMIN_KEY
 		  nodes           $(for p in "${ports[@]}"; do printf 'http://127.0.0.1:%s ' "$p"; done)
 		  nodes' database $url
@@ -343,8 +397,12 @@ case "${1:-}" in
 up) up ;;
 down) down ;;
 status) status ;;
+haproxy-config)
+	shift
+	haproxy_config "$@"
+	;;
 *)
-	sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac

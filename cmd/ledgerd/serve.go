@@ -75,6 +75,8 @@ func openDB(ctx context.Context, c *config, tel *telemetry.Telemetry) (*postgres
 		return nil, err
 	}
 	db.IdempotencyTTL = c.IdempotencyTTL
+	db.SecretKeys = c.Tail.Secrets.keys
+	c.Tail.Secrets.warn(tel.Log)
 	if db.Archive, err = archiveReader(ctx, c.Tail.BlobURL); err != nil {
 		db.Close()
 		return nil, err

@@ -49,6 +49,7 @@ type tailConfig struct {
 	// tail rests (job/pace.go), for at most YieldMaxLag behind.
 	YieldInFlight float64
 	YieldMaxLag   time.Duration
+	Secrets       secretKeys
 }
 
 // bind registers the tail's flags; withSwitch adds LEDGERD_WORKERS (serve
@@ -64,6 +65,7 @@ func (t *tailConfig) bind(b *binder, withSwitch, workersOn bool) {
 	b.int(&t.PoolMaxConns, "worker-pool-max-conns", "LEDGERD_WORKER_POOL_MAX_CONNS", 6, "database connections of the tail (its own pool, apart from the API's)")
 	b.dur(&t.Timeout, "webhook-timeout", "LEDGERD_WEBHOOK_TIMEOUT", webhook.DefaultTimeout, "longest wait for a receiver's answer")
 	b.dur(&t.Poll, "worker-poll", "LEDGERD_WORKER_POLL", 50*time.Millisecond, "how often an idle worker looks for new events and due deliveries")
+	t.Secrets.bind(b)
 	b.secret(&t.SMTPURL, "smtp-url", "LEDGERD_SMTP_URL", "SMTP server of monitor e-mails, smtp://user:pass@host:port or smtps://… (empty: e-mails stay queued)", maskSMTPURL)
 	b.str(&t.SMTPFrom, "smtp-from", "LEDGERD_SMTP_FROM", "", "sender address of monitor e-mails")
 	b.secret(&t.BlobURL, "blob-url", "LEDGERD_BLOB_URL", "bucket `URL` of the archive (docs/data-lifecycle.md); set, the tail archives old months every --archive-interval", maskBlobURL)
@@ -85,6 +87,9 @@ func (t *tailConfig) bind(b *binder, withSwitch, workersOn bool) {
 }
 
 func (t *tailConfig) validate() error {
+	if err := t.Secrets.parse(); err != nil {
+		return err
+	}
 	if t.RetrySchedule != "" {
 		s, err := webhook.ParseSchedule(t.RetrySchedule)
 		if err != nil {
@@ -136,6 +141,7 @@ func startTail(ctx context.Context, dbURL string, t *tailConfig, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
+	db.SecretKeys = t.Secrets.keys
 	arc, err := t.archiveJob(ctx, db, log)
 	if err != nil {
 		db.Close()
@@ -202,6 +208,7 @@ func runWorker(ctx context.Context, args []string, lookupEnv func(string) (strin
 	}()
 	t.tracer = tel.Tracer("ledgerd/job")
 	log := tel.Log
+	t.Secrets.warn(log)
 	if nice > 0 {
 		if err := lowerPriority(nice); err != nil {
 			log.Warn("CPU priority not lowered", "nice", nice, "err", err)

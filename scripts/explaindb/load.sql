@@ -21,7 +21,11 @@
 --    30 days after its creation (about 3,300 holds waiting);
 --  * idempotency keys for the last 8 days of transactions (7-day TTL: the
 --    oldest day is expired and waiting for the maintenance loop);
---  * 50 API keys.
+--  * 50 API keys;
+--  * the asynchronous tail as workers that keep up leave it (tail section
+--    below): fraud scores, events, webhook endpoints and deliveries, the
+--    consumers' cursors one step (500 sequences) behind, and the side
+--    tables that retention trims.
 SET TIME ZONE 'UTC';
 SET work_mem = '256MB';
 SET maintenance_work_mem = '512MB';
@@ -125,5 +129,88 @@ FROM gen WHERE ts > now() - interval '8 days';
 INSERT INTO api_keys (id, ledger_id, role, secret_hash)
 SELECT substr(md5('k' || i), 1, 16), 1 + i % 10, (ARRAY['read', 'write', 'admin'])[1 + i % 3], sha256(convert_to('s' || i, 'UTF8'))
 FROM generate_series(1, 50) i;
+
+-- The tail. Fraud rules on ledger 1 since its start; every posted
+-- transaction but the last 500 scored, one in 200 flagged.
+INSERT INTO fraud_rules (ledger_id, velocity_max_debits, velocity_window_seconds, large_multiple_of_median, large_min_history,
+    new_account_max_age_seconds, new_account_amount_over, freeze_score, start_seq)
+VALUES (1, 20, 3600, 10, 20, 86400, 100000, 90, 0);
+INSERT INTO transaction_risk (ledger_id, sequence, transaction_id, score, flagged, risk, scored_at)
+SELECT 1, seq, id, (seq % 100)::smallint, seq % 200 = 0, format('{"score":%s,"rules":[]}', seq % 100)::json, ts + interval '1 second'
+FROM gen WHERE NOT pending AND seq <= {{TX}} - 500 ORDER BY seq;
+
+-- Events rows: an account.created per account, a transaction.flagged per
+-- flagged score.
+INSERT INTO events (id, ledger_id, after_sequence, type, data, created_at)
+SELECT md5('acct' || i)::uuid, 1, 0, 'account.created', '{}', now() - interval '{{DAYS}} days' - interval '1 hour'
+FROM generate_series(0, {{ACCOUNTS}} - 1) i;
+INSERT INTO events (id, ledger_id, after_sequence, type, data, created_at)
+SELECT md5('flag' || r.sequence)::uuid, 1, r.sequence, 'transaction.flagged', '{}', r.scored_at
+FROM transaction_risk r WHERE r.flagged ORDER BY r.sequence;
+
+-- Consumers' cursors: on ledger 1 a step behind, on the others caught up.
+INSERT INTO event_cursors (consumer, ledger_id, seq, ord, last_event_at, updated_at)
+SELECT c, 1, {{TX}} - 500, coalesce((SELECT max(ordinal) FROM events WHERE ledger_id = 1 AND after_sequence <= {{TX}} - 500), 0),
+       now() - interval '1 second', now() - interval '1 second'
+FROM unnest(ARRAY['fraud', 'webhooks', 'monitors']) c;
+INSERT INTO event_cursors (consumer, ledger_id, updated_at)
+SELECT c, l, now() FROM unnest(ARRAY['webhooks', 'monitors']) c, generate_series(2, 10) l;
+
+-- Webhook endpoints: 20 on ledger 1 (every tenth takes only flags, one is
+-- disabled, one answered 410), 2 on each other ledger; each enabled
+-- since the ledger's start.
+INSERT INTO webhook_endpoints (id, ledger_id, url, event_types, status, secret, gone_at)
+SELECT 'we_1_' || lpad(i::text, 2, '0'), 1, 'https://hooks.example/' || i,
+       CASE WHEN i % 10 = 0 THEN ARRAY['transaction.flagged'] END,
+       CASE WHEN i = 19 THEN 'disabled' ELSE 'enabled' END, 'whsec_' || md5('we' || i),
+       CASE WHEN i = 18 THEN now() - interval '1 day' END
+FROM generate_series(0, 19) i;
+INSERT INTO webhook_endpoints (id, ledger_id, url, status, secret)
+SELECT 'we_' || l || '_' || i, l, 'https://hooks.example/' || l || '/' || i, 'enabled', 'whsec_' || md5('we' || l || i)
+FROM generate_series(2, 10) l, generate_series(0, 1) i;
+INSERT INTO webhook_endpoint_periods (endpoint_id, start_seq, start_ord, end_seq, end_ord)
+SELECT id, 0, 0, CASE WHEN status = 'disabled' THEN {{TX}} / 2 END, CASE WHEN status = 'disabled' THEN 0 END
+FROM webhook_endpoints;
+
+-- Deliveries of the last 8 days (7 kept: the oldest day waits for
+-- retention) to the 17 endpoints of ledger 1 that take every event, up to
+-- the relay's cursor. Delivered rows keep no data. One in 1,000 failed;
+-- endpoint 1 is slow: its last 2,000 are pending.
+INSERT INTO webhook_deliveries (endpoint_id, event_id, ledger_id, seq, ord, event_type, event_created_at, data, status, attempts,
+    next_attempt_at, last_status_code, delivered_at, created_at)
+SELECT e.id, 'evt_' || g.id, 1, g.seq, 0, CASE WHEN g.pending THEN 'transaction.pending' ELSE 'transaction.posted' END, g.ts,
+       CASE WHEN st = 'delivered' THEN NULL ELSE '{}'::json END, st, 1, g.ts + interval '1 second',
+       CASE st WHEN 'delivered' THEN 200 WHEN 'failed' THEN 500 END,
+       CASE WHEN st = 'delivered' THEN g.ts + interval '1 second' END, g.ts + interval '1 second'
+FROM gen g
+CROSS JOIN webhook_endpoints e
+CROSS JOIN LATERAL (SELECT CASE WHEN e.id = 'we_1_01' AND g.seq > {{TX}} - 2500 THEN 'pending'
+                                WHEN (g.seq + length(e.id)) % 1000 = 0 THEN 'failed' ELSE 'delivered' END AS st) s
+WHERE e.ledger_id = 1 AND e.event_types IS NULL AND e.status = 'enabled' AND e.gone_at IS NULL
+  AND g.ts > now() - interval '8 days' AND g.seq <= {{TX}} - 500
+ORDER BY g.seq, e.id;
+
+-- Side tables that retention trims, spread over the {{DAYS}} days: dead
+-- letters, traces of 1 % of the transactions, monitor e-mails, and an
+-- audit entry per 10 transactions, chained but the last 100.
+INSERT INTO dead_letters (ledger_id, idempotency_key, request, reason, created_at)
+SELECT 1, 'dl-' || seq, '{}', 'write batch: example', ts FROM gen WHERE seq % 200 = 3 ORDER BY seq;
+INSERT INTO transaction_traces (transaction_id, traceparent, created_at)
+SELECT id, '00-' || md5(id::text) || '-' || substr(md5(seq::text), 1, 16) || '-01', ts FROM gen WHERE seq % 100 = 5 ORDER BY seq;
+INSERT INTO emails (ledger_id, monitor_id, event_id, recipients, subject, body, status, attempts, sent_at, created_at)
+SELECT 1, 'mon_1', md5('mail' || seq)::uuid, ARRAY['ops@example.com'], 'monitor', 'body',
+       CASE WHEN seq % 3000 = 0 THEN 'failed' ELSE 'sent' END, 1, ts, ts FROM gen WHERE seq % 300 = 0 ORDER BY seq;
+INSERT INTO audit_log (ledger_id, at, status, actor, request_id, action, target)
+SELECT 1, ts, 200, 'key_1', 'req-' || seq, 'POST /v1/ledgers/bench/accounts', 'acct'
+FROM gen WHERE seq % 10 = 0 ORDER BY seq;
+INSERT INTO audit_chains (ledger_id, position, hash)
+SELECT 1, max(position) - 100, md5('chain') FROM audit_log WHERE ledger_id = 1;
+-- The chainer's blocks (one per step of 1,000 entries) up to the head.
+INSERT INTO audit_hashes (ledger_id, last_position, first_position, prev, positions, hashes)
+SELECT 1, max(position), min(position), decode(repeat('00', 32), 'hex'), array_agg(position ORDER BY position),
+       string_agg(sha256(position::text::bytea), ''::bytea ORDER BY position)
+FROM (SELECT position, (row_number() OVER (ORDER BY position) - 1) / 1000 AS blk FROM audit_log
+      WHERE ledger_id = 1 AND position <= (SELECT position FROM audit_chains WHERE ledger_id = 1)) x
+GROUP BY blk;
 
 DROP TABLE gen;

@@ -488,7 +488,8 @@ func queries() []query {
 			route: "`GET /v1/ledgers/{ledger}/events?after=…&limit=100` (and the relay of the workers)",
 			note: "Bounded by the ledger's `last_sequence` in the same snapshot. The log side is `transactions_sequence` " +
 				"entered at the position, at most limit rows; the events side is `events_position` (ledger_id, after_sequence, " +
-				"ordinal) between the position and the bound, at most limit rows. (Here the events table is empty.)",
+				"ordinal) between the position and the bound, at most limit rows. (Here the events rows are the accounts' creations, " +
+				"all at position 0, and a flag every 200 transactions.)",
 			sql: postgres.ReadEventsSQL,
 			args: func(v *values) []any {
 				return []any{v.ledgerID, v.midSeq, int64(0), nil, 100, v.midSeq + 100, 100, true, true}
