@@ -43,7 +43,7 @@ func TestAPILoad(t *testing.T) {
 	if v := load(); v != 19.5 {
 		t.Fatalf("load %v, want 10 + 2.5 + 7", v)
 	}
-	conn, err := pgx.Connect(ctx, url)
+	conn, err := pgx.Connect(ctx, ledgertest.DirectURL(t, url))
 	if err != nil {
 		t.Fatal(err)
 	}

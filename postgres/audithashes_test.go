@@ -23,7 +23,7 @@ func TestAuditHashBlocksMigration(t *testing.T) {
 	if err := db.MigrateTo(ctx, 18); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, url)
+	conn, err := pgx.Connect(ctx, ledgertest.DirectURL(t, url))
 	if err != nil {
 		t.Fatal(err)
 	}
