@@ -120,6 +120,22 @@ func (a *Archiver) keepLease(ctx context.Context) (context.Context, context.Canc
 	return ctx, func() { cancel(nil) }
 }
 
+// hold takes the lease, keeps it renewed for the returned context and
+// checks that the tables carry only the columns the archive does; done
+// stops renewing and releases it.
+func (a *Archiver) hold(ctx context.Context) (_ context.Context, done func(), _ error) {
+	if err := a.lease(ctx); err != nil {
+		return ctx, nil, err
+	}
+	ctx, stop := a.keepLease(ctx)
+	done = func() { stop(); a.release() }
+	if err := a.DB.CheckArchiveColumns(ctx); err != nil {
+		done()
+		return ctx, nil, err
+	}
+	return ctx, done, nil
+}
+
 func (a *Archiver) release() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -145,15 +161,11 @@ func (a *Archiver) step(ctx context.Context, s Step, month time.Time) error {
 // Months given in only are archived whatever the policy says (a restored
 // month included), as long as nothing else forbids it.
 func (a *Archiver) Run(ctx context.Context, only ...time.Time) (*Report, error) {
-	if err := a.lease(ctx); err != nil {
+	ctx, done, err := a.hold(ctx)
+	if err != nil {
 		return nil, err
 	}
-	defer a.release()
-	ctx, stop := a.keepLease(ctx)
-	defer stop()
-	if err := a.DB.CheckArchiveColumns(ctx); err != nil {
-		return nil, err
-	}
+	defer done()
 	rep := &Report{}
 	months, err := a.DB.MonthPartitions(ctx)
 	if err != nil {

@@ -46,15 +46,11 @@ func (a *Archiver) Restore(ctx context.Context, ledger string, month time.Time) 
 	if err != nil {
 		return nil, err
 	}
-	if err := a.lease(ctx); err != nil {
+	ctx, done, err := a.hold(ctx)
+	if err != nil {
 		return nil, err
 	}
-	defer a.release()
-	ctx, stop := a.keepLease(ctx)
-	defer stop()
-	if err := a.DB.CheckArchiveColumns(ctx); err != nil {
-		return nil, err
-	}
+	defer done()
 	if err := a.DB.CreateStage(ctx, l.ID, month); err != nil {
 		return nil, err
 	}

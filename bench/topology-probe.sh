@@ -16,10 +16,10 @@
 # group) and the wait-event counts; the loadtest report goes to
 # $TOPOLOGY_DIR/probe-NAME.json.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 DIR="${TOPOLOGY_DIR:-${TMPDIR:-/tmp}/ledgerd-topology}"
-LEDGERD_BIN="${LEDGERD_BIN:-$ROOT/bin/ledgerd}"
-PG_BINDIR="${PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}"
+PG_BINDIR="${PG_BINDIR:-$(find_pg_bindir)}"
 WARMUP="${PROBE_WARMUP:-3s}"
 DURATION="${PROBE_DURATION:-10s}"
 target="$1" name="$2"
@@ -38,16 +38,10 @@ pport="${DATABASE_PRIMARY_URL##*127.0.0.1:}"
 pport="${pport%%/*}"
 psqlp() { "$PG_BINDIR/psql" -X -q -A -t -h 127.0.0.1 -p "$pport" -U postgres -d ledgerd "$@"; }
 
-ticks() { # pid: utime+stime of the process, 0 when gone
-	local s
-	s="$(cat "/proc/$1/stat" 2>/dev/null)" || {
-		echo 0
-		return
-	}
-	s="${s##*) }"
-	local -a a
-	read -r -a a <<<"$s"
-	echo $((a[11] + a[12]))
+ticks() { # pid: utime+stime of the process (lib.sh's proc_ticks), 0 when gone
+	local t
+	t="$(proc_ticks "$1")"
+	echo $((t < 0 ? 0 : t))
 }
 # group_ticks: "name ticks" per process group of the topology (a
 # postmaster counts with its children: backends, walsender, startup).

@@ -151,17 +151,7 @@ func (s *Server) createAccounts(w http.ResponseWriter, r *http.Request, rc *reqC
 	var items []ledgerd.NewAccount
 	var itemErrs []*ledgerd.Error
 	if !decodeBody(w, rc, func(d *jx.Decoder, v *ledgerd.Validation) {
-		seen := false
-		object(d, v, "", func(k string) int {
-			if k == "accounts" {
-				return 0
-			}
-			return -1
-		}, func(d *jx.Decoder, _ int, field string) error {
-			if isNull(d) {
-				return nil
-			}
-			seen = true
+		seen := onlyMember(d, v, "accounts", func(d *jx.Decoder, field string) error {
 			if d.Next() != jx.Array {
 				v.Add(field, "must be an array")
 				return d.Skip()

@@ -76,6 +76,25 @@ func object(d *jx.Decoder, v *ledgerd.Validation, path string, member func(key s
 	})
 }
 
+// onlyMember decodes a body that is an object of one member, name: read
+// gets its value when it is there and not null. It returns whether it
+// was, so that the caller can say it is required.
+func onlyMember(d *jx.Decoder, v *ledgerd.Validation, name string, read func(d *jx.Decoder, field string) error) (seen bool) {
+	object(d, v, "", func(k string) int {
+		if k == name {
+			return 0
+		}
+		return -1
+	}, func(d *jx.Decoder, _ int, field string) error {
+		if isNull(d) {
+			return nil
+		}
+		seen = true
+		return read(d, field)
+	})
+	return seen
+}
+
 func fieldOrBody(path string) string {
 	if path == "" {
 		return "body"

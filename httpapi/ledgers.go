@@ -23,17 +23,7 @@ func encodeLedger(e *jx.Encoder, l *ledgerd.Ledger) {
 func (s *Server) createLedger(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	var name string
 	if !decodeBody(w, rc, func(d *jx.Decoder, v *ledgerd.Validation) {
-		seen := false
-		object(d, v, "", func(k string) int {
-			if k == "name" {
-				return 0
-			}
-			return -1
-		}, func(d *jx.Decoder, _ int, field string) error {
-			if isNull(d) {
-				return nil
-			}
-			seen = true
+		seen := onlyMember(d, v, "name", func(d *jx.Decoder, field string) error {
 			name, _ = str(d, v, field)
 			return nil
 		})
@@ -89,17 +79,7 @@ func (s *Server) listLedgers(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 func (s *Server) patchLedger(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	months := 0
 	if !decodeBody(w, rc, func(d *jx.Decoder, v *ledgerd.Validation) {
-		seen := false
-		object(d, v, "", func(k string) int {
-			if k == "hot_months" {
-				return 0
-			}
-			return -1
-		}, func(d *jx.Decoder, _ int, field string) error {
-			if isNull(d) {
-				return nil
-			}
-			seen = true
+		seen := onlyMember(d, v, "hot_months", func(d *jx.Decoder, field string) error {
 			if n, ok := integer(d, v, field); ok {
 				if n < 1 || n > ledgerd.MaxHotMonths {
 					v.Add(field, "must be between 1 and %d", ledgerd.MaxHotMonths)

@@ -110,14 +110,12 @@ func (db *DB) ExportTransactions(ctx context.Context, table string, ledgerID int
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	buf := make([]ArchivedTx, 0, exportChunk)
-	for rows.Next() {
+	return inChunks(rows, fn, func(rows pgx.Rows) (ArchivedTx, error) {
 		var t ArchivedTx
 		var id, pending, resolved, reverses, reversed pgtype.UUID
 		if err := rows.Scan(&id, &t.Sequence, &t.Status, &t.Postings, &t.Metadata, &t.Reference, &t.CreatedAt, &t.ExpiresAt,
 			&pending, &resolved, &reverses, &reversed); err != nil {
-			return err
+			return t, err
 		}
 		t.ID, t.PendingID, t.ResolvedBy, t.Reverses, t.ReversedBy = uuidString(id), uuidPtr(pending), uuidPtr(resolved), uuidPtr(reverses), uuidPtr(reversed)
 		t.CreatedAt = t.CreatedAt.UTC()
@@ -125,20 +123,8 @@ func (db *DB) ExportTransactions(ctx context.Context, table string, ledgerID int
 			e := t.ExpiresAt.UTC()
 			t.ExpiresAt = &e
 		}
-		if buf = append(buf, t); len(buf) == exportChunk {
-			if err := fn(buf); err != nil {
-				return err
-			}
-			buf = buf[:0]
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	if len(buf) > 0 {
-		return fn(buf)
-	}
-	return nil
+		return t, nil
+	})
 }
 
 // ExportEntries streams a ledger's rows of an entries table in
@@ -150,18 +136,30 @@ func (db *DB) ExportEntries(ctx context.Context, table string, ledgerID int64, f
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	buf := make([]ArchivedEntry, 0, exportChunk)
-	for rows.Next() {
+	return inChunks(rows, fn, func(rows pgx.Rows) (ArchivedEntry, error) {
 		var e ArchivedEntry
 		var id pgtype.UUID
 		var idx int16
 		if err := rows.Scan(&id, &e.AccountID, &e.Sequence, &idx, &e.Amount, &e.Pending, &e.PostedAfter,
 			&e.PendingDebitsAfter, &e.PendingCreditsAfter, &e.Version, &e.CreatedAt); err != nil {
-			return err
+			return e, err
 		}
 		e.TransactionID, e.PostingIndex, e.CreatedAt = uuidString(id), int32(idx), e.CreatedAt.UTC()
-		if buf = append(buf, e); len(buf) == exportChunk {
+		return e, nil
+	})
+}
+
+// inChunks hands rows to fn exportChunk at a time, each scanned by scan,
+// and closes them.
+func inChunks[T any](rows pgx.Rows, fn func([]T) error, scan func(pgx.Rows) (T, error)) error {
+	defer rows.Close()
+	buf := make([]T, 0, exportChunk)
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return err
+		}
+		if buf = append(buf, v); len(buf) == exportChunk {
 			if err := fn(buf); err != nil {
 				return err
 			}

@@ -27,7 +27,8 @@ type FirstFunc = func(ctx context.Context, tasks []ledgerd.DeliveryTask) []ledge
 // compared with it: one backward probe of events_position. Asked as
 // EXISTS (… (after_sequence, ordinal) > (seq, ord)) inside the OR, the
 // planner scanned the whole events table once per caught-up ledger on
-// every poll (137 ms at 120,000 rows and 9 ledgers; 0.15 ms this way).
+// every poll (8.7 ms on the data of scripts/explain.sh, 13,333 events
+// over 9 ledgers; 0.05 ms this way: docs/queries.md #60).
 const RelayNextLedgerSQL = `SELECT c.ledger_id, l.name, c.seq, c.ord FROM event_cursors c
 	JOIN ledgers l ON l.id = c.ledger_id
 	WHERE c.consumer = $1 AND (l.last_sequence > c.seq OR EXISTS (SELECT 1 FROM (
